@@ -1,0 +1,490 @@
+"""Local stand-in for API Gateway: HTTP requests -> REST proxy events -> the Lambda handler.
+
+The handler is the unchanged ``lambda/api/app.py``, loaded by file path. Its boto3 clients are
+pointed at the local endpoint server (``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` for
+InvokeEndpoint, ``AWS_ENDPOINT_URL_SAGEMAKER`` for the health check's DescribeEndpoint), with
+dummy credentials and a region when none are set, so nothing here can reach AWS.
+
+Like API Gateway, the front turns each request into a REST API proxy event (payload format
+1.0: ``resource``, ``path``, ``httpMethod``, ``headers``/``multiValueHeaders``, query
+parameters, ``body`` with ``isBase64Encoded``, ``requestContext.requestId``), answers bodies
+over 64 KiB with 413 itself, and answers 502 when the handler fails or returns something that
+is not a proxy response. Invocations are serialised: one execution environment, one event at
+a time (Powertools' resolver keeps the current event in class attributes).
+
+The environment variables the handler needs are set only while it is imported (the moment a
+Lambda cold start reads them), then the caller's environment is restored, so that starting a
+local API inside a test session leaks nothing into other tests.
+
+Entry points: ``serve_local(model_dir, port, endpoint_port=0)`` (blocks; ``headlines serve``)
+and ``start_local_api(model_dir)`` (background threads, for tests and benchmarks).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import importlib.util
+import itertools
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from urllib.parse import parse_qsl, unquote
+
+from headlines.endpoint_server import (
+    DEFAULT_ENDPOINT_NAME,
+    FastHandler,
+    start_endpoint_server,
+    start_in_thread,
+)
+
+LOG = logging.getLogger("headlines.api_front")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HANDLER_FILE = REPO_ROOT / "lambda" / "api" / "app.py"
+MAX_BODY_BYTES = 64 * 1024
+# API Gateway reads payloads up to 10 MB; past that the front just closes the connection.
+DRAIN_LIMIT_BYTES = 10 * 1024 * 1024
+STAGE = "local"
+KNOWN_RESOURCES = ("/v1/classify", "/v1/health")
+DEFAULT_PORT = 8080
+
+
+class LocalServeError(RuntimeError):
+    """A readable one-line reason why the local API could not start."""
+
+
+# --- loading the handler -----------------------------------------------------------------------
+_environ_lock = threading.Lock()
+_module_ids = itertools.count(1)
+
+
+@contextlib.contextmanager
+def patched_environ(values: Mapping[str, Optional[str]]) -> Iterator[None]:
+    """Set (or, for None, unset) variables for the duration of the block, then restore."""
+    with _environ_lock:
+        saved = {name: os.environ.get(name) for name in values}
+        try:
+            for name, value in values.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _model_version(model_dir: Optional[Union[str, Path]]) -> Optional[str]:
+    if model_dir is None:
+        return None
+    try:
+        data = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for key in ("model_version", "version"):
+        if isinstance(data, dict) and isinstance(data.get(key), str) and data[key]:
+            return data[key]
+    return None
+
+
+def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+                        model_version: Optional[str] = None) -> Dict[str, Optional[str]]:
+    """What the Lambda's environment holds in AWS, with local endpoints and dummy credentials."""
+    from headlines.config import load_config
+
+    api = load_config().api
+    env: Dict[str, Optional[str]] = {
+        "ENDPOINT_NAME": endpoint_name,
+        "MAX_HEADLINE_CHARS": str(api.max_headline_chars),
+        "MAX_BATCH_SIZE": str(api.max_batch_size),
+        "ENDPOINT_TIMEOUT_SECONDS": str(api.endpoint_timeout_seconds),
+        "CORS_ALLOW_ORIGINS": ",".join(api.cors_allow_origins),
+        "MODEL_VERSION": model_version or os.environ.get("MODEL_VERSION") or "",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER": endpoint_url,
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": None,
+        "POWERTOOLS_SERVICE_NAME": "headlines-api",
+        "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")):
+        env.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_SESSION_TOKEN=None,
+                   AWS_PROFILE=None)
+    if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+        env["AWS_REGION"] = "us-east-1"
+    return env
+
+
+def load_handler(environment: Mapping[str, Optional[str]], path: Path = HANDLER_FILE) -> ModuleType:
+    """Import the Lambda source as a fresh module (a cold start) under ``environment``."""
+    name = f"headlines_api_lambda_{next(_module_ids)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    with patched_environ(environment):
+        spec.loader.exec_module(module)
+    return module
+
+
+# --- events and the Lambda context ---------------------------------------------------------------
+class LocalLambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name = "headlines-api"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:headlines-api"
+    memory_limit_in_mb = 512
+    log_group_name = "/aws/lambda/headlines-api"
+    log_stream_name = "local"
+
+    def __init__(self, timeout_seconds: float = 29.0):
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def build_event(method: str, target: str, headers: List[Tuple[str, str]], body: bytes,
+                request_id: str, source_ip: str = "127.0.0.1") -> Dict[str, Any]:
+    """An API Gateway REST API proxy event (payload format 1.0)."""
+    raw_path, _, query = target.partition("?")
+    path = unquote(raw_path) or "/"
+    single_headers: Dict[str, str] = {}
+    multi_headers: Dict[str, List[str]] = {}
+    for name, value in headers:
+        single_headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    single_query = {k: v for k, v in pairs} or None
+    multi_query: Optional[Dict[str, List[str]]] = {}
+    for key, value in pairs:
+        multi_query.setdefault(key, []).append(value)
+    multi_query = multi_query or None
+    resource = path if path in KNOWN_RESOURCES else "/{proxy+}"
+    text: Optional[str] = None
+    encoded = False
+    if body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode("ascii"), True
+    now = time.time()
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": single_headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": single_query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": None if resource != "/{proxy+}" else {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": single_headers.get("Host") or single_headers.get("host") or "localhost",
+            "extendedRequestId": request_id,
+            "httpMethod": method,
+            "identity": {"sourceIp": source_ip, "userAgent": single_headers.get("User-Agent")},
+            "path": f"/{STAGE}{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": request_id,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "resourceId": "local",
+            "resourcePath": resource,
+            "stage": STAGE,
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def _error_body(status_code: str, message: str, request_id: str) -> bytes:
+    return json.dumps({"error": {"code": status_code, "message": message, "request_id": request_id}},
+                      separators=(",", ":")).encode("utf-8")
+
+
+_HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive"}
+
+
+# --- the HTTP front ---------------------------------------------------------------------------------
+class FrontHandler(FastHandler):
+    server: "ApiFrontServer"
+    max_body_bytes = MAX_BODY_BYTES
+    server_version = "headlines-local-api"
+
+    def _request_id(self) -> str:
+        rid = getattr(self, "_rid", None)
+        if rid is None:
+            rid = self._rid = str(uuid.uuid4())
+        return rid
+
+    def handle_one_request(self) -> None:
+        self._rid = None
+        super().handle_one_request()
+
+    def send_api_error(self, status: int, code: str, message: str, close: bool = False,
+                       headers: Optional[Dict[str, str]] = None) -> None:
+        rid = self._request_id()
+        self.send(status, _error_body(code, message, rid), "application/json",
+                  {"X-Request-Id": rid, "x-amzn-RequestId": rid, **(headers or {})}, close=close)
+
+    # The standard library's own errors (bad request line, headers too large, unknown method).
+    def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
+        if code == 501:
+            self.send_api_error(405, "method_not_allowed", f"method {self.command!r} is not supported", close=True)
+        else:
+            self.send_api_error(code if 400 <= code < 500 else 400, "bad_request",
+                                message or "malformed HTTP request", close=True)
+
+    def send_error_body(self, status: int, message: str, close: bool = False) -> None:
+        self.send_api_error(status, "bad_request", message, close=close)
+
+    def send_too_large(self) -> None:
+        # Read and drop what was sent (as API Gateway does) so that the client sees the answer
+        # rather than a reset connection; beyond the drain limit, just close.
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) <= DRAIN_LIMIT_BYTES:
+            remaining = int(length)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 65536))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        self.send_api_error(413, "payload_too_large", f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB",
+                            close=True)
+
+    def _proxy(self) -> None:
+        body = self.read_body()
+        if body is None:
+            return
+        rid = self._request_id()
+        event = build_event(self.command, self.path, list(self.headers.items()), body, rid,
+                            self.client_address[0])
+        result = self.server.invoke(event)
+        status, headers, payload = self._translate(result, rid)
+        self.send(status, payload, None, headers)
+
+    def _translate(self, result: Any, rid: str) -> Tuple[int, Dict[str, str], bytes]:
+        try:
+            status = int(result["statusCode"])
+            if not 100 <= status <= 599:
+                raise ValueError(status)
+            headers: Dict[str, str] = {}
+            for name, value in (result.get("headers") or {}).items():
+                headers[str(name)] = str(value)
+            for name, values in (result.get("multiValueHeaders") or {}).items():
+                headers[str(name)] = ", ".join(str(v) for v in values)
+            body = result.get("body") or ""
+            payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
+        except Exception:  # what API Gateway answers for a malformed Lambda proxy response
+            LOG.error("the handler returned a malformed proxy response: %.300r", result)
+            return 502, {"Content-Type": "application/json", "X-Request-Id": rid}, _error_body(
+                "internal_error", "the API handler failed; quote the request id when reporting it", rid)
+        headers = {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers.setdefault("X-Request-Id", rid)
+        headers["x-amzn-RequestId"] = rid
+        return status, headers, payload
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _proxy
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, custom verbs) also goes to the handler, which answers 405
+        # with Allow on a known path and 404 elsewhere.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._proxy
+        raise AttributeError(name)
+
+
+class ApiFrontServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+
+    def __init__(self, address: Tuple[str, int], handler_module: ModuleType):
+        self.handler_module = handler_module
+        self._invoke_lock = threading.Lock()
+        super().__init__(address, FrontHandler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def invoke(self, event: Dict[str, Any]) -> Any:
+        with self._invoke_lock:
+            try:
+                return self.handler_module.handler(event, LocalLambdaContext())
+            except Exception:
+                LOG.exception("the Lambda handler raised")
+                return None
+
+
+def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+                   endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_dir: Optional[Union[str, Path]] = None,
+                   handler_file: Path = HANDLER_FILE) -> ApiFrontServer:
+    """Load the handler against ``endpoint_url`` and bind the front (``port=0``: a free port)."""
+    module = load_handler(handler_environment(endpoint_url, endpoint_name, _model_version(model_dir)), handler_file)
+    try:
+        return ApiFrontServer((host, port), module)
+    except OSError as exc:
+        raise LocalServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+# --- the endpoint server as a separate process (like its own container) ----------------------------
+def spawn_endpoint_process(model_dir: Union[str, Path], host: str = "127.0.0.1", port: int = 0,
+                           endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+                           timeout: float = 300.0) -> Tuple[subprocess.Popen, int]:
+    """Start ``python -m headlines.endpoint_server`` and wait until it listens: (process, port).
+
+    The child exits when its standard input closes, i.e. when this process goes away."""
+    command = [sys.executable, "-m", "headlines.endpoint_server", "--model", str(model_dir), "--host", host,
+               "--port", str(port), "--endpoint-name", endpoint_name, "--exit-with-parent"]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+    ready: Dict[str, Any] = {}
+
+    def watch() -> None:
+        for line in process.stdout:
+            if "listening on http://" in line and "port" not in ready:
+                ready["port"] = int(line.rsplit(":", 1)[1])
+            elif line.strip():
+                sys.stdout.write(line)
+
+    threading.Thread(target=watch, daemon=True, name="endpoint-stdout").start()
+    deadline = time.monotonic() + timeout
+    while "port" not in ready:
+        if process.poll() is not None:
+            raise LocalServeError(f"the endpoint server exited with status {process.returncode} "
+                                  f"while loading {model_dir} (its error is above)")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise LocalServeError(f"the endpoint server did not start within {timeout:.0f} s")
+        time.sleep(0.02)
+    return process, ready["port"]
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+# --- entry points ----------------------------------------------------------------------------------
+@dataclass
+class LocalApi:
+    """A running local API: its base URL, the endpoint server's URL, and how to stop both."""
+
+    url: str
+    endpoint_url: str
+    stop: Callable[[], None] = field(repr=False)
+    front: ApiFrontServer = field(repr=False)
+
+    def __enter__(self) -> "LocalApi":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_local_api(model_dir: Union[str, Path], port: int = 0, endpoint_port: int = 0,
+                    host: str = "127.0.0.1", endpoint_process: bool = False,
+                    endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> LocalApi:
+    """Start the endpoint server and the API front in the background (threads; the endpoint
+    server in its own process with ``endpoint_process=True``)."""
+    stops: List[Callable[[], None]] = []
+    try:
+        if endpoint_process:
+            process, bound = spawn_endpoint_process(model_dir, host, endpoint_port, endpoint_name)
+            stops.append(lambda: _stop_process(process))
+        else:
+            _, bound, stop_endpoint = start_endpoint_server(model_dir, host, endpoint_port, endpoint_name)
+            stops.append(stop_endpoint)
+        endpoint_url = f"http://{host}:{bound}"
+        front = make_api_front(endpoint_url, host, port, endpoint_name, model_dir)
+        stops.append(start_in_thread(front))
+    except BaseException:
+        for stop in reversed(stops):
+            stop()
+        raise
+
+    def stop_all() -> None:
+        while stops:
+            stops.pop()()
+
+    return LocalApi(url=f"http://{host}:{front.port}", endpoint_url=endpoint_url, stop=stop_all, front=front)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, endpoint_port: int = 0,
+                host: str = "127.0.0.1") -> None:
+    """``headlines serve``: the endpoint server (its own process, like its own container) and
+    the API front on ``host:port``; blocks until interrupted (Ctrl-C or SIGTERM)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / "code" / "inference.py").is_file():
+        raise LocalServeError(f"{model_dir} is not an extracted model artifact (no code/inference.py)")
+    process, bound = spawn_endpoint_process(model_dir, host, endpoint_port)
+    try:
+        endpoint_url = f"http://{host}:{bound}"
+        front = make_api_front(endpoint_url, host, port, DEFAULT_ENDPOINT_NAME, model_dir)
+        print(f"endpoint server (SageMaker container contract): {endpoint_url}  [GET /ping, POST /invocations]",
+              flush=True)
+        print(f"REST API: http://{host}:{front.port}  [POST /v1/classify, GET /v1/health]  (Ctrl-C stops)", flush=True)
+        print(f"  try: curl -s -XPOST http://{host}:{front.port}/v1/classify "
+              """-H 'Content-Type: application/json' -d '{"headline":"Fed raises interest rates again"}'""",
+              flush=True)
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            front.serve_forever(poll_interval=0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            front.server_close()
+    finally:
+        _stop_process(process)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the REST API locally (endpoint server + API front).")
+    parser.add_argument("--model", required=True, help="extracted model artifact directory")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--endpoint-port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        serve_local(args.model, args.port, args.endpoint_port, args.host)
+    except LocalServeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

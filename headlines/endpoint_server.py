@@ -1,0 +1,402 @@
+"""Local stand-in for the SageMaker endpoint: the serving-container contract on loopback.
+
+It loads ``code/inference.py`` from an extracted model artifact (``code/`` goes on
+``sys.path`` so the module's own imports, e.g. the shared text module, resolve), calls
+``model_fn(model_dir)`` once and answers:
+
+- ``GET /ping`` -> 200 when the model is loaded (the container health check);
+- ``POST /invocations`` -> ``input_fn`` -> ``predict_fn`` -> ``output_fn`` (the container
+  contract): an exception with a 4xx ``status_code`` attribute is answered with that status
+  and its message, any other exception with 500 and a fixed message (never a traceback);
+- ``POST /endpoints/{name}/invocations`` -> the same, wrapped like the SageMaker Runtime
+  ``InvokeEndpoint`` API, so that a boto3 ``sagemaker-runtime`` client pointed here with
+  ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` works unchanged: a model error becomes a 424
+  ``ModelError`` carrying ``OriginalStatusCode``/``OriginalMessage``, an unknown endpoint
+  name a 400 ``ValidationError`` (the real service's shapes);
+- ``POST /`` with ``X-Amz-Target: SageMaker.DescribeEndpoint`` -> the control-plane call
+  the API's health check makes (a boto3 ``sagemaker`` client pointed here with
+  ``AWS_ENDPOINT_URL_SAGEMAKER``): ``InService`` while the model is loaded.
+
+The server is the standard library's threading HTTP server with HTTP/1.1 keep-alive and
+``TCP_NODELAY``: the per-request cost is far below the model's, and it needs nothing else.
+Model calls are serialised with a lock (MXNet's Python front end is not thread-safe; the
+real container gets parallelism from one worker process per vCPU, not from threads).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+LOG = logging.getLogger("headlines.endpoint_server")
+
+DEFAULT_ENDPOINT_NAME = "headlines-local"
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_REGION = "us-east-1"
+# SageMaker's own limit on an InvokeEndpoint payload.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+class ModelInvocationError(Exception):
+    """What the container answers for one invocation that failed: status and message."""
+
+    def __init__(self, status_code: int, message: str):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def load_inference_module(model_dir: Union[str, Path]) -> ModuleType:
+    """Import ``<model_dir>/code/inference.py`` under a name unique to that folder."""
+    code_dir = Path(model_dir).resolve() / "code"
+    entry = code_dir / "inference.py"
+    if not entry.is_file():
+        raise FileNotFoundError(f"{entry} not found: is {model_dir} an extracted model artifact?")
+    if str(code_dir) not in sys.path:
+        sys.path.insert(0, str(code_dir))
+    name = "headlines_inference_" + hashlib.sha1(str(code_dir).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, entry)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _default_input_fn(body: bytes, content_type: str) -> Any:
+    return json.loads(body)
+
+
+def _default_output_fn(prediction: Any, accept: str) -> bytes:
+    return json.dumps(prediction).encode("utf-8")
+
+
+class ModelService:
+    """The model loaded once, and the container's handler chain around it."""
+
+    def __init__(self, model_dir: Union[str, Path]):
+        self.model_dir = Path(model_dir).resolve()
+        self.module = load_inference_module(self.model_dir)
+        started = time.perf_counter()
+        self.model = self.module.model_fn(str(self.model_dir))
+        self.load_seconds = time.perf_counter() - started
+        self._transform_fn: Optional[Callable] = getattr(self.module, "transform_fn", None)
+        self._input_fn = getattr(self.module, "input_fn", _default_input_fn)
+        self._predict_fn = getattr(self.module, "predict_fn", None)
+        self._output_fn = getattr(self.module, "output_fn", _default_output_fn)
+        if self._transform_fn is None and self._predict_fn is None:
+            raise AttributeError(f"{self.module.__file__} defines neither predict_fn nor transform_fn")
+        self._lock = threading.Lock()
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> Tuple[bytes, str]:
+        """Run one invocation; raise ModelInvocationError with the container's status."""
+        try:
+            with self._lock:
+                if self._transform_fn is not None:
+                    result = self._transform_fn(self.model, body, content_type, accept)
+                else:
+                    data = self._input_fn(body, content_type)
+                    prediction = self._predict_fn(data, self.model)
+                    result = self._output_fn(prediction, accept)
+        except Exception as exc:  # the container's error contract, see the module docstring
+            status = getattr(exc, "status_code", None)
+            if isinstance(status, int) and 400 <= status < 500:
+                message = getattr(exc, "message", None) or str(exc) or "bad request"
+                raise ModelInvocationError(status, str(message)) from exc
+            LOG.exception("invocation failed")
+            raise ModelInvocationError(500, "the model failed to process the request") from exc
+        if isinstance(result, tuple):
+            payload, out_type = result[0], (result[1] or accept)
+        else:
+            payload, out_type = result, accept
+        if isinstance(payload, str):
+            payload = payload.encode("utf-8")
+        elif not isinstance(payload, (bytes, bytearray)):
+            payload = json.dumps(payload).encode("utf-8")
+        return bytes(payload), out_type
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode("utf-8")
+
+
+class FastHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive, Nagle off, one write per response, no access log."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 120  # idle keep-alive connections are closed after this
+    server_version = "headlines-local"
+    sys_version = ""
+    max_body_bytes = MAX_PAYLOAD_BYTES
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        LOG.debug("%s " + format, self.address_string(), *args)
+
+    def send(self, status: int, body: bytes = b"", content_type: Optional[str] = "application/json",
+             headers: Optional[Dict[str, str]] = None, close: bool = False) -> None:
+        reason = self.responses.get(status, ("",))[0]
+        lines = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}"]
+        if content_type:
+            lines.append(f"Content-Type: {content_type}")
+        for name, value in (headers or {}).items():
+            lines.append(f"{name}: {value}")
+        if close:
+            lines.append("Connection: close")
+            self.close_connection = True
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        self.wfile.write(head + body if self.command != "HEAD" else head)
+
+    def read_body(self) -> Optional[bytes]:
+        """The request body, or None after answering 411/413 (and closing the connection)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            size = int(length)
+            if size < 0:
+                raise ValueError(length)
+        except ValueError:
+            self.send_error_body(400, "bad Content-Length", close=True)
+            return None
+        if size > self.max_body_bytes:
+            self.send_too_large()
+            return None
+        return self.rfile.read(size)
+
+    def _read_chunked(self) -> Optional[bytes]:
+        parts = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self.send_error_body(400, "bad chunked encoding", close=True)
+                return None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            total += size
+            if total > self.max_body_bytes:
+                self.send_too_large()
+                return None
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def send_too_large(self) -> None:
+        self.send_error_body(413, f"request body larger than {self.max_body_bytes} bytes", close=True)
+
+    def send_error_body(self, status: int, message: str, close: bool = False) -> None:
+        self.send(status, _json({"code": status, "message": message}), close=close)
+
+
+class EndpointHandler(FastHandler):
+    server: "EndpointServer"
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        path = self.path.split("?", 1)[0]
+        if path == "/ping":
+            self.send(200, b'{"status":"Healthy"}')
+        else:
+            self.send_error_body(404, f"no route for GET {path}")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.read_body()
+        if body is None:
+            return
+        path = self.path.split("?", 1)[0]
+        if path == "/invocations":
+            self._invocations(body)
+        elif path.startswith("/endpoints/") and path.endswith("/invocations"):
+            self._invoke_endpoint(path[len("/endpoints/"):-len("/invocations")], body)
+        elif path == "/" and self.headers.get("X-Amz-Target", "").startswith("SageMaker."):
+            self._control_plane(self.headers["X-Amz-Target"][len("SageMaker."):], body)
+        else:
+            self.send_error_body(404, f"no route for POST {path}")
+
+    def _types(self) -> Tuple[str, str]:
+        content_type = self.headers.get("Content-Type") or "application/json"
+        accept = self.headers.get("Accept") or "application/json"
+        if accept.strip() in ("*/*", ""):
+            accept = "application/json"
+        return content_type, accept
+
+    def _invocations(self, body: bytes) -> None:
+        content_type, accept = self._types()
+        try:
+            payload, out_type = self.server.service.invoke(body, content_type, accept)
+        except ModelInvocationError as exc:
+            self.send_error_body(exc.status_code, exc.message)
+            return
+        self.send(200, payload, out_type)
+
+    # --- SageMaker Runtime InvokeEndpoint (rest-json) ---------------------------------------
+    def _aws_error(self, status: int, code: str, message: str, **fields: Any) -> None:
+        self.send(status, _json({"message": message, **fields}), "application/json",
+                  {"x-amzn-ErrorType": code, "x-amzn-RequestId": self.server.next_request_id()})
+
+    def _invoke_endpoint(self, name: str, body: bytes) -> None:
+        from urllib.parse import unquote
+
+        name = unquote(name)
+        if name != self.server.endpoint_name:
+            self._aws_error(400, "ValidationError",
+                            f"Endpoint {name} of account {LOCAL_ACCOUNT} not found.")
+            return
+        content_type, accept = self._types()
+        try:
+            payload, out_type = self.server.service.invoke(body, content_type, accept)
+        except ModelInvocationError as exc:
+            kind = "client" if exc.status_code < 500 else "server"
+            self._aws_error(
+                424, "ModelError",
+                f'Received {kind} error ({exc.status_code}) from primary with message "{exc.message}". '
+                f"See the local server's log for more information.",
+                ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
+                OriginalStatusCode=exc.status_code,
+                OriginalMessage=exc.message,
+                LogStreamArn=f"arn:aws:logs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{name}",
+            )
+            return
+        self.send(200, payload, out_type, {"x-Amzn-Invoked-Production-Variant": "AllTraffic",
+                                           "x-amzn-RequestId": self.server.next_request_id()})
+
+    # --- SageMaker control plane (json 1.1): just what the health check needs ----------------
+    def _control_plane(self, operation: str, body: bytes) -> None:
+        def error(code: str, message: str) -> None:
+            self.send(400, _json({"__type": code, "message": message}), "application/x-amz-json-1.1",
+                      {"x-amzn-RequestId": self.server.next_request_id()})
+
+        if operation != "DescribeEndpoint":
+            error("UnknownOperationException", f"the local endpoint server does not implement {operation}")
+            return
+        try:
+            name = json.loads(body or b"{}").get("EndpointName")
+        except (ValueError, AttributeError):
+            error("SerializationException", "request body is not a JSON object")
+            return
+        if name != self.server.endpoint_name:
+            error("ValidationException", f'Could not find endpoint "{name}".')
+            return
+        arn = f"arn:aws:sagemaker:{LOCAL_REGION}:{LOCAL_ACCOUNT}:endpoint/{name.lower()}"
+        self.send(200, _json({
+            "EndpointName": name,
+            "EndpointArn": arn,
+            "EndpointConfigName": name,
+            "EndpointStatus": "InService",
+            "CreationTime": self.server.started_at,
+            "LastModifiedTime": self.server.started_at,
+        }), "application/x-amz-json-1.1", {"x-amzn-RequestId": self.server.next_request_id()})
+
+
+class EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+
+    def __init__(self, address: Tuple[str, int], service: ModelService,
+                 endpoint_name: str = DEFAULT_ENDPOINT_NAME):
+        self.service = service
+        self.endpoint_name = endpoint_name
+        self.started_at = time.time()
+        self._ids = 0
+        self._ids_lock = threading.Lock()
+        super().__init__(address, EndpointHandler)
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def next_request_id(self) -> str:
+        with self._ids_lock:
+            self._ids += 1
+            return f"local-{self._ids:08d}"
+
+
+def make_endpoint_server(model_dir: Union[str, Path], host: str = "127.0.0.1", port: int = 0,
+                         endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> EndpointServer:
+    """Load the model and bind the server (``port=0``: a free port; see ``server.port``)."""
+    return EndpointServer((host, port), ModelService(model_dir), endpoint_name)
+
+
+def start_in_thread(server: ThreadingHTTPServer) -> Callable[[], None]:
+    """Serve in a daemon thread; returns the function that stops the server."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                              name=f"{type(server).__name__}:{server.server_address[1]}", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    return stop
+
+
+def start_endpoint_server(model_dir: Union[str, Path], host: str = "127.0.0.1", port: int = 0,
+                          endpoint_name: str = DEFAULT_ENDPOINT_NAME
+                          ) -> Tuple[EndpointServer, int, Callable[[], None]]:
+    """Start the endpoint server in a background thread: (server, bound port, stop)."""
+    server = make_endpoint_server(model_dir, host, port, endpoint_name)
+    return server, server.port, start_in_thread(server)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve a model artifact with the SageMaker container contract.")
+    parser.add_argument("--model", required=True, help="extracted model artifact (holds code/inference.py)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when standard input closes (the parent process went away)")
+    args = parser.parse_args(argv)
+    if args.exit_with_parent:
+        def watch_stdin() -> None:
+            while sys.stdin.buffer.read(1024):
+                pass
+            os._exit(0)
+
+        threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = make_endpoint_server(args.model, args.host, args.port, args.endpoint_name)
+    print(f"endpoint server listening on http://{args.host}:{server.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
