@@ -1,0 +1,163 @@
+"""Serving entry point for the SageMaker MXNet inference container (and the local endpoint).
+
+The container calls ``model_fn`` once, then ``input_fn`` -> ``predict_fn`` -> ``output_fn`` per
+request. Runs on Python 3.8. Contract (see README, "Endpoint contract"):
+
+request  application/json  {"headline": "..."} | {"headlines": ["...", ...]} | ["...", ...]
+         text/csv, text/plain  one headline per line
+response application/json  {"predictions": [{"label", "category", "confidence", "scores"}],
+                             "model": {"version", "test_accuracy", "test_macro_f1"}}
+A bad payload is a client error (4xx) with a message, never a server error.
+"""
+import csv
+import io
+import json
+import os
+import warnings
+from typing import Dict, List, Sequence, Tuple
+
+import mxnet as mx
+import numpy as np
+
+from headline_text import Vocabulary
+
+try:  # present in the SageMaker serving container: it maps status_code onto the response
+    from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
+except ImportError:  # locally: same attributes, handled by the local endpoint server
+    class _ToolkitError(Exception):  # type: ignore[no-redef]
+        def __init__(self, status_code, message=None, phrase=None):
+            super().__init__(status_code, message, phrase)
+            self.status_code = status_code
+            self.message = message
+            self.phrase = phrase
+
+
+JSON = "application/json"
+TEXT_TYPES = ("text/csv", "text/plain")
+MAX_HEADLINES = int(os.environ.get("HEADLINES_MAX_BATCH", "1000"))
+MAX_CHARS = int(os.environ.get("HEADLINES_MAX_CHARS", "2000"))
+PREDICT_BATCH = 256
+
+
+class ClientError(_ToolkitError):
+    """A request the model cannot serve; answered with a 4xx and the message."""
+
+    def __init__(self, message: str, status_code: int = 400):
+        super(ClientError, self).__init__(status_code, message, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class HeadlineModel:
+    """The exported network plus what turns text into its input and its output into labels."""
+
+    def __init__(self, model_dir: str):
+        def load(name):
+            with open(os.path.join(model_dir, name), encoding="utf-8") as handle:
+                return json.load(handle)
+
+        self.vocab = Vocabulary.from_json(load("vocab.json"))
+        self.labels = [(label["code"], label["name"]) for label in load("labels.json")["labels"]]
+        metrics = load("metrics.json")
+        self.info = {"version": str(metrics.get("model_version", "unknown"))}
+        for name in ("accuracy", "macro_f1"):
+            if name in metrics:
+                self.info["test_" + name] = round(float(metrics[name]), 4)
+        with warnings.catch_warnings():  # MXNet warns that it cannot infer the input dtype
+            warnings.simplefilter("ignore")
+            self.net = mx.gluon.SymbolBlock.imports(
+                os.path.join(model_dir, "model-symbol.json"), ["data"],
+                os.path.join(model_dir, "model-0000.params"), ctx=mx.cpu())
+        self.net.hybridize(static_alloc=True, static_shape=True)
+
+    def probabilities(self, headlines: Sequence[str]) -> np.ndarray:
+        tokens = np.asarray([self.vocab.encode(text) for text in headlines], dtype=np.float32)
+        parts = []
+        for start in range(0, len(tokens), PREDICT_BATCH):
+            chunk = tokens[start:start + PREDICT_BATCH]
+            parts.append(mx.nd.softmax(self.net(mx.nd.array(chunk)), axis=1).asnumpy())
+        return np.concatenate(parts).astype(np.float64)
+
+
+def model_fn(model_dir: str) -> HeadlineModel:
+    model = HeadlineModel(model_dir)
+    model.probabilities(["warm up"])  # the first call builds the graph; keep it off requests
+    return model
+
+
+def _media_type(content_type: str) -> str:
+    return (content_type or JSON).split(";")[0].strip().lower()
+
+
+def _check(headlines: List[object]) -> List[str]:
+    if not headlines:
+        raise ClientError("no headline given")
+    if len(headlines) > MAX_HEADLINES:
+        raise ClientError("too many headlines: {} (at most {})".format(len(headlines), MAX_HEADLINES))
+    for position, text in enumerate(headlines):
+        if not isinstance(text, str):
+            raise ClientError("headline {} is not a string".format(position))
+        if not text.strip():
+            raise ClientError("headline {} is empty".format(position))
+        if len(text) > MAX_CHARS:
+            raise ClientError("headline {} is longer than {} characters".format(position, MAX_CHARS))
+    return list(headlines)  # type: ignore[arg-type]
+
+
+def _from_json(text: str) -> List[object]:
+    try:
+        payload = json.loads(text)
+    except ValueError as error:
+        raise ClientError("body is not valid JSON: {}".format(error))
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict):
+        if "headline" in payload:
+            return [payload["headline"]]
+        if "headlines" in payload and isinstance(payload["headlines"], list):
+            return payload["headlines"]
+    raise ClientError("JSON body must be {\"headline\": str}, {\"headlines\": [str]} or [str]")
+
+
+def _from_lines(text: str, media_type: str) -> List[object]:
+    if media_type == "text/csv":  # a quoted field may hold commas; unquoted commas are kept
+        return [",".join(row) for row in csv.reader(io.StringIO(text)) if any(field.strip() for field in row)]
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def input_fn(request_body, content_type: str = JSON) -> List[str]:
+    media_type = _media_type(content_type)
+    if isinstance(request_body, (bytes, bytearray)):
+        try:
+            request_body = bytes(request_body).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ClientError("body is not UTF-8 text")
+    if media_type == JSON:
+        return _check(_from_json(request_body))
+    if media_type in TEXT_TYPES:
+        return _check(_from_lines(request_body, media_type))
+    raise ClientError("unsupported content type '{}': use {} or {}".format(
+        content_type, JSON, " or ".join(TEXT_TYPES)), status_code=415)
+
+
+def predict_fn(headlines: List[str], model: HeadlineModel) -> Dict[str, object]:
+    probabilities = model.probabilities(headlines)
+    predictions = []
+    for row in probabilities:
+        best = int(np.argmax(row))
+        code, name = model.labels[best]
+        predictions.append({
+            "label": code,
+            "category": name,
+            "confidence": round(float(row[best]), 6),
+            "scores": {label_name: round(float(p), 6) for (_, label_name), p in zip(model.labels, row)},
+        })
+    return {"predictions": predictions, "model": model.info}
+
+
+def output_fn(prediction: Dict[str, object], accept: str = JSON) -> Tuple[str, str]:
+    media_type = _media_type(accept)
+    if media_type not in (JSON, "*/*"):
+        raise ClientError("unsupported accept type '{}': use {}".format(accept, JSON), status_code=406)
+    return json.dumps(prediction, separators=(",", ":")), JSON
