@@ -1,0 +1,47 @@
+"""Names shared by the CDK app and the command-line tool (no CDK import here)."""
+from __future__ import annotations
+
+import re
+
+from headlines.config import HeadlinesConfig
+
+#: CloudFormation output keys the command-line tool reads.
+OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
+OUTPUT_API_URL = "ApiUrl"
+
+#: Context keys of app.py that are not part of the typed config.
+CONTEXT_MODEL_DATA_URL = "headlines:model_data_url"
+CONTEXT_REHEARSAL = "headlines:rehearsal"
+CONTEXT_POWERTOOLS_LAYER_VERSION = "headlines:powertools_layer_version"
+APPROVED = "approved"
+
+
+def _camel(text: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text) if part)
+
+
+def stack_prefix(cfg: HeadlinesConfig) -> str:
+    """``Headlines`` for the dev stage, ``HeadlinesProd`` for prod: both fit in one account."""
+    return _camel(cfg.project_name) + ("" if cfg.stage == "dev" else _camel(cfg.stage))
+
+
+def pipeline_stack_name(cfg: HeadlinesConfig) -> str:
+    return stack_prefix(cfg) + "Pipeline"
+
+
+def serving_stack_name(cfg: HeadlinesConfig) -> str:
+    return stack_prefix(cfg) + "Serving"
+
+
+def resource_prefix(cfg: HeadlinesConfig) -> str:
+    """Lower-case prefix for physical names (``headlines-dev``)."""
+    return f"{cfg.project_name}-{cfg.stage}".lower()
+
+
+def approved_model_parameter(cfg: HeadlinesConfig) -> str:
+    """The SSM parameter the pipeline writes and the serving stack reads."""
+    return f"/{cfg.project_name}/{cfg.stage}/model/approved"
+
+
+def endpoint_name(cfg: HeadlinesConfig) -> str:
+    return resource_prefix(cfg)
