@@ -1,0 +1,190 @@
+"""``headlines``: the project's command line (local pipeline, local API, deployed pipeline).
+
+Every failure a user can cause ends with one ``error: ...`` line and a non-zero exit, never
+a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from rich.console import Console
+
+from headlines.config import load_config
+
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+EXIT_USAGE = 2
+
+
+def _hyperparameter(text: str) -> tuple:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
+    return name, value
+
+
+def _common_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from headlines.local_pipeline import DEFAULT_WORKDIR
+
+    parser.add_argument("--data", metavar="PATH_OR_URL",
+                        help="News Aggregator file (CSV or zip, either format); default: the public UCI zip")
+    parser.add_argument("--test-data", metavar="PATH", help="score on this file instead of held-out stories")
+    parser.add_argument("--corpus", metavar="PATH_OR_URL", help="text8-style corpus for the word vectors; default: text8")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where data, vectors and models go")
+    parser.add_argument("-H", "--hyperparameter", dest="hyperparameters", type=_hyperparameter, action="append",
+                        default=[], metavar="NAME=VALUE", help="override a classifier hyperparameter (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="headlines", description="News-headline classification, locally and on AWS.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="run the pipeline locally: ingest, embeddings, classifier")
+    _common_train_arguments(train)
+    train.set_defaults(run=cmd_train)
+
+    serve = commands.add_parser("serve", help="serve a model: local endpoint server + REST API")
+    serve.add_argument("--model", type=Path, help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    serve.add_argument("--workdir", type=Path, default=None)
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(run=cmd_serve)
+
+    up = commands.add_parser("up", help="train (unless a model exists), then serve")
+    _common_train_arguments(up)
+    up.add_argument("--port", type=int, default=8080)
+    up.add_argument("--retrain", action="store_true", help="train even if the workdir has a model")
+    up.set_defaults(run=cmd_up)
+
+    classify = commands.add_parser("classify", help="classify headlines with the REST API (local or deployed)")
+    classify.add_argument("headlines", nargs="+", metavar="TEXT")
+    classify.add_argument("--url", default=DEFAULT_API_URL, help=f"API base URL (default {DEFAULT_API_URL})")
+    classify.add_argument("--api-key", help="the x-api-key, when the deployed API requires one")
+    classify.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    classify.set_defaults(run=cmd_classify)
+
+    try:
+        from headlines import pipeline_cli
+    except ImportError:
+        pipeline_cli = None
+    if pipeline_cli is not None:
+        pipeline_cli.register(commands)
+    return parser
+
+
+def _train(args: argparse.Namespace, console: Console):
+    from headlines.local_pipeline import train
+
+    result = train(load_config(), workdir=args.workdir, data=args.data, test_data=args.test_data,
+                   corpus=args.corpus, overrides=dict(args.hyperparameters), console=console)
+    metrics = result.metrics
+    console.print(f"[bold green]model:[/] {result.artifact}")
+    console.print(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+                  f"({metrics['data']['test']:,} headlines, {metrics['data']['test_source']})")
+    console.print(f"metrics: {result.model_dir / 'metrics.json'}")
+    return result
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    _train(args, console)
+    return 0
+
+
+def _unpacked(model: Path, workdir: Path) -> Path:
+    """A model folder; a model.tar.gz is unpacked next to the workdir's runs."""
+    import tarfile
+
+    if model.is_dir():
+        return model
+    if not model.is_file():
+        raise FileNotFoundError(f"{model}: no such model")
+    target = workdir / "serving" / model.name.replace(".tar.gz", "")
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(model) as tar:
+        tar.extractall(target)
+    return target
+
+
+def cmd_serve(args: argparse.Namespace, console: Console) -> int:
+    from headlines.api_front import serve_local
+    from headlines.local_pipeline import DEFAULT_WORKDIR, current_model
+
+    workdir = args.workdir or DEFAULT_WORKDIR
+    model = args.model or current_model(workdir)
+    if model is None:
+        raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
+    serve_local(_unpacked(Path(model), Path(workdir)), port=args.port)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, console: Console) -> int:
+    from headlines.api_front import serve_local
+    from headlines.local_pipeline import current_model
+
+    model = None if args.retrain else current_model(args.workdir)
+    if model is not None:
+        console.print(f"using the model in {model} (--retrain trains a new one)")
+    else:
+        model = _train(args, console).model_dir
+    serve_local(model, port=args.port)
+    return 0
+
+
+def _post_json(url: str, payload: Dict[str, Any], api_key: Optional[str]) -> Dict[str, Any]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if api_key:
+        headers["x-api-key"] = api_key
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=35) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            detail = json.loads(error.read())["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            detail = error.reason
+        raise ConnectionError(f"the API answered {error.code}: {detail}")
+    except (urllib.error.URLError, OSError) as error:
+        raise ConnectionError(f"cannot reach {url}: {getattr(error, 'reason', error)} (is `headlines serve` running?)")
+
+
+def cmd_classify(args: argparse.Namespace, console: Console) -> int:
+    texts: List[str] = args.headlines
+    payload = {"headline": texts[0]} if len(texts) == 1 else {"headlines": texts}
+    answer = _post_json(args.url.rstrip("/") + "/v1/classify", payload, args.api_key)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    predictions = answer.get("predictions", [answer])
+    for text, prediction in zip(texts, predictions):
+        print(f"{prediction['category']:<20} {prediction['confidence']:.2f}  {text}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from headlines.local_pipeline import PipelineError
+    from headlines.sources import InputError
+    from headlines.embeddings import EmbeddingsError
+
+    console = Console(stderr=True, soft_wrap=True)
+    args = build_parser().parse_args(argv)
+    from headlines.api_front import LocalServeError
+
+    # OSError covers unreadable files and a port already in use.
+    user_errors = (InputError, PipelineError, EmbeddingsError, LocalServeError, OSError, ValueError)
+    try:
+        return args.run(args, console)
+    except user_errors as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, (InputError, FileNotFoundError, ValueError)) else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Imports a module from a file path: the Lambda functions (``lambda/<fn>/``, not a package,
+since ``lambda`` is a keyword) and the artifact's ``code/inference.py`` run unchanged locally."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from headlines.config import REPO_ROOT
+
+LAMBDA_ROOT = REPO_ROOT / "lambda"
+
+
+def load_file_module(name: str, path: Path) -> ModuleType:
+    """Loads ``path`` as module ``name``; its folder goes on sys.path for its own imports."""
+    folder = str(Path(path).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_lambda(function: str, entry: str) -> ModuleType:
+    """``load_lambda("ingest", "ingest")`` -> the module lambda/ingest/ingest.py."""
+    return load_file_module(f"headlines_lambda_{function}_{entry}", LAMBDA_ROOT / function / f"{entry}.py")
