@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Sequence
 
 from aws_cdk import Duration, RemovalPolicy
@@ -55,9 +54,10 @@ def _cors_origin_header(origins: Sequence[str]) -> str:
     return "'*'" if "*" in origins or not origins else f"'{origins[0]}'"
 
 
-def lambda_timeout_seconds(endpoint_timeout_seconds: float) -> int:
-    """Room for one retry of the endpoint call, and below API Gateway's 29 s integration timeout."""
-    return int(min(28, 2 * math.ceil(endpoint_timeout_seconds) + 3))
+# The handler bounds its own endpoint calls (timeout x attempts + backoff) to finish within
+# 28 s, so that the caller gets the handler's 504 rather than API Gateway's (29 s integration
+# timeout); the function may run that long, and no longer.
+LAMBDA_TIMEOUT_SECONDS = 28
 
 
 class Api(Construct):
@@ -95,7 +95,7 @@ class Api(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": cfg.project_name,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
-            timeout=Duration.seconds(lambda_timeout_seconds(api_cfg.endpoint_timeout_seconds)),
+            timeout=Duration.seconds(LAMBDA_TIMEOUT_SECONDS),
             memory_mb=512,
             log_retention=log_retention,
             removal=removal,

@@ -246,7 +246,7 @@ class Pipeline(Construct):
                     data_source=tasks.DataSource(
                         s3_data_source=tasks.S3DataSource(
                             # The plain text8 file the ingest Lambda unzips (its own key prefix).
-                            s3_location=tasks.S3Location.from_json_expression("$.ingest.objects.corpus_text"),
+                            s3_location=StaticS3Location(sfn.JsonPath.string_at("$.ingest.objects.corpus_text")),
                             s3_data_type=tasks.S3DataType.S3_PREFIX,
                             s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
                         )
@@ -304,7 +304,7 @@ class Pipeline(Construct):
                     content_type="application/x-tar",
                     data_source=tasks.DataSource(
                         s3_data_source=tasks.S3DataSource(
-                            s3_location=tasks.S3Location.from_json_expression("$.embeddings.model_data_url"),
+                            s3_location=StaticS3Location(sfn.JsonPath.string_at("$.embeddings.model_data_url")),
                             s3_data_type=tasks.S3DataType.S3_PREFIX,
                             s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
                         )
@@ -473,10 +473,11 @@ def _gib(n: int) -> Size:
 
 
 class StaticS3Location(tasks.S3Location):
-    """A fixed S3 URI that, unlike ``S3Location.from_bucket``, adds no IAM grant.
+    """An S3 URI (fixed, or a JSONPath of the state) that adds no IAM grant to the job role.
 
-    ``from_bucket`` grants the job role wildcard actions (``s3:GetObject*``, ``s3:List*``,
-    ``s3:DeleteObject*``...) on the prefix; the execution role already holds exactly the
+    CDK's ``S3Location.from_bucket`` grants wildcard actions (``s3:GetObject*``, ``s3:List*``,
+    ``s3:DeleteObject*``...) on the prefix, and ``from_json_expression`` grants
+    ``s3:GetObject``/``s3:ListBucket`` on ``*``; the execution role already holds exactly the
     permissions the jobs need (infra/sagemaker_role.py).
     """
 

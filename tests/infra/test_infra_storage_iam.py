@@ -1,0 +1,213 @@
+"""Storage, IAM and notebook properties of the synthesized pipeline stack (dev defaults)."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+
+import pytest
+from aws_cdk.assertions import Match
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+# Actions that have no resource-level permissions: the only ones allowed on Resource "*".
+ACTIONS_WITHOUT_RESOURCES = {
+    "ecr:GetAuthorizationToken",
+    "cloudwatch:PutMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    # Added by CDK's Step Functions SageMaker .sync integration (not under our control).
+    "sagemaker:ListTags",
+}
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _buckets(dev):
+    return dev.resources(dev.pipeline_name, "AWS::S3::Bucket")
+
+
+def test_three_buckets_block_public_access_and_are_encrypted(dev):
+    buckets = _buckets(dev)
+    assert len(buckets) == 3
+    algorithms = []
+    for props in (b["Properties"] for b in buckets.values()):
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        algorithms.append(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"])
+        assert props["LifecycleConfiguration"]["Rules"], "every bucket has lifecycle rules"
+    # data + artifacts with the project KMS key, the access-log bucket with SSE-S3
+    assert sorted(algorithms) == ["AES256", "aws:kms", "aws:kms"]
+
+
+def test_artifacts_bucket_is_versioned_and_expires_old_versions(dev):
+    versioned = [b for b in _buckets(dev).values() if b["Properties"].get("VersioningConfiguration")]
+    assert len(versioned) == 1
+    props = versioned[0]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    assert "NoncurrentVersionExpiration" in rules["expire-old-versions"]
+    assert rules["expire-data-capture"]["Prefix"] == "datacapture/"
+
+
+def test_data_buckets_log_to_the_access_log_bucket(dev):
+    logging = [b["Properties"].get("LoggingConfiguration") for b in _buckets(dev).values()]
+    prefixes = sorted(l["LogFilePrefix"] for l in logging if l)
+    assert prefixes == ["artifacts/", "data/"]
+
+
+def test_every_bucket_policy_denies_insecure_transport(dev):
+    policies = dev.resources(dev.pipeline_name, "AWS::S3::BucketPolicy")
+    assert len(policies) == 3
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} and s["Action"] == "s3:*" for s in denies)
+        assert any("s3:TlsVersion" in json.dumps(s.get("Condition", {})) for s in denies)
+
+
+def test_dev_stage_deletes_buckets_and_objects_on_destroy(dev):
+    for bucket in _buckets(dev).values():
+        assert bucket["DeletionPolicy"] == "Delete"
+        assert bucket["UpdateReplacePolicy"] == "Delete"
+    auto_delete = dev.resources(dev.pipeline_name, "Custom::S3AutoDeleteObjects")
+    assert len(auto_delete) == 3
+    key = next(iter(dev.resources(dev.pipeline_name, "AWS::KMS::Key").values()))
+    assert key["DeletionPolicy"] == "Delete"
+
+
+def test_kms_key_rotates(dev):
+    dev.template(dev.pipeline_name).has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def _policy_statements(dev, stack):
+    for logical_id, policy in dev.resources(stack, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            yield logical_id, statement
+
+
+@pytest.mark.parametrize("stack", ["pipeline", "serving"])
+def test_wildcard_resources_only_for_actions_without_resource_level_permissions(dev, stack):
+    name = dev.pipeline_name if stack == "pipeline" else dev.serving_name
+    for logical_id, statement in _policy_statements(dev, name):
+        if statement["Effect"] != "Allow":
+            continue
+        if "*" in _as_list(statement["Resource"]):
+            actions = set(_as_list(statement["Action"]))
+            assert actions <= ACTIONS_WITHOUT_RESOURCES, (logical_id, actions)
+        for action in _as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*"), (logical_id, action)
+
+
+def test_no_managed_policies_except_api_gateway_logging(dev):
+    for stack in (dev.pipeline_name, dev.serving_name):
+        for logical_id, role in dev.resources(stack, "AWS::IAM::Role").items():
+            managed = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
+            assert "AmazonSageMakerFullAccess" not in managed
+            if managed != "[]":
+                # CDK's auto-delete provider (Lambda basic execution) and API Gateway's account role
+                assert "AWSLambdaBasicExecutionRole" in managed or "AmazonAPIGatewayPushToCloudWatchLogs" in managed, logical_id
+
+
+def _role_statements(dev, stack, role_prefix):
+    out = []
+    for policy in dev.resources(stack, "AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"].get("Roles", []))
+        if f'"{role_prefix}' in roles:
+            out.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert out, role_prefix
+    return out
+
+
+def test_training_role_is_scoped_to_its_prefixes_log_group_and_images(dev):
+    statements = _role_statements(dev, dev.pipeline_name, "TrainingRole")
+    text = json.dumps(statements)
+    assert "/raw/*" in text and "/embeddings/*" in text and "/models/*" in text
+    assert "log-group:/aws/sagemaker/TrainingJobs" in text
+    ecr = [s for s in statements if "ecr:BatchGetImage" in _as_list(s["Action"])]
+    assert ecr and all("repository/" in json.dumps(r) for r in _as_list(ecr[0]["Resource"]))
+    assert "repository/blazingtext" in json.dumps(ecr) and "repository/mxnet-training" in json.dumps(ecr)
+    puts = [s for s in statements if "s3:PutObject" in _as_list(s["Action"])]
+    assert all("/raw/" not in json.dumps(s["Resource"]) for s in puts), "training never writes the raw data"
+    listing = [s for s in statements if "s3:ListBucket" in _as_list(s["Action"])]
+    assert listing and all("s3:prefix" in json.dumps(s["Condition"]) for s in listing)
+
+
+def test_ingest_function_writes_raw_prefix_only(dev):
+    statements = _role_statements(dev, dev.pipeline_name, "PipelineIngestRole")
+    writes = [s for s in statements if "s3:PutObject" in _as_list(s["Action"])]
+    assert len(writes) == 1 and json.dumps(writes[0]["Resource"]).endswith('/raw/*"]]}')
+
+
+def test_notebook_instance_is_locked_down(dev):
+    dev.template(dev.pipeline_name).has_resource_properties(
+        "AWS::SageMaker::NotebookInstance",
+        {
+            "InstanceType": "ml.t3.medium",
+            "RootAccess": "Disabled",
+            "KmsKeyId": Match.any_value(),
+            "VolumeSizeInGB": 10,
+            "LifecycleConfigName": Match.any_value(),
+        },
+    )
+
+
+def _lifecycle_scripts(dev):
+    config = next(iter(dev.resources(dev.pipeline_name, "AWS::SageMaker::NotebookInstanceLifecycleConfig").values()))
+    props = config["Properties"]
+    decode = lambda hooks: base64.b64decode(hooks[0]["Content"]).decode()  # noqa: E731
+    return decode(props["OnCreate"]), decode(props["OnStart"])
+
+
+def test_notebook_lifecycle_clones_in_background_and_installs_idle_stop(dev):
+    on_create, on_start = _lifecycle_scripts(dev)
+    repo = dev.built.cfg.notebook.repository_url
+    for script in (on_create, on_start):
+        assert repo in script
+        clone_lines = [line for line in script.splitlines() if "git clone" in line]
+        assert clone_lines and all(line.strip().startswith("nohup") and line.rstrip().endswith("&") for line in clone_lines)
+    assert f"autostop.py {dev.built.cfg.notebook.idle_minutes}" in on_start
+    assert "crontab" in on_start and "stop_notebook_instance" in on_start
+
+
+def test_notebook_lifecycle_scripts_are_valid_bash_and_python(dev, tmp_path):
+    on_create, on_start = _lifecycle_scripts(dev)
+    for name, script in (("on_create.sh", on_create), ("on_start.sh", on_start)):
+        path = tmp_path / name
+        path.write_text(script)
+        subprocess.run(["bash", "-n", str(path)], check=True)
+    python = re.search(r"<<'PYEOF'\n(.*)\nPYEOF", on_start, re.S).group(1)
+    compile(python, "autostop.py", "exec")
+
+
+def test_notebook_role_may_stop_only_itself(dev):
+    statements = _role_statements(dev, dev.pipeline_name, "NotebookRole")
+    stop = [s for s in statements if "sagemaker:StopNotebookInstance" in _as_list(s["Action"])]
+    assert len(stop) == 1
+    assert "notebook-instance/headlines-dev-notebook" in json.dumps(stop[0]["Resource"])
+
+
+def test_model_role_reads_only_the_approved_artifact(dev):
+    statements = _role_statements(dev, dev.serving_name, "ServingRole")
+    reads = [s for s in statements if "s3:GetObject" in _as_list(s["Action"])]
+    assert len(reads) == 1
+    bucket_key = dev.context["headlines:model_data_url"][len("s3://"):]
+    assert json.dumps(reads[0]["Resource"]).count(bucket_key) == 1
