@@ -2,6 +2,7 @@
 since ``lambda`` is a keyword) and the artifact's ``code/inference.py`` run unchanged locally."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ def load_file_module(name: str, path: Path) -> ModuleType:
     return module
 
 
+@functools.lru_cache(maxsize=None)
 def load_lambda(function: str, entry: str) -> ModuleType:
-    """``load_lambda("ingest", "ingest")`` -> the module lambda/ingest/ingest.py."""
+    """``load_lambda("ingest", "ingest")`` -> the module lambda/ingest/ingest.py, loaded once
+    (loading it again would make new exception classes that ``except`` clauses miss)."""
     return load_file_module(f"headlines_lambda_{function}_{entry}", LAMBDA_ROOT / function / f"{entry}.py")

@@ -7,6 +7,7 @@ SageMaker's environment variables and ``--name value`` hyperparameters) -> ``mod
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -49,6 +50,7 @@ def current_model(workdir: Path) -> Optional[Path]:
     return model_dir if (model_dir / "metrics.json").is_file() else None
 
 
+@functools.lru_cache(maxsize=None)
 def _news_data():
     return load_file_module("headlines_training_news_data", REPO_ROOT / "training" / "news_data.py")
 
