@@ -1,0 +1,84 @@
+"""Overrides: a prod stage with serverless serving, data capture off, API keys required."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra_support import MODEL_URL, synthesize
+
+pytestmark = pytest.mark.xdist_group("infra-variants")
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    return synthesize(
+        tmp_path_factory.mktemp("cdk-prod"),
+        {
+            "headlines:model_data_url": MODEL_URL,
+            "headlines.stage": "prod",
+            "headlines.serving.mode": "serverless",
+            "headlines.serving.serverless_memory_mb": "3072",
+            "headlines.api.api_key_required": "true",
+            "headlines.api.max_headline_chars": "300",
+            "headlines.pipeline.notification_email": "ops@example.com",
+        },
+    )
+
+
+def test_stack_names_carry_the_stage(prod):
+    assert prod.pipeline_name == "HeadlinesProdPipeline" and prod.serving_name == "HeadlinesProdServing"
+
+
+def test_prod_retains_data(prod):
+    buckets = prod.resources(prod.pipeline_name, "AWS::S3::Bucket")
+    assert buckets and all(b["DeletionPolicy"] == "Retain" for b in buckets.values())
+    assert not prod.resources(prod.pipeline_name, "Custom::S3AutoDeleteObjects")
+    keys = prod.resources(prod.pipeline_name, "AWS::KMS::Key")
+    assert all(k["DeletionPolicy"] == "Retain" for k in keys.values())
+
+
+def test_serverless_variant(prod):
+    (config,) = prod.resources(prod.serving_name, "AWS::SageMaker::EndpointConfig").values()
+    (variant,) = config["Properties"]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant and "KmsKeyId" not in config["Properties"]
+    assert not prod.resources(prod.serving_name, "AWS::ApplicationAutoScaling::ScalableTarget")
+    (model,) = prod.resources(prod.serving_name, "AWS::SageMaker::Model").values()
+    assert "EnableNetworkIsolation" not in model["Properties"]
+    (endpoint,) = prod.resources(prod.serving_name, "AWS::SageMaker::Endpoint").values()
+    assert endpoint["Properties"]["EndpointName"] == "headlines-prod"
+
+
+def test_api_key_required(prod):
+    assert len(prod.resources(prod.serving_name, "AWS::ApiGateway::ApiKey")) == 1
+    assert len(prod.resources(prod.serving_name, "AWS::ApiGateway::UsagePlanKey")) == 1
+    methods = [m["Properties"] for m in prod.resources(prod.serving_name, "AWS::ApiGateway::Method").values()]
+    proxied = [m for m in methods if m["HttpMethod"] in ("GET", "POST")]
+    assert proxied and all(m["ApiKeyRequired"] is True for m in proxied)
+    assert all(not m.get("ApiKeyRequired") for m in methods if m["HttpMethod"] == "OPTIONS")
+    assert "ApiKeyId" in prod.templates[prod.serving_name]["Outputs"]
+
+
+def test_gateway_limits_follow_the_config(prod):
+    (model,) = prod.resources(prod.serving_name, "AWS::ApiGateway::Model").values()
+    assert model["Properties"]["Schema"]["oneOf"][0]["properties"]["headline"]["maxLength"] == 300
+
+
+def test_email_subscription(prod):
+    prod.template(prod.pipeline_name).has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
+
+
+def test_parameter_name_carries_the_stage(prod):
+    assert "/headlines/prod/model/approved" in json.dumps(prod.templates[prod.pipeline_name])
+
+
+def test_data_capture_needs_instance_mode(tmp_path):
+    with pytest.raises(Exception, match="data_capture needs serving.mode=instance"):
+        synthesize(
+            tmp_path,
+            {"headlines:model_data_url": MODEL_URL, "headlines.serving.mode": "serverless", "headlines.serving.data_capture": "true"},
+            nag=False,
+        )
