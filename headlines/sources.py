@@ -23,8 +23,10 @@ from headlines.file_modules import load_lambda
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
 SAMPLE_NEWS = SAMPLE_DIR / "newsCorpora-sample.csv.gz"
 SAMPLE_CORPUS = SAMPLE_DIR / "corpus-public-domain.txt.gz"
-SAMPLE_NOTE = ("the sample shipped in the repo (10,854 real News Aggregator headlines, "
-               "1.4M words of public-domain text)")
+SAMPLE_NOTES = {
+    "news dataset": "the sample shipped in the repo (10,854 real News Aggregator headlines)",
+    "text8 corpus": "the sample shipped in the repo (1.4M words of public-domain text)",
+}
 
 
 class InputError(Exception):
@@ -91,7 +93,7 @@ def _readable(path: Path) -> Path:
 
 
 def _sample(kind: str, workdir: Path, reason: str, console: Console) -> Resolved:
-    console.print(f"[yellow]warning:[/] cannot fetch the public {kind} ({reason}); using {SAMPLE_NOTE}")
+    console.print(f"[yellow]warning:[/] cannot fetch the public {kind} ({reason}); using {SAMPLE_NOTES[kind]}")
     if kind == "news dataset":
         return Resolved(_gunzip(SAMPLE_NEWS, workdir / "sample" / "newsCorpora-sample.csv"), "sample")
     return Resolved(_gunzip(SAMPLE_CORPUS, workdir / "sample" / "corpus.txt"), "sample")
