@@ -82,3 +82,15 @@ def test_data_capture_needs_instance_mode(tmp_path):
             {"headlines:model_data_url": MODEL_URL, "headlines.serving.mode": "serverless", "headlines.serving.data_capture": "true"},
             nag=False,
         )
+
+
+def test_cfn_lint_finds_no_error(prod):
+    from cfnlint.api import ManualArgs, lint_file
+
+    errors = [
+        f"{path.name}: {match}"
+        for path in sorted(prod.outdir.glob("*.template.json"))
+        for match in lint_file(path, ManualArgs(regions=["us-east-1"]))
+        if match.rule.id.startswith("E")
+    ]
+    assert errors == []
