@@ -229,6 +229,7 @@ _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive"
 class FrontHandler(FastHandler):
     server: "ApiFrontServer"
     max_body_bytes = MAX_BODY_BYTES
+    drain_limit_bytes = DRAIN_LIMIT_BYTES
     server_version = "headlines-local-api"
 
     def _request_id(self) -> str:
@@ -259,16 +260,7 @@ class FrontHandler(FastHandler):
         self.send_api_error(status, "bad_request", message, close=close)
 
     def send_too_large(self) -> None:
-        # Read and drop what was sent (as API Gateway does) so that the client sees the answer
-        # rather than a reset connection; beyond the drain limit, just close.
-        length = self.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) <= DRAIN_LIMIT_BYTES:
-            remaining = int(length)
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 65536))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
+        self.drain_body()
         self.send_api_error(413, "payload_too_large", f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB",
                             close=True)
 

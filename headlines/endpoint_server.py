@@ -145,6 +145,7 @@ class FastHandler(BaseHTTPRequestHandler):
     server_version = "headlines-local"
     sys_version = ""
     max_body_bytes = MAX_PAYLOAD_BYTES
+    drain_limit_bytes = 4 * MAX_PAYLOAD_BYTES
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         LOG.debug("%s " + format, self.address_string(), *args)
@@ -203,7 +204,20 @@ class FastHandler(BaseHTTPRequestHandler):
             parts.append(self.rfile.read(size))
             self.rfile.readline(1024)
 
+    def drain_body(self) -> None:
+        """Read and drop a refused body (up to a limit) so that the client sees the answer
+        rather than a reset connection; beyond the limit the connection is just closed."""
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) <= self.drain_limit_bytes:
+            remaining = int(length)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 65536))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+
     def send_too_large(self) -> None:
+        self.drain_body()
         self.send_error_body(413, f"request body larger than {self.max_body_bytes} bytes", close=True)
 
     def send_error_body(self, status: int, message: str, close: bool = False) -> None:

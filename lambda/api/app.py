@@ -200,10 +200,18 @@ def _check_media_type() -> None:
                    f"Content-Type {media_type!r} is not supported: send application/json")
 
 
+# "Blank" as the contract's pattern means it. JSON Schema patterns are ECMAScript regexes, whose
+# \s differs from Python's (str.strip() and re): U+FEFF is whitespace only in ECMAScript, U+001C-
+# U+001F and U+0085 only in Python. The contract's pattern excludes both, so that every layer
+# (API Gateway's validator, this handler, the model's input_fn) agrees on what is blank.
+BLANK_CHARACTERS = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+                    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u001c\u001d\u001e\u001f\u0085")
+
+
 def _check_headline(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise bad_request(f"'{where}' must be a string")
-    if not value.strip():
+    if not value.strip(BLANK_CHARACTERS):
         raise bad_request(f"'{where}' must not be empty or whitespace")
     if len(value) > MAX_HEADLINE_CHARS:
         raise bad_request(f"'{where}' is longer than {MAX_HEADLINE_CHARS} characters ({len(value)})")
