@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -342,13 +343,16 @@ def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAU
 
 # --- the endpoint server as a separate process (like its own container) ----------------------------
 def spawn_endpoint_process(model_dir: Union[str, Path], host: str = "127.0.0.1", port: int = 0,
-                           endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+                           endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None,
                            timeout: float = 300.0) -> Tuple[subprocess.Popen, int]:
     """Start ``python -m headlines.endpoint_server`` and wait until it listens: (process, port).
 
+    ``workers``: model worker processes (default: one per CPU, as the SageMaker model server).
     The child exits when its standard input closes, i.e. when this process goes away."""
     command = [sys.executable, "-m", "headlines.endpoint_server", "--model", str(model_dir), "--host", host,
                "--port", str(port), "--endpoint-name", endpoint_name, "--exit-with-parent"]
+    if workers:
+        command += ["--workers", str(workers)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
@@ -356,8 +360,9 @@ def spawn_endpoint_process(model_dir: Union[str, Path], host: str = "127.0.0.1",
 
     def watch() -> None:
         for line in process.stdout:
-            if "listening on http://" in line and "port" not in ready:
-                ready["port"] = int(line.rsplit(":", 1)[1])
+            found = re.search(r"listening on http://[^:\s]+:(\d+)", line)
+            if found and "port" not in ready:
+                ready["port"] = int(found.group(1))
             elif line.strip():
                 sys.stdout.write(line)
 
@@ -403,13 +408,13 @@ class LocalApi:
 
 def start_local_api(model_dir: Union[str, Path], port: int = 0, endpoint_port: int = 0,
                     host: str = "127.0.0.1", endpoint_process: bool = False,
-                    endpoint_name: str = DEFAULT_ENDPOINT_NAME) -> LocalApi:
+                    endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None) -> LocalApi:
     """Start the endpoint server and the API front in the background (threads; the endpoint
-    server in its own process with ``endpoint_process=True``)."""
+    server in its own processes with ``endpoint_process=True``, ``workers`` of them)."""
     stops: List[Callable[[], None]] = []
     try:
         if endpoint_process:
-            process, bound = spawn_endpoint_process(model_dir, host, endpoint_port, endpoint_name)
+            process, bound = spawn_endpoint_process(model_dir, host, endpoint_port, endpoint_name, workers)
             stops.append(lambda: _stop_process(process))
         else:
             _, bound, stop_endpoint = start_endpoint_server(model_dir, host, endpoint_port, endpoint_name)
@@ -434,13 +439,14 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, endpoint_port: int = 0,
-                host: str = "127.0.0.1") -> None:
-    """``headlines serve``: the endpoint server (its own process, like its own container) and
-    the API front on ``host:port``; blocks until interrupted (Ctrl-C or SIGTERM)."""
+                host: str = "127.0.0.1", workers: Optional[int] = None) -> None:
+    """``headlines serve``: the endpoint server (its own processes, like its own container:
+    ``workers`` of them, default one per CPU) and the API front on ``host:port``; blocks until
+    interrupted (Ctrl-C or SIGTERM)."""
     model_dir = Path(model_dir)
     if not (model_dir / "code" / "inference.py").is_file():
         raise LocalServeError(f"{model_dir} is not an extracted model artifact (no code/inference.py)")
-    process, bound = spawn_endpoint_process(model_dir, host, endpoint_port)
+    process, bound = spawn_endpoint_process(model_dir, host, endpoint_port, workers=workers)
     try:
         endpoint_url = f"http://{host}:{bound}"
         front = make_api_front(endpoint_url, host, port, DEFAULT_ENDPOINT_NAME, model_dir)
@@ -468,10 +474,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--endpoint-port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--workers", type=int, default=None, help="endpoint worker processes (default: one per CPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve_local(args.model, args.port, args.endpoint_port, args.host)
+        serve_local(args.model, args.port, args.endpoint_port, args.host, args.workers)
     except LocalServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

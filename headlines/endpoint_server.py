@@ -332,13 +332,19 @@ class EndpointServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, address: Tuple[str, int], service: ModelService,
-                 endpoint_name: str = DEFAULT_ENDPOINT_NAME):
+                 endpoint_name: str = DEFAULT_ENDPOINT_NAME, listening: Optional[socket.socket] = None):
         self.service = service
         self.endpoint_name = endpoint_name
         self.started_at = time.time()
         self._ids = 0
         self._ids_lock = threading.Lock()
-        super().__init__(address, EndpointHandler)
+        if listening is None:
+            super().__init__(address, EndpointHandler)
+        else:  # a worker process serving a socket its supervisor bound
+            super().__init__(listening.getsockname()[:2], EndpointHandler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listening
+            self.server_address = listening.getsockname()[:2]
 
     @property
     def port(self) -> int:
@@ -347,7 +353,7 @@ class EndpointServer(ThreadingHTTPServer):
     def next_request_id(self) -> str:
         with self._ids_lock:
             self._ids += 1
-            return f"local-{self._ids:08d}"
+            return f"local-{os.getpid()}-{self._ids:08d}"
 
 
 def make_endpoint_server(model_dir: Union[str, Path], host: str = "127.0.0.1", port: int = 0,
@@ -384,25 +390,98 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def default_workers() -> int:
+    """Like the SageMaker model server: SAGEMAKER_MODEL_SERVER_WORKERS, else one per CPU."""
+    try:
+        return max(1, int(os.environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or os.cpu_count() or 1))
+    except ValueError:
+        return max(1, os.cpu_count() or 1)
+
+
+# One OpenMP thread per worker process and MXNet's synchronous engine: with a worker per CPU
+# and a small network, extra compute threads only add hand-offs and contention (tail latency).
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "MXNET_ENGINE_TYPE": "NaiveEngine"}
+
+
+def _exit_with_parent() -> None:
+    def watch_stdin() -> None:
+        while sys.stdin.buffer.read(1024):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Bind once, start ``args.workers`` worker processes on that socket, wait for them all to
+    load the model, then announce the address; a worker that dies takes the server down."""
+    import signal
+    import subprocess
+
+    listening = socket.create_server((args.host, args.port), backlog=256)
+    port = listening.getsockname()[1]
+    env = dict(os.environ)
+    for name, value in WORKER_ENVIRONMENT.items():
+        env.setdefault(name, value)
+    command = [sys.executable, "-m", "headlines.endpoint_server", "--model", args.model, "--host", args.host,
+               "--endpoint-name", args.endpoint_name, "--listen-fd", str(listening.fileno()), "--exit-with-parent"]
+    workers = [subprocess.Popen(command, pass_fds=(listening.fileno(),), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env, text=True) for _ in range(args.workers)]
+
+    def stop_all(*_: Any) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), os._exit(0)))
+    try:
+        for worker in workers:
+            if "ready" not in (worker.stdout.readline() or ""):
+                LOG.error("a worker failed to load the model (its error is above)")
+                return 1
+        print(f"endpoint server listening on http://{args.host}:{port} ({args.workers} worker processes)", flush=True)
+        while all(worker.poll() is None for worker in workers):
+            time.sleep(0.5)
+        LOG.error("a worker process exited; stopping")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+        listening.close()
+
+
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description="Serve a model artifact with the SageMaker container contract.")
     parser.add_argument("--model", required=True, help="extracted model artifact (holds code/inference.py)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes, each with the model loaded (default: SAGEMAKER_MODEL_SERVER_WORKERS, "
+                             "else one per CPU)")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when standard input closes (the parent process went away)")
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.exit_with_parent:
-        def watch_stdin() -> None:
-            while sys.stdin.buffer.read(1024):
-                pass
-            os._exit(0)
-
-        threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
+        _exit_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = make_endpoint_server(args.model, args.host, args.port, args.endpoint_name)
-    print(f"endpoint server listening on http://{args.host}:{server.port}", flush=True)
+    workers = args.workers or default_workers()
+    if args.listen_fd is None and workers > 1:
+        args.workers = workers
+        return _supervise(args)
+    listening = socket.socket(fileno=args.listen_fd) if args.listen_fd is not None else None
+    server = EndpointServer((args.host, args.port), ModelService(args.model), args.endpoint_name, listening)
+    if listening is not None:
+        print("worker ready", flush=True)
+    else:
+        print(f"endpoint server listening on http://{args.host}:{server.port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import time
 
 import boto3
 import pytest
@@ -220,3 +222,35 @@ def test_real_model_rejects_bad_payloads_as_client_errors(real_server, body, con
     status, _, payload = request(real_server.port, "POST", "/invocations", body, {"Content-Type": content_type})
     assert 400 <= status < 500, payload
     assert b"Traceback" not in payload
+
+
+# --- worker processes (as the SageMaker model server: one per CPU) ---------------------------
+def test_worker_processes_share_one_port(fake_model_dir):
+    from headlines.api_front import _stop_process, spawn_endpoint_process
+
+    process, port = spawn_endpoint_process(fake_model_dir, endpoint_name="local-test", workers=2)
+    try:
+        pids = set()
+        for _ in range(40):
+            status, headers, _ = request(port, "POST", "/endpoints/local-test/invocations", b'["a"]',
+                                         {"Content-Type": "application/json"})
+            assert status == 200
+            pids.add(headers["x-amzn-RequestId"].split("-")[1])
+        assert len(pids) == 2
+    finally:
+        _stop_process(process)
+    assert process.returncode == 0
+    for pid in pids:
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}"), "a worker outlived its supervisor"
+
+
+def test_a_model_that_fails_to_load_is_a_readable_error(tmp_path):
+    from headlines.api_front import LocalServeError, spawn_endpoint_process
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "inference.py").write_text("def model_fn(model_dir):\n    raise ValueError('no weights')\n")
+    with pytest.raises(LocalServeError, match="exited"):
+        spawn_endpoint_process(tmp_path, workers=2, timeout=60)

@@ -1,0 +1,429 @@
+#!/usr/bin/env python
+"""Serving benchmark: where the time goes between a caller and the model, on loopback.
+
+Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
+
+1. the model alone, in process: ``predict_fn`` on input already parsed (one headline, and a
+   batch of 100), and the container's whole chain ``input_fn -> predict_fn -> output_fn``;
+2. the endpoint server alone (``POST /invocations``) at concurrency 1, 8 and 32;
+3. the Lambda handler's own overhead per invocation: the handler called with API Gateway
+   events, its endpoint call answered (a) by botocore's Stubber and (b) by an instant
+   loopback server, minus that server's bare round trip;
+4. the whole local path (HTTP -> API front -> Lambda handler -> boto3 -> endpoint server ->
+   model) at concurrency 1, 8 and 32.
+
+Servers run in their own processes (``python -m headlines.api_front``, which starts the
+endpoint server as a further process, as SageMaker runs the container apart from the Lambda);
+the load generator is this process: threads on keep-alive connections with pre-built
+requests, so that the client costs little. Every cell is bounded in requests and seconds.
+
+Usage: ``python bench/serving.py [--model DIR] [--seconds S] [--profile]``. Without --model it
+uses the current local model (``.headlines/model``), else trains a tiny one on the shipped
+sample into a temporary folder.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import json
+import os
+import pstats
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+ONE = "Fed raises interest rates again"
+_SUBJECTS = ["Fed", "Apple", "Google", "Pfizer", "Beyonce", "Samsung", "The ECB", "Microsoft", "Ebola", "Netflix"]
+_EVENTS = ["raises interest rates again", "unveils a new smartphone", "shares fall after earnings miss",
+           "announces a world tour", "outbreak spreads to a new country", "wins a court ruling on patents",
+           "recalls millions of cars", "releases the trailer of its new series", "study links sugar to heart disease",
+           "buys a startup for 2 billion dollars"]
+BATCH = [f"{_SUBJECTS[i % 10]} {_EVENTS[(i * 7 + i // 10) % 10]} ({i})" for i in range(100)]
+CONCURRENCY = (1, 8, 32)
+
+
+# --- statistics and the table --------------------------------------------------------------------
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, int(round(q / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[index]
+
+
+class Row:
+    def __init__(self, stage: str, payload: str, concurrency: Optional[int], latencies: List[float],
+                 wall: float, headlines: int, errors: int = 0, note: str = ""):
+        self.stage, self.payload, self.concurrency = stage, payload, concurrency
+        values = sorted(latencies)
+        self.count = len(values)
+        self.p50, self.p95, self.p99 = (percentile(values, q) * 1000 for q in (50, 95, 99))
+        self.rps = self.count / wall if wall > 0 else float("nan")
+        self.hps = self.rps * headlines
+        self.errors = errors
+        self.note = note
+
+
+def print_table(rows: List[Row]) -> None:
+    head = f"{'stage':<44} {'payload':<10} {'conc':>4} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} {'headl/s':>8}"
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        conc = "-" if row.concurrency is None else str(row.concurrency)
+        line = (f"{row.stage:<44} {row.payload:<10} {conc:>4} {row.count:>6} {row.p50:>8.3f} {row.p95:>8.3f} "
+                f"{row.p99:>8.3f} {row.rps:>8.0f} {row.hps:>8.0f}")
+        if row.errors:
+            line += f"  ({row.errors} errors)"
+        if row.note:
+            line += f"  {row.note}"
+        print(line, flush=True)
+
+
+def timed_loop(function: Callable[[], object], max_count: int, max_seconds: float, warmup: int = 20) -> Tuple[List[float], float]:
+    for _ in range(warmup):
+        function()
+    latencies: List[float] = []
+    started = time.perf_counter()
+    deadline = started + max_seconds
+    while len(latencies) < max_count:
+        t0 = time.perf_counter()
+        function()
+        t1 = time.perf_counter()
+        latencies.append(t1 - t0)
+        if t1 > deadline:
+            break
+    return latencies, time.perf_counter() - started
+
+
+# --- a lean HTTP/1.1 keep-alive client ---------------------------------------------------------------
+def http_request(method: str, path: str, body: bytes, content_type: str = "application/json") -> bytes:
+    return (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Accept: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+class Connection:
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def roundtrip(self, request: bytes) -> int:
+        self.sock.sendall(request)
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        status = int(head[9:12])
+        match = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.IGNORECASE)
+        length = int(match.group(1)) if match else 0
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        self.buffer = rest[length:]
+        return status
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def load(port: int, request: bytes, concurrency: int, max_requests: int, max_seconds: float,
+         warmup_per_connection: int = 5) -> Tuple[List[float], float, int]:
+    """Closed-loop load: ``concurrency`` connections, each sending its next request on the
+    previous answer. Returns latencies, wall time and the number of non-200 answers."""
+    connections = [Connection(port) for _ in range(concurrency)]
+    for connection in connections:
+        for _ in range(warmup_per_connection):
+            connection.roundtrip(request)
+    latencies: List[List[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    issued = [0]
+    lock = threading.Lock()
+    start_gate = threading.Event()
+    deadline = [0.0]
+
+    def worker(index: int) -> None:
+        connection = connections[index]
+        mine = latencies[index]
+        start_gate.wait()
+        while True:
+            with lock:
+                if issued[0] >= max_requests:
+                    return
+                issued[0] += 1
+            t0 = time.perf_counter()
+            status = connection.roundtrip(request)
+            t1 = time.perf_counter()
+            mine.append(t1 - t0)
+            if status != 200:
+                errors[index] += 1
+            if t1 > deadline[0]:
+                return
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    started = time.perf_counter()
+    deadline[0] = started + max_seconds
+    start_gate.set()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    for connection in connections:
+        connection.close()
+    return [value for per in latencies for value in per], wall, sum(errors)
+
+
+# --- the servers ---------------------------------------------------------------------------------
+def start_local_api_process(model_dir: Path, extra_env: Optional[Dict[str, str]] = None) -> Tuple[subprocess.Popen, int, int]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+               POWERTOOLS_LOG_LEVEL="ERROR", **(extra_env or {}))
+    process = subprocess.Popen([sys.executable, "-m", "headlines.api_front", "--model", str(model_dir), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               env=env, text=True)
+    endpoint_port = api_port = 0
+    deadline = time.monotonic() + 300
+    while not (endpoint_port and api_port):
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the local API exited with status {process.wait()}")
+        if line.startswith("endpoint server"):
+            endpoint_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))
+        elif line.startswith("REST API"):
+            api_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))
+        if time.monotonic() > deadline:
+            raise RuntimeError("the local API did not start")
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    return process, endpoint_port, api_port
+
+
+INSTANT_ANSWER = json.dumps({"predictions": [{"label": "b", "category": "business", "confidence": 0.9,
+                                              "scores": {"business": 0.9, "science_technology": 0.04,
+                                                         "entertainment": 0.03, "health": 0.03}}],
+                             "model": {"version": "instant", "test_accuracy": 0.9, "test_macro_f1": 0.9}}).encode()
+
+
+def instant_server_main() -> None:
+    """A stand-in endpoint that answers every request at once (for the handler's overhead)."""
+    from http.server import ThreadingHTTPServer
+
+    from headlines.endpoint_server import FastHandler
+
+    class Instant(FastHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.read_body()
+            self.send(200, INSTANT_ANSWER)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", 0), Instant)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+# --- the stages ------------------------------------------------------------------------------------
+def bench_model(model_dir: Path, seconds: float) -> List[Row]:
+    from headlines.endpoint_server import ModelService
+
+    service = ModelService(model_dir)
+    module, model = service.module, service.model
+    rows = []
+    for label, headlines, count in (("1", [ONE], 3000), ("batch 100", BATCH, 500)):
+        body = json.dumps({"headlines": headlines}).encode()
+        data = module.input_fn(body, "application/json")
+        latencies, wall = timed_loop(lambda: module.predict_fn(data, model), count, seconds)
+        rows.append(Row("model: predict_fn (in process)", label, None, latencies, wall, len(headlines)))
+        latencies, wall = timed_loop(lambda: service.invoke(body, "application/json", "application/json"), count, seconds)
+        rows.append(Row("model: input_fn+predict_fn+output_fn", label, None, latencies, wall, len(headlines)))
+    return rows
+
+
+def bench_server(name: str, port: int, path: str, seconds: float, body_for: Callable[[List[str]], bytes]) -> List[Row]:
+    rows = []
+    for label, headlines, cap in (("1", [ONE], 4000), ("batch 100", BATCH, 600)):
+        request = http_request("POST", path, body_for(headlines))
+        for concurrency in CONCURRENCY:
+            latencies, wall, errors = load(port, request, concurrency, cap, seconds)
+            rows.append(Row(name, label, concurrency, latencies, wall, len(headlines), errors))
+    return rows
+
+
+class _Context:
+    function_name = "headlines-api"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:headlines-api"
+    memory_limit_in_mb = 1024
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 28000
+
+
+def bench_handler(seconds: float) -> Tuple[List[Row], Dict[str, float]]:
+    """The handler as Lambda runs it (metrics on, logs at INFO), one event at a time."""
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    from headlines.api_front import build_event, handler_environment, load_handler
+
+    instant = subprocess.Popen([sys.executable, __file__, "--instant-server"], stdout=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        port = int(instant.stdout.readline())
+        url = f"http://127.0.0.1:{port}"
+        env = handler_environment(url)
+        env["POWERTOOLS_METRICS_DISABLED"] = "false"
+        module = load_handler(env)
+        body = json.dumps({"headline": ONE}).encode()
+        event = build_event("POST", "/v1/classify", [("Host", "127.0.0.1"), ("Content-Type", "application/json")],
+                            body, "bench-request")
+        context = _Context()
+        sink = open(os.devnull, "w")
+        rows = []
+        with contextlib.redirect_stdout(sink):
+            # (a) the endpoint call answered by botocore's Stubber (no HTTP at all)
+            count = 3000
+            with Stubber(module.runtime) as stub:
+                for _ in range(count + 20):
+                    stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(INSTANT_ANSWER), len(INSTANT_ANSWER))})
+                stubbed, wall = timed_loop(lambda: module.handler(event, context), count, seconds)
+            rows.append(Row("handler: endpoint call stubbed (Stubber)", "1", 1, stubbed, wall, 1))
+            # (b) the endpoint call to an instant loopback server
+            latencies, wall = timed_loop(lambda: module.handler(event, context), count, seconds)
+            rows.append(Row("handler: + boto3 call to an instant server", "1", 1, latencies, wall, 1))
+        sink.close()
+        bare, wall, _ = load(port, http_request("POST", "/endpoints/headlines-local/invocations", body), 1, count, seconds)
+        rows.append(Row("  instant server's bare round trip", "1", 1, bare, wall, 1))
+        overhead = {
+            "stubbed_p50": rows[0].p50,
+            "instant_minus_roundtrip_p50": rows[1].p50 - rows[2].p50,
+        }
+        return rows, overhead
+    finally:
+        instant.terminate()
+        instant.wait(timeout=10)
+
+
+def profile_model_chain(model_dir: Path, count: int = 3000) -> None:
+    """cProfile of what the endpoint server does per single-headline request, in one thread:
+    the container chain (input_fn -> predict_fn -> output_fn) under the server's lock."""
+    from headlines.endpoint_server import ModelService
+
+    service = ModelService(model_dir)
+    body = json.dumps({"headlines": [ONE]}).encode()
+    for _ in range(100):
+        service.invoke(body, "application/json", "application/json")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        service.invoke(body, "application/json", "application/json")
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+    print(f"\nprofile: {count} single-headline invocations of the container chain, by own time")
+    print(out.getvalue())
+
+
+# --- the model to serve ----------------------------------------------------------------------------
+def find_or_train_model(explicit: Optional[str]) -> Path:
+    if explicit:
+        path = Path(explicit)
+        if not (path / "code" / "inference.py").is_file():
+            sys.exit(f"error: {path} is not an extracted model artifact (no code/inference.py)")
+        return path
+    from headlines.local_pipeline import DEFAULT_WORKDIR, current_model
+
+    current = current_model(REPO / DEFAULT_WORKDIR) or current_model(DEFAULT_WORKDIR)
+    if current is not None:
+        return current
+    from rich.console import Console
+
+    from headlines.config import load_config
+    from headlines.local_pipeline import train
+    from headlines.sources import SAMPLE_CORPUS, SAMPLE_NEWS
+
+    import gzip
+    import shutil
+
+    workdir = Path(tempfile.mkdtemp(prefix="headlines-bench-"))
+    print(f"no current model: training a small one on the shipped sample in {workdir} ...", flush=True)
+    inputs = {}
+    for name, source in (("news.csv", SAMPLE_NEWS), ("corpus.txt", SAMPLE_CORPUS)):
+        inputs[name] = workdir / name
+        with gzip.open(source, "rb") as compressed, open(inputs[name], "wb") as plain:
+            shutil.copyfileobj(compressed, plain)
+    result = train(load_config(), workdir=workdir, data=str(inputs["news.csv"]), corpus=str(inputs["corpus.txt"]),
+                   overrides={"epochs": 1}, console=Console(stderr=True, quiet=True))
+    return result.model_dir
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="extracted model artifact (default: .headlines/model, else train a tiny one)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time bound of each cell (default 3)")
+    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the model chain")
+    parser.add_argument("--instant-server", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.instant_server:
+        instant_server_main()
+        return 0
+
+    from headlines.endpoint_server import WORKER_ENVIRONMENT
+
+    for name, value in WORKER_ENVIRONMENT.items():  # the model rows run as the server's workers do
+        os.environ.setdefault(name, value)
+    model_dir = find_or_train_model(args.model)
+    print(f"model: {model_dir}")
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, cell bound {args.seconds:g} s\n", flush=True)
+    rows: List[Row] = []
+    rows += bench_model(model_dir, args.seconds)
+    handler_rows, overhead = bench_handler(args.seconds)
+    process, endpoint_port, api_port = start_local_api_process(model_dir)
+    try:
+        rows += bench_server("endpoint server: POST /invocations", endpoint_port, "/invocations",
+                             args.seconds, lambda h: json.dumps({"headlines": h}).encode())
+        rows += handler_rows
+        rows += bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", args.seconds,
+                             lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode())
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    print_table(rows)
+
+    def cell(stage: str, payload: str, concurrency: Optional[int]) -> Row:
+        return next(r for r in rows if r.stage.startswith(stage) and r.payload == payload and r.concurrency == concurrency)
+
+    p99 = cell("endpoint server", "1", 8).p99
+    throughput = max(cell("endpoint server", "batch 100", c).hps for c in CONCURRENCY)
+    handler_p50 = min(overhead.values())
+    print("\ntargets (issue 4):")
+    print(f"  endpoint server p99, one headline, concurrency 8:   {p99:7.2f} ms    (<= 10 ms)   "
+          f"{'ok' if p99 <= 10 else 'MISSED'}")
+    print(f"  endpoint server, batches of 100:                   {throughput:7.0f} headlines/s (>= 1000) "
+          f"{'ok' if throughput >= 1000 else 'MISSED'}")
+    print(f"  Lambda handler overhead p50: stubbed {overhead['stubbed_p50']:.3f} ms, "
+          f"instant server minus round trip {overhead['instant_minus_roundtrip_p50']:.3f} ms   (<= 2 ms)   "
+          f"{'ok' if handler_p50 <= 2 else 'MISSED'}")
+    if args.profile:
+        profile_model_chain(model_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
