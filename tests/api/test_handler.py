@@ -281,16 +281,17 @@ def test_endpoint_call_uses_bounded_timeouts(app_module):
     assert config.read_timeout == 10.0 and config.connect_timeout == 2.0
     attempts = config.retries["total_max_attempts"]
     backoff = sum(min(20, 2 ** i) for i in range(attempts - 1))
-    assert attempts * (config.read_timeout + config.connect_timeout) + backoff < 29
+    assert attempts * (config.read_timeout + config.connect_timeout) + backoff < 28
 
 
-@pytest.mark.parametrize("seconds", ["0.5", "5", "12", "27", "40"])
+@pytest.mark.parametrize("seconds", ["0.5", "4", "5", "6.3", "7", "12", "27", "40"])
 def test_worst_case_stays_under_api_gateway_timeout(seconds):
     config = load_app(ENDPOINT_TIMEOUT_SECONDS=seconds).runtime.meta.config
     attempts = config.retries["total_max_attempts"]
     backoff = sum(min(20, 2 ** i) for i in range(attempts - 1))
     assert attempts >= 1
-    assert attempts * (config.read_timeout + config.connect_timeout) + backoff < 29
+    # under the function's 28 s timeout (infra/api.py), itself under API Gateway's 29 s
+    assert attempts * (config.read_timeout + config.connect_timeout) + backoff < 28
 
 
 def test_nothing_is_sent_for_bad_input_even_without_stubs(contract):
