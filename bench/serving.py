@@ -390,7 +390,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.environ.setdefault(name, value)
     model_dir = find_or_train_model(args.model)
     print(f"model: {model_dir}")
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, cell bound {args.seconds:g} s\n", flush=True)
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, cell bound {args.seconds:g} s, "
+          f"load average before: {os.getloadavg()[0]:.2f} (other processes compete for the same CPUs)\n", flush=True)
     rows: List[Row] = []
     rows += bench_model(model_dir, args.seconds)
     handler_rows, overhead = bench_handler(args.seconds)
@@ -405,6 +406,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         process.terminate()
         process.wait(timeout=20)
     print_table(rows)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
     def cell(stage: str, payload: str, concurrency: Optional[int]) -> Row:
         return next(r for r in rows if r.stage.startswith(stage) and r.payload == payload and r.concurrency == concurrency)
