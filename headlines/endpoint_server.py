@@ -25,12 +25,15 @@ real container gets parallelism from one worker process per vCPU, not from threa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
+import mmap
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -326,16 +329,49 @@ class EndpointHandler(FastHandler):
         }), "application/x-amz-json-1.1", {"x-amzn-RequestId": self.server.next_request_id()})
 
 
+class ConnectionBoard:
+    """How many connections each worker process holds, in a small shared file: a worker that
+    holds more than another lets that one accept the next connection, so that long-lived
+    keep-alive connections spread evenly (the kernel hands a shared socket's connections to
+    whichever worker accepts first)."""
+
+    _COUNT = struct.Struct("q")
+
+    def __init__(self, path: str, slot: int, slots: int):
+        self.slot, self.slots = slot, slots
+        with open(path, "r+b") as handle:
+            self._map = mmap.mmap(handle.fileno(), slots * self._COUNT.size)
+        self._lock = threading.Lock()
+
+    def counts(self) -> list:
+        return [self._COUNT.unpack_from(self._map, i * self._COUNT.size)[0] for i in range(self.slots)]
+
+    def change(self, delta: int) -> None:
+        with self._lock:  # one writer per slot (this process); the lock covers its threads
+            offset = self.slot * self._COUNT.size
+            self._COUNT.pack_into(self._map, offset, self._COUNT.unpack_from(self._map, offset)[0] + delta)
+
+    def busier_than_another(self) -> bool:
+        counts = self.counts()
+        return counts[self.slot] > min(counts)
+
+
 class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 256
 
+    # How long a busier worker leaves a waiting connection to the others before taking it.
+    max_defer_seconds = 0.02
+
     def __init__(self, address: Tuple[str, int], service: ModelService,
-                 endpoint_name: str = DEFAULT_ENDPOINT_NAME, listening: Optional[socket.socket] = None):
+                 endpoint_name: str = DEFAULT_ENDPOINT_NAME, listening: Optional[socket.socket] = None,
+                 board: Optional[ConnectionBoard] = None):
         self.service = service
         self.endpoint_name = endpoint_name
         self.started_at = time.time()
+        self.board = board
+        self._deferred_since: Optional[float] = None
         self._ids = 0
         self._ids_lock = threading.Lock()
         if listening is None:
@@ -349,6 +385,27 @@ class EndpointServer(ThreadingHTTPServer):
     @property
     def port(self) -> int:
         return self.server_address[1]
+
+    def _handle_request_noblock(self) -> None:
+        if self.board is not None and self.board.busier_than_another():
+            now = time.monotonic()
+            if self._deferred_since is None:
+                self._deferred_since = now
+            if now - self._deferred_since < self.max_defer_seconds:
+                time.sleep(0.0005)  # the connection stays queued for a less busy worker
+                return
+        self._deferred_since = None
+        super()._handle_request_noblock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self.board is not None:
+            self.board.change(+1)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        if self.board is not None:
+            self.board.change(-1)
 
     def next_request_id(self) -> str:
         with self._ids_lock:
@@ -418,15 +475,23 @@ def _supervise(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
+    import tempfile
+
     listening = socket.create_server((args.host, args.port), backlog=256)
     port = listening.getsockname()[1]
     env = dict(os.environ)
     for name, value in WORKER_ENVIRONMENT.items():
         env.setdefault(name, value)
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    board_fd, board_path = tempfile.mkstemp(prefix="headlines-endpoint-", dir=shm)
+    os.write(board_fd, bytes(8 * args.workers))
+    os.close(board_fd)
     command = [sys.executable, "-m", "headlines.endpoint_server", "--model", args.model, "--host", args.host,
-               "--endpoint-name", args.endpoint_name, "--listen-fd", str(listening.fileno()), "--exit-with-parent"]
-    workers = [subprocess.Popen(command, pass_fds=(listening.fileno(),), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, env=env, text=True) for _ in range(args.workers)]
+               "--endpoint-name", args.endpoint_name, "--listen-fd", str(listening.fileno()), "--exit-with-parent",
+               "--board", f"{board_path}:{args.workers}"]
+    workers = [subprocess.Popen(command + ["--slot", str(slot)], pass_fds=(listening.fileno(),),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+               for slot in range(args.workers)]
 
     def stop_all(*_: Any) -> None:
         for worker in workers:
@@ -438,7 +503,13 @@ def _supervise(args: argparse.Namespace) -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), os._exit(0)))
+    def on_sigterm(*_: Any) -> None:
+        stop_all()
+        with contextlib.suppress(OSError):
+            os.unlink(board_path)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         for worker in workers:
             if "ready" not in (worker.stdout.readline() or ""):
@@ -454,6 +525,8 @@ def _supervise(args: argparse.Namespace) -> int:
     finally:
         stop_all()
         listening.close()
+        with contextlib.suppress(OSError):
+            os.unlink(board_path)
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -468,6 +541,8 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="exit when standard input closes (the parent process went away)")
     parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--board", help=argparse.SUPPRESS)
+    parser.add_argument("--slot", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.exit_with_parent:
         _exit_with_parent()
@@ -476,8 +551,14 @@ def main(argv: Optional[list] = None) -> int:
     if args.listen_fd is None and workers > 1:
         args.workers = workers
         return _supervise(args)
-    listening = socket.socket(fileno=args.listen_fd) if args.listen_fd is not None else None
-    server = EndpointServer((args.host, args.port), ModelService(args.model), args.endpoint_name, listening)
+    listening = board = None
+    if args.listen_fd is not None:  # a worker: never block in accept() on the shared socket
+        listening = socket.socket(fileno=args.listen_fd)
+        listening.setblocking(False)
+        if args.board:
+            path, _, slots = args.board.rpartition(":")
+            board = ConnectionBoard(path, args.slot, int(slots))
+    server = EndpointServer((args.host, args.port), ModelService(args.model), args.endpoint_name, listening, board)
     if listening is not None:
         print("worker ready", flush=True)
     else:
