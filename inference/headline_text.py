@@ -63,7 +63,7 @@ def ngram_features(words: Sequence[str], char_ngrams: Tuple[int, int]) -> List[s
 
 
 class NgramHashing:
-    """Settings of the hashed n-gram features; ``encode`` gives ``max_ngrams`` bucket ids."""
+    """Settings of the hashed n-gram features; ``encode`` gives ``max_ngrams`` distinct bucket ids."""
 
     def __init__(self, buckets: int, max_ngrams: int, char_ngrams: Tuple[int, int] = (2, 5)):
         if buckets < 2 or max_ngrams < 1 or not 1 <= char_ngrams[0] <= char_ngrams[1]:
@@ -73,8 +73,9 @@ class NgramHashing:
         self.char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
 
     def encode(self, words: Sequence[str]) -> List[int]:
-        ids = [_bucket(feature, self.buckets) for feature in ngram_features(words, self.char_ngrams)]
-        ids = ids[: self.max_ngrams]
+        """Distinct bucket ids in order of first occurrence (a binary bag), then padding."""
+        ids = list(dict.fromkeys(_bucket(feature, self.buckets)
+                                 for feature in ngram_features(words, self.char_ngrams)))[: self.max_ngrams]
         return ids + [PAD_INDEX] * (self.max_ngrams - len(ids))
 
     def to_json(self) -> Dict[str, object]:

@@ -65,6 +65,14 @@ def test_ngram_hashing_is_stable_padded_and_cut():
         NgramHashing(1, 8)
 
 
+def test_ngram_ids_are_a_binary_bag_in_order_of_first_occurrence():
+    hashing = NgramHashing(buckets=1 << 20, max_ngrams=40, char_ngrams=(3, 3))
+    once = [value for value in hashing.encode(["go"]) if value]
+    twice = [value for value in hashing.encode(["go", "go"]) if value]
+    assert len(set(once)) == len(once) == 3  # w:go, c:<go, c:go>
+    assert twice[:3] == once and len(twice) == len(set(twice)) == 4  # plus the bigram "go go"
+
+
 def test_vocabulary_with_ngrams_appends_bucket_ids():
     hashing = NgramHashing(buckets=1024, max_ngrams=10, char_ngrams=(3, 4))
     vocab = Vocabulary.build(["stocks rally"], max_len=3, ngrams=hashing)

@@ -4,16 +4,27 @@
   Conv1D(128, 3) -> MaxPool(5) -> Dense(128) -> output.
 - ``textcnn`` (default): word vectors initialised from the embeddings step and fine-tuned,
   parallel convolutions of several widths with global max pooling, plus the masked mean of
-  the word vectors (a bag-of-words view that helps short headlines), dropout, output layer.
+  the word vectors (a bag-of-words view that helps short headlines), and, when the
+  vocabulary hashes n-grams, the masked mean of hashed word / word-bigram / character
+  n-gram embeddings (a fastText-style branch: it catches names and word pieces that the
+  word vectors do not know); dropout, output layer.
+- ``linear``: logistic regression on the TF-IDF vector of the hashed n-grams (what the
+  TF-IDF peers do, inside the network); it errs on other headlines than the CNN does.
+- ``Ensemble``: several networks in one exported block; its class probabilities are the
+  weighted mean of theirs.
+
+Every network takes one input of ``Vocabulary.width`` numbers per headline: ``max_len`` word
+indices, then (with n-gram hashing) ``max_ngrams`` bucket ids; index 0 is padding in both.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 from mxnet.gluon import HybridBlock, nn
 
 
 class SeedCNN(HybridBlock):
-    def __init__(self, vocab_size: int, embed_dim: int, n_classes: int, **kwargs):
+    def __init__(self, vocab_size: int, embed_dim: int, n_classes: int, max_len: int, **kwargs):
         super(SeedCNN, self).__init__(**kwargs)
+        self.max_len = max_len
         with self.name_scope():
             self.embedding = nn.Embedding(vocab_size, embed_dim)
             self.conv = nn.Conv1D(128, 3, activation="relu")
@@ -21,16 +32,26 @@ class SeedCNN(HybridBlock):
             self.hidden = nn.Dense(128, activation="relu")
             self.output = nn.Dense(n_classes)
 
-    def hybrid_forward(self, F, tokens):
+    def hybrid_forward(self, F, inputs):
+        tokens = F.slice_axis(inputs, axis=1, begin=0, end=self.max_len)
         words = F.transpose(self.embedding(tokens), axes=(0, 2, 1))  # (batch, dim, time)
         return self.output(self.hidden(self.pool(self.conv(words))))
 
 
+def _masked_mean(F, embedded, ids):
+    """Mean over the non-padding positions of (batch, time, dim) embeddings."""
+    mask = F.expand_dims(ids > 0, axis=2)
+    return F.broadcast_div(F.sum(F.broadcast_mul(embedded, mask), axis=1), F.sum(mask, axis=1) + 1e-6)
+
+
 class TextCNN(HybridBlock):
-    def __init__(self, vocab_size: int, embed_dim: int, n_classes: int,
+    def __init__(self, vocab_size: int, embed_dim: int, n_classes: int, max_len: int,
                  kernel_sizes: Sequence[int] = (1, 2, 3, 4), num_filters: int = 128,
-                 dropout: float = 0.5, embed_dropout: float = 0.2, **kwargs):
+                 dropout: float = 0.5, embed_dropout: float = 0.2,
+                 ngram_buckets: int = 0, ngram_dim: int = 0, **kwargs):
         super(TextCNN, self).__init__(**kwargs)
+        self.max_len = max_len
+        self.use_ngrams = ngram_buckets > 0 and ngram_dim > 0
         with self.name_scope():
             self.embedding = nn.Embedding(vocab_size, embed_dim)
             self.embed_dropout = nn.Dropout(embed_dropout)
@@ -38,25 +59,85 @@ class TextCNN(HybridBlock):
             for width in kernel_sizes:
                 self.convs.add(nn.Conv1D(num_filters, width, activation="relu"))
             self.pool = nn.GlobalMaxPool1D()
+            if self.use_ngrams:
+                # Sparse gradients: a step touches only the buckets of its batch.
+                self.ngram_embedding = nn.Embedding(ngram_buckets, ngram_dim, sparse_grad=True)
             self.dropout = nn.Dropout(dropout)
             self.output = nn.Dense(n_classes)
 
-    def hybrid_forward(self, F, tokens):
+    def hybrid_forward(self, F, inputs):
+        tokens = F.slice_axis(inputs, axis=1, begin=0, end=self.max_len)
         embedded = self.embed_dropout(self.embedding(tokens))  # (batch, time, dim)
-        mask = F.expand_dims(tokens > 0, axis=2)  # padding has index 0
-        mean = F.broadcast_div(F.sum(F.broadcast_mul(embedded, mask), axis=1),
-                               F.sum(mask, axis=1) + 1e-6)
         words = F.transpose(embedded, axes=(0, 2, 1))  # (batch, dim, time)
-        pooled = [F.flatten(self.pool(conv(words))) for conv in self.convs]
-        features = F.concat(*(pooled + [mean]), dim=1)
-        return self.output(self.dropout(features))
+        features = [F.flatten(self.pool(conv(words))) for conv in self.convs]
+        features.append(_masked_mean(F, embedded, tokens))
+        if self.use_ngrams:
+            ngrams = F.slice_axis(inputs, axis=1, begin=self.max_len, end=None)
+            features.append(_masked_mean(F, self.ngram_embedding(ngrams), ngrams))
+        return self.output(self.dropout(F.concat(*features, dim=1)))
 
 
-def build_model(name: str, vocab_size: int, embed_dim: int, n_classes: int,
-                kernel_sizes: Sequence[int], num_filters: int, dropout: float) -> HybridBlock:
+class NgramLogistic(HybridBlock):
+    """Logistic regression on the TF-IDF vector of the hashed n-grams, inside the network:
+    ``softmax(W x + b)`` with ``x_g = idf_g / ||idf||`` over the headline's distinct buckets.
+    ``idf`` is a constant (set from the training side, 0 for padding); ``W`` starts at 0 as
+    a linear model should (buckets never seen in training keep no weight)."""
+
+    def __init__(self, buckets: int, n_classes: int, max_len: int, **kwargs):
+        super(NgramLogistic, self).__init__(**kwargs)
+        self.max_len = max_len
+        with self.name_scope():
+            self.weight = nn.Embedding(buckets, n_classes, weight_initializer="zeros", sparse_grad=True,
+                                       prefix="ngram_")
+            self.idf = nn.Embedding(buckets, 1, weight_initializer="zeros", prefix="idf_")
+            self.idf.weight.grad_req = "null"
+            self.bias = self.params.get("bias", shape=(n_classes,), init="zeros")
+
+    def hybrid_forward(self, F, inputs, bias):
+        ngrams = F.slice_axis(inputs, axis=1, begin=self.max_len, end=None)
+        idf = self.idf(ngrams)  # (batch, n, 1); the padding bucket's idf is 0
+        norm = F.sqrt(F.sum(F.square(idf), axis=1)) + 1e-6  # (batch, 1)
+        scores = F.sum(F.broadcast_mul(self.weight(ngrams), idf), axis=1)  # (batch, classes)
+        return F.broadcast_add(F.broadcast_div(scores, norm), bias)
+
+
+class Ensemble(HybridBlock):
+    """Several networks in one exported block. With one member its output as is; otherwise
+    the log of the weighted mean of the members' class probabilities, so that a softmax on
+    the output (what inference does) gives exactly that mean."""
+
+    def __init__(self, members: Sequence[HybridBlock], weights: Optional[Sequence[float]] = None, **kwargs):
+        super(Ensemble, self).__init__(**kwargs)
+        self.members = list(members)
+        weights = list(weights) if weights is not None else [1.0] * len(self.members)
+        if len(weights) != len(self.members) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError("one non-negative weight per member, not all zero")
+        self.weights = [float(weight) / sum(weights) for weight in weights]
+        for position, member in enumerate(self.members):
+            self.register_child(member, "member{}".format(position))
+
+    def hybrid_forward(self, F, inputs):
+        if len(self.members) == 1:
+            return self.members[0](inputs)
+        mixed = F.add_n(*[F.softmax(member(inputs), axis=1) * weight
+                          for member, weight in zip(self.members, self.weights)])
+        return F.log(mixed + 1e-12)
+
+
+def build_model(name: str, vocab_size: int, embed_dim: int, n_classes: int, max_len: int,
+                kernel_sizes: Sequence[int] = (1, 2, 3, 4), num_filters: int = 128,
+                dropout: float = 0.5, embed_dropout: float = 0.2, ngram_buckets: int = 0,
+                ngram_dim: int = 0, member: int = 0) -> HybridBlock:
+    """One network; ``member`` numbers the networks of an ensemble (parameter name prefix)."""
     if name == "seed":
-        return SeedCNN(vocab_size, embed_dim, n_classes, prefix="seed_")
+        return SeedCNN(vocab_size, embed_dim, n_classes, max_len, prefix="seed{}_".format(member))
     if name == "textcnn":
-        return TextCNN(vocab_size, embed_dim, n_classes, kernel_sizes=kernel_sizes,
-                       num_filters=num_filters, dropout=dropout, prefix="textcnn_")
+        return TextCNN(vocab_size, embed_dim, n_classes, max_len, kernel_sizes=kernel_sizes,
+                       num_filters=num_filters, dropout=dropout, embed_dropout=embed_dropout,
+                       ngram_buckets=ngram_buckets, ngram_dim=ngram_dim,
+                       prefix="textcnn{}_".format(member))
+    if name == "linear":
+        if ngram_buckets < 2:
+            raise ValueError("the linear member needs hashed n-grams (ngram_buckets)")
+        return NgramLogistic(ngram_buckets, n_classes, max_len, prefix="linear{}_".format(member))
     raise ValueError("unknown model '{}': use 'textcnn' or 'seed'".format(name))

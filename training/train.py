@@ -26,7 +26,7 @@ sys.path.append(os.path.join(HERE, os.pardir, "inference"))
 import numpy as np  # noqa: E402
 
 import headline_text  # noqa: E402
-from headline_text import PAD_INDEX, Vocabulary  # noqa: E402
+from headline_text import PAD_INDEX, NgramHashing, Vocabulary  # noqa: E402
 from metrics import classification_report  # noqa: E402
 from news_data import LABELS, DataError, Headline, label_counts, load_headlines, make_split  # noqa: E402
 from word_vectors import read_vectors  # noqa: E402
@@ -65,6 +65,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--kernel_sizes", type=_ints, default=(1, 2, 3, 4))
     add("--num_filters", type=int, default=128)
     add("--dropout", type=float, default=0.5)
+    add("--embed_dropout", type=float, default=0.2)
+    add("--ngram_buckets", type=int, default=0,
+        help="hashed word/bigram/character n-gram buckets of the fastText-style branch (0: none)")
+    add("--ngram_dim", type=int, default=32)
+    add("--char_ngrams", type=_ints, default=(2, 5), help="min,max character n-gram length")
+    add("--max_ngrams", type=int, default=320, help="hashed n-grams kept per headline")
+    add("--ensemble", type=int, default=1, help="CNNs trained with seeds seed, seed+1, ...; probabilities averaged")
+    add("--linear_weight", type=float, default=0.0,
+        help="share of an n-gram TF-IDF logistic-regression member in the ensemble's probabilities (0: none)")
+    add("--linear_learning_rate", type=float, default=0.02)
+    add("--linear_weight_decay", type=float, default=3e-4)
+    add("--linear_epochs", type=int, default=20)
+    add("--label_smoothing", type=float, default=0.0)
+    add("--lr_decay", type=float, default=1.0, help="learning rate factor per epoch")
+    add("--refit", type=_bool, default=False,
+        help="after early stopping, train each member again on training + validation rows for its best "
+             "number of epochs (validation metrics are then those of the models before the refit)")
     add("--patience", type=int, default=3, help="epochs without validation macro-F1 gain before stopping")
     add("--fine_tune_embeddings", type=_bool, default=True)
     add("--class_weighting", default="balanced", choices=("balanced", "none"))
@@ -93,9 +110,49 @@ def seed_everything(seed: int) -> None:
     mx.random.seed(seed)
 
 
+def uses_ngrams(args: argparse.Namespace) -> bool:
+    return args.model == "textcnn" and args.ngram_buckets > 0 and args.ngram_dim > 0
+
+
+def uses_linear(args: argparse.Namespace) -> bool:
+    return uses_ngrams(args) and args.linear_weight > 0
+
+
+def member_kinds(args: argparse.Namespace) -> List[str]:
+    """The networks of the ensemble, in order: the CNNs, then the linear member if any."""
+    return [args.model] * max(1, args.ensemble) + (["linear"] if uses_linear(args) else [])
+
+
+def member_weights(args: argparse.Namespace, kinds: Sequence[str]) -> List[float]:
+    cnns = sum(1 for kind in kinds if kind != "linear")
+    share = min(max(args.linear_weight, 0.0), 1.0) if "linear" in kinds else 0.0
+    return [share if kind == "linear" else (1.0 - share) / cnns for kind in kinds]
+
+
+def member_args(args: argparse.Namespace, kind: str) -> argparse.Namespace:
+    """The training settings of one member: the linear one has its own rate, decay and epochs."""
+    if kind != "linear":
+        return args
+    return argparse.Namespace(**dict(vars(args), learning_rate=args.linear_learning_rate,
+                                     weight_decay=args.linear_weight_decay, epochs=args.linear_epochs))
+
+
+def inverse_document_frequency(tokens: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """scikit-learn's smooth idf of every bucket over the training headlines; 0 for padding."""
+    assert vocab.ngrams is not None
+    ids = tokens[:, vocab.max_len:].astype(np.int64)
+    frequency = np.bincount(ids[ids > 0], minlength=vocab.ngrams.buckets).astype(np.float64)
+    idf = np.log((1.0 + len(tokens)) / (1.0 + frequency)) + 1.0
+    idf[PAD_INDEX] = 0.0
+    return idf.astype(np.float32).reshape((-1, 1))
+
+
 def build_vocabulary(train: List[Headline], vectors: Dict[str, np.ndarray], args: argparse.Namespace) -> Vocabulary:
     frequent_vector_words = list(vectors)[: args.extra_vocab]
-    return Vocabulary.build((row.title for row in train), args.max_len, keep=frequent_vector_words)
+    ngrams = None
+    if uses_ngrams(args):
+        ngrams = NgramHashing(args.ngram_buckets, args.max_ngrams, (args.char_ngrams[0], args.char_ngrams[-1]))
+    return Vocabulary.build((row.title for row in train), args.max_len, keep=frequent_vector_words, ngrams=ngrams)
 
 
 def embedding_matrix(vocab: Vocabulary, vectors: Dict[str, np.ndarray], dim: int, seed: int) -> Tuple[np.ndarray, int]:
@@ -139,8 +196,18 @@ def metric_line(prefix: str, values: Dict[str, float]) -> str:
     return " ".join("{}_{}={:.4f};".format(prefix, name, value) for name, value in values.items())
 
 
-def train_network(args: argparse.Namespace, net, train_xy, val_xy):
-    """Adam with class-weighted cross-entropy; early stopping on validation macro-F1.
+def smoothed_loss(F, logits, labels, weights, smoothing: float):
+    """Class-weighted cross-entropy against labels smoothed towards the uniform distribution."""
+    log_p = F.log_softmax(logits, axis=1)
+    nll = -F.pick(log_p, labels, axis=1)
+    if smoothing > 0:
+        nll = (1.0 - smoothing) * nll - smoothing * F.mean(log_p, axis=1)
+    return nll * F.take(weights, labels)
+
+
+def train_network(args: argparse.Namespace, net, train_xy, val_xy, seed: int, tag: str = ""):
+    """Adam with class-weighted, optionally smoothed cross-entropy and per-epoch learning-rate
+    decay; early stopping on validation macro-F1.
 
     Returns (progress, the parameters of the best epoch as numpy arrays)."""
     import mxnet as mx
@@ -149,34 +216,65 @@ def train_network(args: argparse.Namespace, net, train_xy, val_xy):
     names = [name for _, name in LABELS]
     train_x, train_y = train_xy
     weights = mx.nd.array(class_weights(train_y, args.class_weighting))
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     trainer = gluon.Trainer(net.collect_params(), "adam",
                             {"learning_rate": args.learning_rate, "wd": args.weight_decay})
-    order_rng = np.random.RandomState(args.seed)
+    order_rng = np.random.RandomState(seed)
     best = {"macro_f1": -1.0, "epoch": 0, "params": None}
+    epoch = 0
     for epoch in range(1, args.epochs + 1):
         started = time.time()
+        trainer.set_learning_rate(args.learning_rate * args.lr_decay ** (epoch - 1))
         order = order_rng.permutation(len(train_x))
         total_loss = 0.0
         for start in range(0, len(order), args.batch_size):
             batch = order[start:start + args.batch_size]
             data, label = mx.nd.array(train_x[batch]), mx.nd.array(train_y[batch])
             with autograd.record():
-                loss = loss_fn(net(data), label, mx.nd.take(weights, label).reshape((-1, 1)))
+                loss = smoothed_loss(mx.nd, net(data), label, weights, args.label_smoothing)
             loss.backward()
             trainer.step(len(batch))
             total_loss += float(loss.sum().asscalar())
+        if val_xy is None:  # a refit: a fixed number of epochs, the last one kept
+            print("{}refit epoch={}; train_loss={:.4f}; seconds={:.1f};".format(
+                tag, epoch, total_loss / len(order), time.time() - started), flush=True)
+            continue
         report = classification_report(val_xy[1].astype(np.int64), predict_classes(net, val_xy[0]), names)
-        print("epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f};".format(
-            epoch, total_loss / len(order), report["accuracy"], report["macro_f1"], time.time() - started), flush=True)
+        print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f};".format(
+            tag, epoch, total_loss / len(order), report["accuracy"], report["macro_f1"], time.time() - started),
+            flush=True)
         if report["macro_f1"] > best["macro_f1"]:
             best = {"macro_f1": report["macro_f1"], "epoch": epoch,
                     # numpy copies: oneDNN may hold parameters in a layout set_data cannot restore.
                     "params": {name: param.data().asnumpy() for name, param in net.collect_params().items()}}
         elif epoch - best["epoch"] >= args.patience:
-            print("early stop: validation macro-F1 has not improved for {} epochs".format(args.patience), flush=True)
+            print("{}early stop: validation macro-F1 has not improved for {} epochs".format(tag, args.patience),
+                  flush=True)
             break
-    return {"best_epoch": best["epoch"], "epochs_run": epoch}, best["params"]
+    if val_xy is None:
+        return {"epochs_run": epoch}, {name: param.data().asnumpy() for name, param in net.collect_params().items()}
+    return {"best_epoch": best["epoch"], "epochs_run": epoch, "val_macro_f1": best["macro_f1"]}, best["params"]
+
+
+def train_member(args: argparse.Namespace, vocab: Vocabulary, kind: str, member: int, train_xy, val_xy,
+                 vectors: Dict[str, np.ndarray], tag: str, embeddings: Dict[int, np.ndarray],
+                 epochs: Optional[int] = None):
+    """One member of the ensemble, from its own seed; with ``val_xy`` None, a refit of
+    ``epochs`` epochs. Returns (progress, parameters)."""
+    member_seed = args.seed + member
+    seed_everything(member_seed)
+    settings = member_args(args, kind)
+    if epochs is not None:
+        settings = argparse.Namespace(**dict(vars(settings), epochs=epochs))
+    if kind == "linear":
+        values = {"linear{}_idf_weight".format(member): inverse_document_frequency(train_xy[0], vocab)}
+        net = fresh_network(args, vocab, values, member=member)
+    else:
+        if member not in embeddings:
+            embeddings[member] = embedding_matrix(vocab, vectors, args.vector_dim, member_seed)[0]
+        net = fresh_network(args, vocab, {}, member=member, embedding=embeddings[member])
+        if args.model == "seed" or not args.fine_tune_embeddings:
+            net.embedding.weight.grad_req = "null"
+    return train_network(settings, net, train_xy, val_xy, member_seed, tag)
 
 
 def export_artifact(args, net, vocab: Vocabulary, metrics: Dict[str, object]) -> str:
@@ -203,10 +301,7 @@ def export_artifact(args, net, vocab: Vocabulary, metrics: Dict[str, object]) ->
 
 
 def run(args: argparse.Namespace) -> Dict[str, object]:
-    import mxnet as mx
-
     started = time.time()
-    seed_everything(args.seed)
     loaded = load_headlines(args.train)
     test_rows = load_headlines(args.test).rows if args.test else None
     split = make_split(loaded.rows, args.split, args.validation_fraction, args.test_fraction, args.seed, test_rows)
@@ -217,24 +312,41 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
     vectors, vector_words = read_vectors(args.embeddings, args.vector_dim)
     vocab = build_vocabulary(split.train, vectors, args)
-    matrix, found = embedding_matrix(vocab, vectors, args.vector_dim, args.seed)
-    del vectors
-    print("vocabulary: {} tokens, {} with pretrained vectors (of {} in the file)".format(
-        len(vocab), found, vector_words), flush=True)
-
-    net = fresh_network(args, len(vocab), {"embedding": matrix})
-    if args.model == "seed" or not args.fine_tune_embeddings:
-        net.embedding.weight.grad_req = "null"
+    print("vocabulary: {} tokens, {} with pretrained vectors (of {} in the file){}".format(
+        len(vocab), sum(1 for token in vocab.tokens if token in vectors), vector_words,
+        "; hashed n-grams: {} buckets, {} per headline".format(vocab.ngrams.buckets, vocab.ngrams.max_ngrams)
+        if vocab.ngrams else ""), flush=True)
 
     train_xy, val_xy, test_xy = encode(split.train, vocab), encode(split.validation, vocab), encode(split.test, vocab)
-    progress, best_params = train_network(args, net, train_xy, val_xy)
+    kinds = member_kinds(args)
+    members = []
+    best_params: Dict[str, np.ndarray] = {}
+    embeddings: Dict[int, np.ndarray] = {}
+    for member, kind in enumerate(kinds):
+        tag = "member={}; ".format(member) if len(kinds) > 1 else ""
+        progress, params = train_member(args, vocab, kind, member, train_xy, val_xy, vectors, tag, embeddings)
+        members.append(dict(progress, kind=kind))
+        best_params.update(params)
+    found = sum(1 for token in vocab.tokens if token in vectors)
+    progress = {"members": members, "best_epoch": members[0]["best_epoch"], "epochs_run": members[0]["epochs_run"],
+                "member_weights": member_weights(args, kinds)}
     # MXNet 1.9 + oneDNN cannot run inference on a trained network whose parameters were
-    # replaced ("to.IsDefaultData()"), so the best epoch goes into a fresh network.
-    net = fresh_network(args, len(vocab), best_params)
-
+    # replaced ("to.IsDefaultData()"), so the best epochs go into a fresh network.
+    net = fresh_network(args, vocab, best_params)
     names = [name for _, name in LABELS]
-    test = classification_report(test_xy[1].astype(np.int64), predict_classes(net, test_xy[0]), names)
     validation = classification_report(val_xy[1].astype(np.int64), predict_classes(net, val_xy[0]), names)
+    if args.refit:
+        both_xy = (np.concatenate([train_xy[0], val_xy[0]]), np.concatenate([train_xy[1], val_xy[1]]))
+        refit_params: Dict[str, np.ndarray] = {}
+        for member, kind in enumerate(kinds):
+            tag = "member={}; ".format(member) if len(kinds) > 1 else ""
+            epochs = max(1, int(members[member]["best_epoch"]))
+            _, params = train_member(args, vocab, kind, member, both_xy, None, vectors, tag, embeddings, epochs)
+            refit_params.update(params)
+        net = fresh_network(args, vocab, refit_params)
+    del vectors
+
+    test = classification_report(test_xy[1].astype(np.int64), predict_classes(net, test_xy[0]), names)
     metrics = {
         "accuracy": test["accuracy"],
         "macro_f1": test["macro_f1"],
@@ -244,7 +356,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "hyperparameters": hyperparameters(args),
         "data": {"rows": len(loaded.rows), "skipped": loaded.skipped, "format": loaded.source_format,
                  "split": args.split, "test_source": "file" if test_rows is not None else "held-out stories",
-                 "train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
+                 "train": len(split.train), "validation": len(split.validation), "test": len(split.test),
+                 "refit_on_train_and_validation": bool(args.refit)},
         "vocabulary": {"tokens": len(vocab), "with_pretrained_vectors": found},
         "training": dict(progress, seconds=round(time.time() - started, 1)),
     }
@@ -253,24 +366,42 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     return metrics
 
 
-def fresh_network(args: argparse.Namespace, vocab_size: int, values: Dict[str, np.ndarray]):
-    """A hybridized network; ``values`` sets parameters by name ("embedding" for the
-    embedding weights), the rest are initialised from the seed."""
+def fresh_network(args: argparse.Namespace, vocab: Vocabulary, values: Dict[str, np.ndarray],
+                  member: Optional[int] = None, embedding: Optional[np.ndarray] = None):
+    """A hybridized network: member number ``member`` of the ensemble, or (None) the whole
+    ensemble. ``values`` sets parameters by name, ``embedding`` a member's word embedding
+    weights; the rest are initialised from the current seed."""
     import mxnet as mx
-    from model import build_model
+    from model import Ensemble, build_model
 
-    net = build_model(args.model, vocab_size, args.vector_dim, len(LABELS),
-                      args.kernel_sizes, args.num_filters, args.dropout)
+    kinds = member_kinds(args)
+
+    def one(number: int):
+        return build_model(kinds[number], len(vocab), args.vector_dim, len(LABELS), args.max_len,
+                           kernel_sizes=args.kernel_sizes, num_filters=args.num_filters,
+                           dropout=args.dropout, embed_dropout=args.embed_dropout,
+                           ngram_buckets=args.ngram_buckets if uses_ngrams(args) else 0,
+                           ngram_dim=args.ngram_dim, member=number)
+
+    if member is None:
+        net = Ensemble([one(number) for number in range(len(kinds))], member_weights(args, kinds),
+                       prefix="ensemble_")
+    else:
+        net = one(member)
     net.initialize(mx.init.Xavier(), ctx=mx.cpu())
-    for name, param in net.collect_params().items():
+    params = net.collect_params()
+    missing = sorted(set(values) - set(params.keys()))
+    if missing:
+        raise ValueError("no such parameters in the network: {}".format(", ".join(missing)))
+    for name, param in params.items():
         if name in values:
             param.set_data(mx.nd.array(values[name]))
-    if "embedding" in values:
-        net.embedding.weight.set_data(mx.nd.array(values["embedding"]))
+    if embedding is not None:
+        net.embedding.weight.set_data(mx.nd.array(embedding))
     net.hybridize()
     # oneDNN: when the first hybridized call records gradients, later inference calls fail;
     # one inference call first avoids it.
-    net(mx.nd.zeros((2, args.max_len)))
+    net(mx.nd.zeros((2, vocab.width)))
     return net
 
 
