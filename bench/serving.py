@@ -5,7 +5,9 @@ Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
 
 1. the model alone, in process: ``predict_fn`` on input already parsed (one headline, and a
    batch of 100), and the container's whole chain ``input_fn -> predict_fn -> output_fn``;
-2. the endpoint server alone (``POST /invocations``) at concurrency 1, 8 and 32;
+2. the endpoint server alone (``POST /invocations``) at concurrency 1, 8 and 32, as
+   ``headlines serve`` runs it (a worker process per CPU, opportunistic batching), and for
+   one headline also with batching off;
 3. the Lambda handler's own overhead per invocation: the handler called with API Gateway
    events, its endpoint call answered (a) by botocore's Stubber and (b) by an instant
    loopback server, minus that server's bare round trip;
@@ -252,9 +254,24 @@ def bench_model(model_dir: Path, seconds: float) -> List[Row]:
     return rows
 
 
-def bench_server(name: str, port: int, path: str, seconds: float, body_for: Callable[[List[str]], bytes]) -> List[Row]:
+def start_endpoint_process(model_dir: Path, *options: str) -> Tuple[subprocess.Popen, int]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    process = subprocess.Popen([sys.executable, "-m", "headlines.endpoint_server", "--model", str(model_dir), *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               env=env, text=True)
+    line = process.stdout.readline()
+    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    if not found:
+        raise RuntimeError(f"the endpoint server did not start (status {process.wait()})")
+    return process, int(found.group(1))
+
+
+def bench_server(name: str, port: int, path: str, seconds: float, body_for: Callable[[List[str]], bytes],
+                 payloads: Sequence[str] = ("1", "batch 100")) -> List[Row]:
     rows = []
     for label, headlines, cap in (("1", [ONE], 4000), ("batch 100", BATCH, 600)):
+        if label not in payloads:
+            continue
         request = http_request("POST", path, body_for(headlines))
         for concurrency in CONCURRENCY:
             latencies, wall, errors = load(port, request, concurrency, cap, seconds)
@@ -399,6 +416,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         rows += bench_server("endpoint server: POST /invocations", endpoint_port, "/invocations",
                              args.seconds, lambda h: json.dumps({"headlines": h}).encode())
+        unbatched, unbatched_port = start_endpoint_process(model_dir, "--no-batching")
+        try:
+            rows += bench_server("  same, batching off (--no-batching)", unbatched_port, "/invocations",
+                                 args.seconds, lambda h: json.dumps({"headlines": h}).encode(), payloads=("1",))
+        finally:
+            unbatched.terminate()
+            unbatched.wait(timeout=20)
         rows += handler_rows
         rows += bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", args.seconds,
                              lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode())

@@ -254,3 +254,89 @@ def test_a_model_that_fails_to_load_is_a_readable_error(tmp_path):
     (tmp_path / "code" / "inference.py").write_text("def model_fn(model_dir):\n    raise ValueError('no weights')\n")
     with pytest.raises(LocalServeError, match="exited"):
         spawn_endpoint_process(tmp_path, workers=2, timeout=60)
+
+
+# --- opportunistic batching ------------------------------------------------------------------
+def _slow_first_call(service, seconds=0.3):
+    original = service._predict_fn
+    calls = []
+
+    def predict(data, model):
+        calls.append(list(data))
+        if len(calls) == 1:
+            time.sleep(seconds)  # the others queue meanwhile
+        return original(data, model)
+
+    service._predict_fn = predict
+    return calls
+
+
+def test_batching_merges_queued_requests_and_splits_answers(fake_model_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from headlines.endpoint_server import ModelService
+
+    service = ModelService(fake_model_dir, batching=True)
+    calls = _slow_first_call(service)
+    bodies = [json.dumps({"headlines": ["x" * (i + 1)] * (i % 3 + 1)}).encode() for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(service.invoke, bodies[0], "application/json", "application/json")
+        time.sleep(0.05)
+        rest = [pool.submit(service.invoke, body, "application/json", "application/json") for body in bodies[1:]]
+        answers = [first.result()] + [future.result() for future in rest]
+    assert len(calls) == 2  # the first alone, then the seven that queued, in one pass
+    for body, (payload, _) in zip(bodies, answers):
+        sent = json.loads(body)["headlines"]
+        got = json.loads(payload)["predictions"]
+        assert len(got) == len(sent)
+        # the fake model's label depends on the length of the text: each got its own
+        assert [p["label"] for p in got] == [["b", "t", "e", "m"][len(t) % 4] for t in sent]
+
+
+def test_batching_keeps_errors_with_their_request(fake_model_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from headlines.endpoint_server import ModelInvocationError, ModelService
+
+    service = ModelService(fake_model_dir, batching=True)
+    _slow_first_call(service)
+    bodies = [b'["warm"]', b'["fine one"]', b'["__boom__"]', b'["__bad__"]', b'["fine two"]']
+    with ThreadPoolExecutor(5) as pool:
+        futures = [pool.submit(service.invoke, bodies[0], "application/json", "application/json")]
+        time.sleep(0.05)
+        futures += [pool.submit(service.invoke, body, "application/json", "application/json") for body in bodies[1:]]
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result()[0])
+            except ModelInvocationError as error:
+                outcomes.append(error.status_code)
+    assert outcomes[2] == 500 and outcomes[3] == 400
+    assert all(isinstance(outcome, bytes) for i, outcome in enumerate(outcomes) if i not in (2, 3))
+
+
+def test_batching_is_off_in_process_by_default(fake_model_dir):
+    from headlines.endpoint_server import ModelService
+
+    assert ModelService(fake_model_dir).batching is False
+
+
+@pytest.mark.slow
+def test_real_model_batched_scores_match_single_calls(tiny_model_dir):
+    """With batching, a headline's answer is the single-call answer up to the last digit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from headlines.endpoint_server import ModelService
+
+    plain = ModelService(tiny_model_dir)
+    batched = ModelService(tiny_model_dir, batching=True)
+    headlines = [f"Stocks rally as the Fed holds rates, day {i}" for i in range(16)] + \
+                ["Ebola outbreak spreads", "Apple unveils iPhone", "Kim Kardashian wedding"]
+    bodies = [json.dumps({"headline": h}).encode() for h in headlines]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda b: batched.invoke(b, "application/json", "application/json")[0], bodies))
+    for body, answer in zip(bodies, answers):
+        single = json.loads(plain.invoke(body, "application/json", "application/json")[0])["predictions"][0]
+        got = json.loads(answer)["predictions"][0]
+        assert got["category"] == single["category"]
+        assert got["scores"] == pytest.approx(single["scores"], abs=2e-6)
