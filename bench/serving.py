@@ -6,8 +6,8 @@ Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
 1. the model alone, in process: ``predict_fn`` on input already parsed (one headline, and a
    batch of 100), and the container's whole chain ``input_fn -> predict_fn -> output_fn``;
 2. the endpoint server alone (``POST /invocations``) at concurrency 1, 8 and 32, as
-   ``headlines serve`` runs it (a worker process per CPU, opportunistic batching), and for
-   one headline also with batching off;
+   ``headlines serve`` runs it (a worker process per CPU, no batching), and for one headline
+   also with the opt-in opportunistic batching (``--batching``);
 3. the Lambda handler's own overhead per invocation: the handler called with API Gateway
    events, its endpoint call answered (a) by botocore's Stubber and (b) by an instant
    loopback server, minus that server's bare round trip;
@@ -416,13 +416,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         rows += bench_server("endpoint server: POST /invocations", endpoint_port, "/invocations",
                              args.seconds, lambda h: json.dumps({"headlines": h}).encode())
-        unbatched, unbatched_port = start_endpoint_process(model_dir, "--no-batching")
+        batched, batched_port = start_endpoint_process(model_dir, "--batching")
         try:
-            rows += bench_server("  same, batching off (--no-batching)", unbatched_port, "/invocations",
+            rows += bench_server("  same, opt-in batching (--batching)", batched_port, "/invocations",
                                  args.seconds, lambda h: json.dumps({"headlines": h}).encode(), payloads=("1",))
         finally:
-            unbatched.terminate()
-            unbatched.wait(timeout=20)
+            batched.terminate()
+            batched.wait(timeout=20)
         rows += handler_rows
         rows += bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", args.seconds,
                              lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode())
