@@ -316,3 +316,18 @@ def test_seed_baseline_still_trains(tmp_path):
     metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
     assert metrics["model"] == "seed"
     assert json.loads((tmp_path / "model" / "vocab.json").read_text())["tokenizer"] == "text8-v1"
+
+
+def test_cdk_json_classifier_hyperparameters_are_train_py_defaults():
+    """The pipeline passes cdk.json's hyperparameters; train.py's defaults must say the same."""
+    import train
+
+    config = json.loads((ROOT / "cdk.json").read_text())["context"]["headlines"]["classifier"]["hyperparameters"]
+    defaults = vars(train.parse_args(["--train", "data.csv", "--embeddings", "vectors"]))
+    for name, value in config.items():
+        assert name in defaults, name
+        expected = defaults[name]
+        if isinstance(expected, tuple):
+            value = train._ints(value if isinstance(value, str) else ",".join(map(str, value)))
+        assert value == expected, "{}: cdk.json {!r}, train.py {!r}".format(name, value, expected)
+    assert train._ints("[3, 5]") == train._ints("3,5") == (3, 5)

@@ -44,7 +44,11 @@ def _bool(value: str) -> bool:
 
 
 def _ints(value: str) -> Tuple[int, ...]:
-    return tuple(int(part) for part in value.split(",") if part.strip())
+    """``1,2,3``; also ``[1, 2, 3]``, as a JSON list may arrive from SageMaker."""
+    try:
+        return tuple(int(part) for part in value.strip().strip("[]()").split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated integers, got {}".format(value))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -60,19 +64,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--split", default="story", choices=("story", "random_leaky"))
     add("--validation_fraction", type=float, default=0.1)
     add("--test_fraction", type=float, default=0.15)
-    add("--max_len", type=int, default=32)
+    add("--max_len", type=int, default=24, help="words kept per headline (the sample's longest has 24)")
     add("--vector_dim", type=int, default=100, help="must match the word vectors' dimension")
     add("--kernel_sizes", type=_ints, default=(1, 2, 3, 4))
     add("--num_filters", type=int, default=128)
     add("--dropout", type=float, default=0.5)
     add("--embed_dropout", type=float, default=0.2)
-    add("--ngram_buckets", type=int, default=0,
+    add("--ngram_buckets", type=int, default=131072,
         help="hashed word/bigram/character n-gram buckets of the fastText-style branch (0: none)")
     add("--ngram_dim", type=int, default=32)
-    add("--char_ngrams", type=_ints, default=(2, 5), help="min,max character n-gram length")
+    add("--char_ngrams", type=_ints, default=(3, 5), help="min,max character n-gram length")
     add("--max_ngrams", type=int, default=320, help="hashed n-grams kept per headline")
-    add("--ensemble", type=int, default=1, help="CNNs trained with seeds seed, seed+1, ...; probabilities averaged")
-    add("--linear_weight", type=float, default=0.0,
+    add("--ensemble", type=int, default=2, help="CNNs trained with seeds seed, seed+1, ...; probabilities averaged")
+    add("--linear_weight", type=float, default=0.5,
         help="share of an n-gram TF-IDF logistic-regression member in the ensemble's probabilities (0: none)")
     add("--linear_learning_rate", type=float, default=0.02)
     add("--linear_weight_decay", type=float, default=3e-4)
@@ -84,7 +88,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
              "number of epochs (validation metrics are then those of the models before the refit)")
     add("--patience", type=int, default=3, help="epochs without validation macro-F1 gain before stopping")
     add("--fine_tune_embeddings", type=_bool, default=True)
-    add("--class_weighting", default="balanced", choices=("balanced", "none"))
+    add("--class_weighting", default="balanced", choices=("balanced", "sqrt", "none"),
+        help="loss weight per class: n / (classes * count), its square root, or 1")
     add("--extra_vocab", type=int, default=20000,
         help="also keep the N most frequent words of the word vectors (headline words unseen in training)")
     # Locations (SageMaker's environment variables; overridable for local runs).
@@ -189,7 +194,8 @@ def class_weights(labels: np.ndarray, mode: str) -> np.ndarray:
     if mode == "none":
         return np.ones(n_classes, dtype=np.float32)
     counts = np.bincount(labels.astype(np.int64), minlength=n_classes).astype(np.float32)
-    return (counts.sum() / (n_classes * np.maximum(counts, 1.0))).astype(np.float32)
+    balanced = counts.sum() / (n_classes * np.maximum(counts, 1.0))
+    return (np.sqrt(balanced) if mode == "sqrt" else balanced).astype(np.float32)
 
 
 def metric_line(prefix: str, values: Dict[str, float]) -> str:

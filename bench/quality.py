@@ -1,0 +1,204 @@
+"""Classifier quality on an honest split: the project's model against its peers, in one run.
+
+Trains word vectors with the project's embeddings step (the gensim stand-in for BlazingText,
+with cdk.json's hyperparameters, one worker: the default run), then, on one STORY-disjoint
+train/validation/test split (training/news_data.py, cdk.json's seed and fractions):
+
+- the project's model: training/train.py with cdk.json's classifier hyperparameters, run
+  the way SageMaker runs it (SM_* environment variables, ``--name value`` arguments);
+- the seed workshop's network (``--model seed``: frozen vectors, Conv1D 128/3, MaxPool 5,
+  Dense 128, 4 epochs);
+- TF-IDF word 1-2-grams + logistic regression, and TF-IDF character 2-5-grams + linear SVM
+  (scikit-learn), their C and class weighting chosen on the validation side.
+
+Prints one table (test accuracy, test macro-F1, training seconds), the embeddings time and
+the total time of the default run (embeddings + the project's classifier).
+
+    python bench/quality.py [--corpus FILE] [--data FILE] [--vectors DIR] [--workdir DIR]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "training"), str(REPO / "inference")]
+
+from headlines.config import load_config  # noqa: E402
+from headlines.embeddings import train_embeddings  # noqa: E402
+from news_data import load_headlines, make_split  # noqa: E402
+
+DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus" / "english-text8style.txt"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "news" / "newsCorpora-sample.csv"
+SAMPLE_DIR = REPO / "headlines" / "sample_data"
+TIME_LIMIT_SECONDS = 600
+TARGET_ACCURACY, TARGET_MACRO_F1 = 0.92, 0.86
+# The workshop's seed network as published: 4 epochs of plain cross-entropy.
+SEED_BASELINE = {"model": "seed", "epochs": 4, "patience": 4, "class_weighting": "none", "learning_rate": 0.001}
+
+
+def first_existing(*candidates: Path) -> Path:
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise SystemExit("error: none of these files exists: {}".format(", ".join(map(str, candidates))))
+
+
+def hyperparameter_arguments(hyperparameters: Dict[str, object]) -> List[str]:
+    arguments = []
+    for name, value in hyperparameters.items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(str(item) for item in value)
+        arguments += ["--{}".format(name), str(value)]
+    return arguments
+
+
+def run_train_py(data: Path, vectors: Path, hyperparameters: Dict[str, object], workdir: Path,
+                 name: str) -> Tuple[Dict[str, object], float]:
+    """train.py as the SageMaker MXNet container runs it; returns (metrics.json, seconds)."""
+    model_dir = workdir / name
+    env = dict(os.environ, SM_CHANNEL_TRAIN=str(data), SM_CHANNEL_EMBEDDINGS=str(vectors),
+               SM_MODEL_DIR=str(model_dir), SM_OUTPUT_DATA_DIR=str(workdir / (name + "-output")),
+               PYTHONUNBUFFERED="1")
+    command = [sys.executable, str(REPO / "training" / "train.py"), *hyperparameter_arguments(hyperparameters)]
+    print("[{}] train.py {}".format(name, " ".join(command[2:])), flush=True)
+    started = time.time()
+    with open(workdir / (name + ".log"), "w") as log:
+        process = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(workdir))
+    seconds = time.time() - started
+    if process.returncode != 0:
+        tail = (workdir / (name + ".log")).read_text().strip().splitlines()[-3:]
+        raise SystemExit("error: train.py ({}) failed: {}".format(name, " | ".join(tail)))
+    return json.loads((model_dir / "metrics.json").read_text()), seconds
+
+
+def tfidf_baselines(data: Path, classifier_hp: Dict[str, object]) -> Dict[str, Tuple[float, float, float, str]]:
+    """Both TF-IDF peers on train.py's split; C and class weighting picked on validation."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.svm import LinearSVC
+
+    rows = load_headlines(str(data)).rows
+    split = make_split(rows, str(classifier_hp.get("split", "story")),
+                       float(classifier_hp.get("validation_fraction", 0.1)),
+                       float(classifier_hp.get("test_fraction", 0.15)), int(classifier_hp.get("seed", 42)))
+    texts = {side: [row.title for row in getattr(split, side)] for side in ("train", "validation", "test")}
+    labels = {side: [row.label for row in getattr(split, side)] for side in ("train", "validation", "test")}
+    peers = {
+        "TF-IDF word 1-2-gram + LogisticRegression": (
+            lambda: TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            lambda c, weight: LogisticRegression(C=c, class_weight=weight, max_iter=5000),
+            (1.0, 3.0, 10.0, 30.0, 100.0)),
+        "TF-IDF char 2-5-gram + LinearSVC": (
+            lambda: TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+            lambda c, weight: LinearSVC(C=c, class_weight=weight),
+            (0.1, 0.3, 1.0, 3.0)),
+    }
+    results = {}
+    for name, (make_vectorizer, make_model, grid) in peers.items():
+        started = time.time()
+        vectorizer = make_vectorizer()
+        train_x = vectorizer.fit_transform(texts["train"])
+        val_x, test_x = vectorizer.transform(texts["validation"]), vectorizer.transform(texts["test"])
+        best = None
+        for weight in (None, "balanced"):
+            for c in grid:
+                model = make_model(c, weight).fit(train_x, labels["train"])
+                score = f1_score(labels["validation"], model.predict(val_x), average="macro")
+                if best is None or score > best[0]:
+                    best = (score, model, "C={:g}, class_weight={}".format(c, weight))
+        predicted = best[1].predict(test_x)
+        results[name] = (accuracy_score(labels["test"], predicted),
+                         f1_score(labels["test"], predicted, average="macro"), time.time() - started, best[2])
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, help="text8-style corpus for the word vectors "
+                        "(default: ../shared/data/corpus/english-text8style.txt, else the shipped sample)")
+    parser.add_argument("--data", type=Path, help="News Aggregator file (default: "
+                        "../shared/data/news/newsCorpora-sample.csv, else the shipped sample)")
+    parser.add_argument("--vectors", type=Path, help="reuse word vectors (a folder with vectors.txt) "
+                        "instead of training them")
+    parser.add_argument("--workdir", type=Path, help="keep models and logs here (default: a temporary folder)")
+    parser.add_argument("--workers", type=int, default=1, help="word2vec threads (1: reproducible, as the default run)")
+    args = parser.parse_args()
+
+    config = load_config()
+    embeddings_hp = dict(config.embeddings.hyperparameters)
+    classifier_hp = dict(config.classifier.hyperparameters, vector_dim=embeddings_hp.get("vector_dim", 100))
+    data = args.data or first_existing(DEFAULT_DATA, SAMPLE_DIR / "newsCorpora-sample.csv.gz")
+    if data.suffix == ".gz":  # the shipped sample: train.py reads plain files and zips
+        import gzip
+        import shutil
+        unpacked = Path(tempfile.mkdtemp(prefix="bench-data-")) / data.stem
+        with gzip.open(data, "rb") as source, open(unpacked, "wb") as target:
+            shutil.copyfileobj(source, target)
+        data = unpacked
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-quality-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print("data: {}\nwork folder: {}".format(data, workdir), flush=True)
+
+    if args.vectors:
+        vectors, embeddings_seconds, embeddings_note = args.vectors, None, "reused {}".format(args.vectors)
+    else:
+        corpus = args.corpus or first_existing(DEFAULT_CORPUS, SAMPLE_DIR / "corpus-public-domain.txt.gz",
+                                               SAMPLE_DIR / "corpus.txt.gz")
+        vectors = workdir / "embeddings"
+        print("[embeddings] word2vec on {} ({})".format(corpus, json.dumps(embeddings_hp)), flush=True)
+        started = time.time()
+        result = train_embeddings(corpus, vectors, embeddings_hp, workers=args.workers)
+        embeddings_seconds = time.time() - started
+        embeddings_note = "{:,} words x {}, WS-353 rho {:.3f}, {} worker(s), corpus {}".format(
+            result["words"], result["dimension"], result["mean_rho"], args.workers, corpus.name)
+
+    project, project_seconds = run_train_py(data, vectors, classifier_hp, workdir, "project")
+    seed_hp = dict(classifier_hp, **SEED_BASELINE)
+    seed, seed_seconds = run_train_py(data, vectors, seed_hp, workdir, "seed")
+    print("[tf-idf] fitting both peers (C and class weighting chosen on validation)", flush=True)
+    peers = tfidf_baselines(data, classifier_hp)
+
+    split_note = "{} split, seed {}: train {} / validation {} / test {} headlines".format(
+        project["data"]["split"], classifier_hp.get("seed", 42), project["data"]["train"],
+        project["data"]["validation"], project["data"]["test"])
+    hp = project["hyperparameters"]
+    project_name = "project: {} x{} (ngrams {}) (default)".format(project["model"], hp.get("ensemble", 1),
+                                                                  hp.get("ngram_buckets", 0))
+    rows = [(project_name, project["accuracy"], project["macro_f1"], project_seconds, ""),
+            ("seed baseline (workshop CNN, 4 epochs)", seed["accuracy"], seed["macro_f1"], seed_seconds, "")]
+    rows += [(name, accuracy, f1, seconds, note) for name, (accuracy, f1, seconds, note) in peers.items()]
+    width = max(len(row[0]) for row in rows)
+    lines = ["", "Classifier quality, test side of a STORY-disjoint split ({})".format(split_note),
+             "{:<{w}}  {:>8}  {:>8}  {:>9}".format("model", "accuracy", "macro-F1", "train (s)", w=width),
+             "-" * (width + 31)]
+    for name, accuracy, f1, seconds, note in rows:
+        lines.append("{:<{w}}  {:>8.4f}  {:>8.4f}  {:>9.1f}{}".format(
+            name, accuracy, f1, seconds, "  ({})".format(note) if note else "", w=width))
+    lines.append("-" * (width + 31))
+    if embeddings_seconds is None:
+        lines.append("embeddings: {} (not timed)".format(embeddings_note))
+        lines.append("default run (embeddings not included): classifier {:.1f} s".format(project_seconds))
+    else:
+        total = embeddings_seconds + project_seconds
+        lines.append("embeddings: {:.1f} s ({})".format(embeddings_seconds, embeddings_note))
+        lines.append("default run (embeddings + classifier): {:.1f} s ({} the {} s limit)".format(
+            total, "within" if total <= TIME_LIMIT_SECONDS else "OVER", TIME_LIMIT_SECONDS))
+    ahead = all(project["accuracy"] > row[1] and project["macro_f1"] > row[2] for row in rows[1:])
+    on_target = project["accuracy"] >= TARGET_ACCURACY and project["macro_f1"] >= TARGET_MACRO_F1
+    lines.append("project ahead of every baseline on both metrics: {}; targets (accuracy >= {}, macro-F1 >= {}): {}"
+                 .format("yes" if ahead else "NO", TARGET_ACCURACY, TARGET_MACRO_F1, "met" if on_target else "NOT met"))
+    print("\n".join(lines), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
