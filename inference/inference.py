@@ -75,9 +75,14 @@ class HeadlineModel:
         tokens = np.asarray([self.vocab.encode(text) for text in headlines], dtype=np.float32)
         parts = []
         for start in range(0, len(tokens), PREDICT_BATCH):
-            chunk = tokens[start:start + PREDICT_BATCH]
-            parts.append(mx.nd.softmax(self.net(mx.nd.array(chunk)), axis=1).asnumpy())
-        return np.concatenate(parts).astype(np.float64)
+            # from_numpy hands the buffer over without a copy; mx.nd.array would copy it and
+            # probe scipy.sparse on every call (a deprecation warning each time).
+            chunk = mx.nd.from_numpy(np.array(tokens[start:start + PREDICT_BATCH]), zero_copy=True)
+            parts.append(self.net(chunk).asnumpy())
+        logits = np.concatenate(parts).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)  # softmax, numerically stable
+        exponentials = np.exp(logits)
+        return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
 def model_fn(model_dir: str) -> HeadlineModel:
