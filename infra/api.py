@@ -30,6 +30,8 @@ from infra.openapi_model import classify_request, to_json_schema
 _GATEWAY_ERRORS = [
     (apigw.ResponseType.BAD_REQUEST_BODY, "400", "bad_request", "invalid request body: $context.error.validationErrorString"),
     (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "bad_request", None),
+    (apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", "missing or invalid API key: send it in the x-api-key header"),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", None),
     (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", None),
     (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", None),
     (apigw.ResponseType.THROTTLED, "429", "throttled", "too many requests: retry later"),

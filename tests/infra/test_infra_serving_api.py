@@ -174,6 +174,8 @@ def test_gateway_errors_use_the_contract_error_body(dev):
     assert responses["THROTTLED"]["StatusCode"] == "429"
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     assert responses["INTEGRATION_TIMEOUT"]["StatusCode"] == "504"
+    assert responses["INVALID_API_KEY"]["StatusCode"] == "403"
+    assert '"code": "forbidden"' in responses["INVALID_API_KEY"]["ResponseTemplates"]["application/json"].replace('":"', '": "')
     codes = set()
     for props in responses.values():
         body = props["ResponseTemplates"]["application/json"]
