@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib.util
 import json
 import logging
 import mmap
@@ -51,6 +50,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, Optional, Tuple, Union
+
+from headlines.file_modules import load_file_module
 
 LOG = logging.getLogger("headlines.endpoint_server")
 
@@ -76,20 +77,8 @@ def load_inference_module(model_dir: Union[str, Path]) -> ModuleType:
     entry = code_dir / "inference.py"
     if not entry.is_file():
         raise FileNotFoundError(f"{entry} not found: is {model_dir} an extracted model artifact?")
-    if str(code_dir) not in sys.path:
-        sys.path.insert(0, str(code_dir))
     name = "headlines_inference_" + hashlib.sha1(str(code_dir).encode()).hexdigest()[:12]
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, entry)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
+    return sys.modules.get(name) or load_file_module(name, entry)
 
 
 def _default_input_fn(body: bytes, content_type: str) -> Any:
