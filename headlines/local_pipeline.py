@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -52,7 +53,9 @@ def current_model(workdir: Path) -> Optional[Path]:
 
 @functools.lru_cache(maxsize=None)
 def _news_data():
-    return load_file_module("headlines_training_news_data", REPO_ROOT / "training" / "news_data.py")
+    module = load_file_module("headlines_training_news_data", REPO_ROOT / "training" / "news_data.py")
+    module.LOG.setLevel(logging.ERROR)  # _check_news prints the skipped-row count itself
+    return module
 
 
 def _check_news(resolved: Resolved, console: Console, role: str) -> None:
