@@ -24,13 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "training"), str(REPO / "inference")]
 
 from headlines.config import load_config  # noqa: E402
 from headlines.embeddings import train_embeddings  # noqa: E402
+from headlines.local_pipeline import hyperparameter_arguments  # noqa: E402
 from news_data import load_headlines, make_split  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus" / "english-text8style.txt"
@@ -48,17 +49,6 @@ def first_existing(*candidates: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise SystemExit("error: none of these files exists: {}".format(", ".join(map(str, candidates))))
-
-
-def hyperparameter_arguments(hyperparameters: Dict[str, object]) -> List[str]:
-    arguments = []
-    for name, value in hyperparameters.items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, (list, tuple)):
-            value = ",".join(str(item) for item in value)
-        arguments += ["--{}".format(name), str(value)]
-    return arguments
 
 
 def run_train_py(data: Path, vectors: Path, hyperparameters: Dict[str, object], workdir: Path,
