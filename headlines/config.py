@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
+# The REST API contract: API Gateway, the Lambda handler, the rehearsal and the tests follow it.
+OPENAPI_PATH = REPO_ROOT / "api" / "openapi.yaml"
 CONTEXT_KEY = "headlines"
 
 

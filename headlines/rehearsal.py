@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -42,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
-from headlines.config import HeadlinesConfig, REPO_ROOT, load_config
+from headlines.config import OPENAPI_PATH, REPO_ROOT, HeadlinesConfig, load_config
+from headlines.endpoint_server import free_port
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -57,7 +57,6 @@ UPDATE_OVERRIDES = {
     "headlines.api.max_headline_chars": "321",
 }
 DEFAULT_BUDGET_SECONDS = 300.0
-OPENAPI = REPO_ROOT / "api" / "openapi.yaml"
 
 # What the emulator does not do, as measured with moto 5.2.5 (docs/rehearsal.md has more).
 KNOWN_GAPS = {
@@ -120,12 +119,6 @@ class Deadline:
 
 def say(message: str = "") -> None:
     print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _bin(name: str) -> str:
@@ -606,7 +599,7 @@ class Expectations:
     changed: Mapping[str, str] = field(default_factory=dict)
 
 
-def expected_routes(openapi: Path = OPENAPI) -> Set[Tuple[str, str]]:
+def expected_routes(openapi: Path = OPENAPI_PATH) -> Set[Tuple[str, str]]:
     """(METHOD, path) of every operation of the OpenAPI contract."""
     import yaml
 

@@ -13,9 +13,8 @@ from typing import Any, Dict, Mapping, Optional
 import yaml
 from aws_cdk import aws_apigateway as apigw
 
-from headlines.config import REPO_ROOT
+from headlines.config import OPENAPI_PATH
 
-OPENAPI_PATH = REPO_ROOT / "api" / "openapi.yaml"
 
 _TYPES = {
     "object": apigw.JsonSchemaType.OBJECT,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import subprocess
 import sys
 import tarfile
@@ -13,6 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from headlines.endpoint_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +25,6 @@ ARTIFACT_FILES = {"model-symbol.json", "model-0000.params", "vocab.json", "label
 def headlines(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "headlines.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def post(url: str, body: bytes, content_type: str = "application/json"):

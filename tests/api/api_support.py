@@ -19,9 +19,10 @@ import yaml
 from openapi_schema_validator import OAS30Validator
 
 from headlines.api_front import load_handler
+from headlines.config import OPENAPI_PATH
 
 REPO = Path(__file__).resolve().parents[2]
-OPENAPI_FILE = REPO / "api" / "openapi.yaml"
+OPENAPI_FILE = OPENAPI_PATH
 HANDLER_FILE = REPO / "lambda" / "api" / "app.py"
 FAKE_INFERENCE = Path(__file__).with_name("fake_inference.py")
 CLOSED_PORT_URL = "http://127.0.0.1:9"

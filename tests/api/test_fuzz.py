@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from headlines.config import OPENAPI_PATH
+
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow, pytest.mark.xdist_group("local-api")]
 HERE = Path(__file__).resolve().parent
-OPENAPI = HERE.parents[1] / "api" / "openapi.yaml"
 MIN_CASES = 1000
 
 
@@ -26,7 +27,7 @@ def test_schemathesis_against_the_local_api(local_api, tmp_path):
     examples = int(os.environ.get("HEADLINES_FUZZ_EXAMPLES", "1100"))
     seed = os.environ.get("HEADLINES_FUZZ_SEED", "20261128")
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "run", str(OPENAPI),
+        str(Path(sys.executable).with_name("schemathesis")), "run", str(OPENAPI_PATH),
         "--url", local_api.url,
         "--checks", "all",
         "--max-examples", str(examples),
