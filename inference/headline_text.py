@@ -6,6 +6,7 @@ by one ("2014" -> "two zero one four"). Runs on Python 3.8 (the SageMaker MXNet 
 
 Besides the word indices, a vocabulary may add hashed n-gram features (fastText style): the
 words, word bigrams and character n-grams of each word (with ``<`` ``>`` boundary marks),
+and optionally the character n-grams of the headline as written (case and punctuation kept),
 each hashed with CRC-32 (stable across processes and Python versions) into ``buckets`` - 1
 slots (0 is padding). Inference must encode exactly as training did, hence this one module.
 """
@@ -13,6 +14,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
+from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 PAD = "<pad>"
@@ -43,51 +45,117 @@ def tokenize(text: str) -> List[str]:
     return _WORD.findall(spelled)
 
 
+_TEXT_CHAR_CRC = zlib.crc32(b"t:")
+
+
 def _bucket(feature: str, buckets: int) -> int:
     return 1 + zlib.crc32(feature.encode("utf-8")) % (buckets - 1)
 
 
-def ngram_features(words: Sequence[str], char_ngrams: Tuple[int, int]) -> List[str]:
-    """Word by word: the word, the bigram it ends, its character n-grams (``"<" + word + ">"``)."""
+WORD_FAMILIES = ("word", "word_bigram", "char")  # from the text8 tokens (text8-v2)
+FAMILIES = WORD_FAMILIES + ("text_char",)  # text_char: from the headline as written
+
+
+def ngram_features(words: Sequence[str], char_ngrams: Tuple[int, int], families: Sequence[str] = WORD_FAMILIES,
+                   text: str = "", text_char_ngrams: Tuple[int, int] = (2, 5)) -> List[str]:
+    """Word by word: the word, the bigram it ends, its character n-grams (``"<" + word + ">"``);
+    then, with ``text_char``, the character n-grams of the headline as written (case,
+    punctuation and digits kept, spaces squeezed and added at both ends), which the text8
+    tokens lose: "Q2", "S&P", "iPhone", "Ebola:"."""
     low, high = char_ngrams
     features: List[str] = []
     for position, word in enumerate(words):
-        features.append("w:" + word)
-        if position:
+        if "word" in families:
+            features.append("w:" + word)
+        if position and "word_bigram" in families:
             features.append("b:" + words[position - 1] + " " + word)
-        marked = "<" + word + ">"
-        for size in range(low, high + 1):
-            for start in range(len(marked) - size + 1):
-                features.append("c:" + marked[start:start + size])
+        if "char" in families:
+            marked = "<" + word + ">"
+            for size in range(low, high + 1):
+                for start in range(len(marked) - size + 1):
+                    features.append("c:" + marked[start:start + size])
+    if "text_char" in families:
+        written = " " + " ".join(_fold(text).split()) + " "
+        for size in range(text_char_ngrams[0], text_char_ngrams[1] + 1):
+            for start in range(len(written) - size + 1):
+                features.append("t:" + written[start:start + size])
     return features
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_buckets(word: str, buckets: int, low: int, high: int) -> Tuple[int, Tuple[int, ...]]:
+    """The buckets of a token's ``w:`` feature and of its ``c:`` features (as ``ngram_features``
+    makes them), cached: headline words repeat, and serving encodes every request."""
+    marked = "<" + word + ">"
+    chars = tuple(_bucket("c:" + marked[start:start + size], buckets)
+                  for size in range(low, high + 1) for start in range(len(marked) - size + 1))
+    return _bucket("w:" + word, buckets), chars
+
+
+def _span(values: Sequence[int]) -> Tuple[int, int]:
+    low, high = int(values[0]), int(values[-1])
+    if not 1 <= low <= high:
+        raise ValueError("n-gram lengths need 1 <= min <= max")
+    return low, high
 
 
 class NgramHashing:
     """Settings of the hashed n-gram features; ``encode`` gives ``max_ngrams`` distinct bucket ids."""
 
-    def __init__(self, buckets: int, max_ngrams: int, char_ngrams: Tuple[int, int] = (2, 5)):
-        if buckets < 2 or max_ngrams < 1 or not 1 <= char_ngrams[0] <= char_ngrams[1]:
-            raise ValueError("n-gram hashing needs buckets >= 2, max_ngrams >= 1, 1 <= min <= max")
+    def __init__(self, buckets: int, max_ngrams: int, char_ngrams: Tuple[int, int] = (2, 5),
+                 families: Sequence[str] = WORD_FAMILIES, text_char_ngrams: Tuple[int, int] = (2, 5)):
+        if buckets < 2 or max_ngrams < 1:
+            raise ValueError("n-gram hashing needs buckets >= 2 and max_ngrams >= 1")
+        unknown = [family for family in families if family not in FAMILIES]
+        if unknown or not families:
+            raise ValueError("unknown n-gram features {}: use some of {}".format(unknown, ", ".join(FAMILIES)))
         self.buckets = int(buckets)
         self.max_ngrams = int(max_ngrams)
-        self.char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
+        self.char_ngrams = _span(char_ngrams)
+        self.families = tuple(family for family in FAMILIES if family in families)
+        self.text_char_ngrams = _span(text_char_ngrams)
 
-    def encode(self, words: Sequence[str]) -> List[int]:
-        """Distinct bucket ids in order of first occurrence (a binary bag), then padding."""
-        ids = list(dict.fromkeys(_bucket(feature, self.buckets)
-                                 for feature in ngram_features(words, self.char_ngrams)))[: self.max_ngrams]
+    @property
+    def reads_written_text(self) -> bool:
+        return "text_char" in self.families
+
+    def encode(self, words: Sequence[str], text: str = "") -> List[int]:
+        """Distinct bucket ids in order of first occurrence (a binary bag), then padding;
+        ``text`` (the headline as written) feeds the ``text_char`` features."""
+        # The buckets of ngram_features(...), in its order, with the per-token part cached.
+        families, buckets = self.families, self.buckets
+        hashed: List[int] = []
+        for position, word in enumerate(words):
+            word_bucket, char_buckets = _token_buckets(word, buckets, *self.char_ngrams)
+            if "word" in families:
+                hashed.append(word_bucket)
+            if position and "word_bigram" in families:
+                hashed.append(_bucket("b:" + words[position - 1] + " " + word, buckets))
+            if "char" in families:
+                hashed.extend(char_buckets)
+        if "text_char" in families:
+            # crc32(b"t:" + piece) continued from crc32(b"t:"); the folded text is ASCII.
+            written = (" " + " ".join(_fold(text).split()) + " ").encode("ascii")
+            low, high = self.text_char_ngrams
+            hashed.extend(1 + zlib.crc32(written[start:start + size], _TEXT_CHAR_CRC) % (buckets - 1)
+                          for size in range(low, high + 1) for start in range(len(written) - size + 1))
+        ids = list(dict.fromkeys(hashed))[: self.max_ngrams]
         return ids + [PAD_INDEX] * (self.max_ngrams - len(ids))
 
     def to_json(self) -> Dict[str, object]:
-        return {"hash": "crc32", "buckets": self.buckets, "max_ngrams": self.max_ngrams,
-                "char_ngrams": list(self.char_ngrams), "features": ["word", "word_bigram", "char"]}
+        data = {"hash": "crc32", "buckets": self.buckets, "max_ngrams": self.max_ngrams,
+                "char_ngrams": list(self.char_ngrams), "features": list(self.families)}  # type: Dict[str, object]
+        if self.reads_written_text:
+            data["text_char_ngrams"] = list(self.text_char_ngrams)
+        return data
 
     @classmethod
     def from_json(cls, data: Dict[str, object]) -> "NgramHashing":
         if data.get("hash") != "crc32":
             raise ValueError("vocab.json: unknown n-gram hash {}".format(data.get("hash")))
-        low, high = data["char_ngrams"]  # type: ignore[misc]
-        return cls(int(data["buckets"]), int(data["max_ngrams"]), (int(low), int(high)))  # type: ignore[arg-type]
+        return cls(int(data["buckets"]), int(data["max_ngrams"]), _span(data["char_ngrams"]),  # type: ignore
+                   list(data.get("features", WORD_FAMILIES)),  # type: ignore[arg-type]
+                   _span(data.get("text_char_ngrams", (2, 5))))  # type: ignore[arg-type]
 
 
 class Vocabulary:
@@ -130,13 +198,18 @@ class Vocabulary:
         ids = [self.index.get(token, UNK_INDEX) for token in words][: self.max_len]
         ids += [PAD_INDEX] * (self.max_len - len(ids))
         if self.ngrams is not None:
-            ids += self.ngrams.encode(words)
+            ids += self.ngrams.encode(words, text)
         return ids
 
     def to_json(self) -> Dict[str, object]:
-        """``text8-v1`` without n-grams (readable by older inference code), ``text8-v2`` with."""
+        """``text8-v1`` without n-grams, ``text8-v2`` with n-grams of the tokens only (both
+        readable by older inference code), ``text8-v3`` when n-grams also read the written text
+        (older code, which would encode it differently, refuses it)."""
+        version = "text8-v1"
+        if self.ngrams is not None:
+            version = "text8-v3" if self.ngrams.reads_written_text else "text8-v2"
         data = {
-            "tokenizer": "text8-v1" if self.ngrams is None else "text8-v2",
+            "tokenizer": version,
             "lowercase": True,
             "digits": "spelled",
             "max_len": self.max_len,
@@ -151,9 +224,9 @@ class Vocabulary:
     @classmethod
     def from_json(cls, data: Dict[str, object]) -> "Vocabulary":
         tokenizer = data.get("tokenizer")
-        if tokenizer not in ("text8-v1", "text8-v2"):
+        if tokenizer not in ("text8-v1", "text8-v2", "text8-v3"):
             raise ValueError("vocab.json was written by an unknown tokenizer: {}".format(tokenizer))
         ngrams = None
-        if tokenizer == "text8-v2":
+        if tokenizer != "text8-v1":
             ngrams = NgramHashing.from_json(data["ngrams"])  # type: ignore[arg-type]
         return cls(list(data["tokens"]), int(data["max_len"]), ngrams)  # type: ignore[arg-type]

@@ -52,6 +52,33 @@ def test_ngram_features_words_bigrams_and_marked_characters():
     ]
 
 
+def test_text_char_ngrams_read_the_headline_as_written():
+    # Case, punctuation and digits kept (the tokens lose them), spaces squeezed, one at each end.
+    assert ngram_features(["up"], (2, 3), ("text_char",), "Up!", (2, 3)) == [
+        "t: U", "t:Up", "t:p!", "t:! ", "t: Up", "t:Up!", "t:p! ",
+    ]
+    assert ngram_features(["q", "two"], (2, 2), ("word", "text_char"), " Q2  ", (3, 3)) == [
+        "w:q", "w:two", "t: Q2", "t:Q2 ",
+    ]
+    hashing = NgramHashing(1 << 16, 64, (3, 5), ("word", "text_char"), (2, 5))
+    words = tokenize("Apple rises")
+    assert hashing.encode(words, "Apple rises") != hashing.encode(words, "APPLE RISES")
+    assert hashing.families == ("word", "text_char")
+    with pytest.raises(ValueError, match="unknown n-gram features"):
+        NgramHashing(1 << 16, 64, (3, 5), ("word", "emoji"))
+
+
+@pytest.mark.parametrize("families", [("word", "word_bigram", "char"), ("char", "text_char"),
+                                      ("word", "word_bigram", "char", "text_char")])
+def test_encode_hashes_exactly_the_features_ngram_features_lists(families):
+    hashing = NgramHashing(1 << 12, 500, (2, 4), families, (3, 5))  # few buckets: collisions too
+    for text in ["Fed's Yellen: U.S. economy needs support", "Apple iPhone 6 sales", "", "Ebola ebola EBOLA"]:
+        words = tokenize(text)
+        features = ngram_features(words, (2, 4), families, text, (3, 5))
+        expected = list(dict.fromkeys(1 + zlib.crc32(f.encode()) % ((1 << 12) - 1) for f in features))
+        assert hashing.encode(words, text) == expected + [PAD_INDEX] * (500 - len(expected))
+
+
 def test_ngram_hashing_is_stable_padded_and_cut():
     hashing = NgramHashing(buckets=1 << 16, max_ngrams=8, char_ngrams=(2, 5))
     ids = hashing.encode(["apple"])
@@ -95,6 +122,15 @@ def test_json_round_trip_and_backward_compatibility():
                               "features": ["word", "word_bigram", "char"]}
     again = Vocabulary.from_json(data)
     assert again.encode("Some words, unseen!") == hashed.encode("Some words, unseen!")
+
+    written = Vocabulary.build(["some words"], max_len=5,
+                               ngrams=NgramHashing(4096, 60, (3, 4), ("word", "char", "text_char"), (2, 4)))
+    data = written.to_json()
+    assert data["tokenizer"] == "text8-v3"  # older inference code refuses it rather than encode it wrongly
+    assert data["ngrams"]["features"] == ["word", "char", "text_char"] and data["ngrams"]["text_char_ngrams"] == [2, 4]
+    again = Vocabulary.from_json(data)
+    assert again.encode("Some WORDS, unseen!") == written.encode("Some WORDS, unseen!")
+    assert again.encode("Some WORDS") != again.encode("some words")
 
     written_by_v1 = {"tokenizer": "text8-v1", "lowercase": True, "digits": "spelled", "max_len": 3,
                      "pad_index": 0, "unk_index": 1, "tokens": ["<pad>", "<unk>", "fed"]}
