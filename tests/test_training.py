@@ -35,9 +35,9 @@ from news_data import (  # noqa: E402
 from word_vectors import read_vectors  # noqa: E402
 
 # A tiny but complete configuration of the default model: every branch, two CNNs and the
-# linear member, refit on training + validation rows.
+# two linear members (one per n-gram view), refit on training + validation rows.
 TINY = ["--epochs", "2", "--batch_size", "32", "--vector_dim", "16", "--num_filters", "8",
-        "--ensemble", "2", "--ngram_buckets", "4096", "--ngram_dim", "8", "--max_ngrams", "64",
+        "--ensemble", "2", "--ngram_buckets", "4096", "--ngram_dim", "8", "--max_ngrams", "160",
         "--extra_vocab", "50", "--validation_fraction", "0.2", "--test_fraction", "0.2",
         "--linear_weight", "0.5", "--linear_epochs", "2", "--refit", "true"]
 
@@ -283,13 +283,14 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert set(metrics["test"]) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
     assert metrics["data"]["split"] == "story" and metrics["data"]["test_source"] == "held-out stories"
-    assert [member["kind"] for member in metrics["training"]["members"]] == ["textcnn", "textcnn", "linear"]
-    assert metrics["training"]["member_weights"] == [0.25, 0.25, 0.5]
+    assert [member["kind"] for member in metrics["training"]["members"]] == ["textcnn", "textcnn", "linear", "linear"]
+    assert metrics["training"]["member_weights"] == [0.25, 0.25, 0.25, 0.25]
     assert metrics["data"]["refit_on_train_and_validation"] is True
     labels = json.loads((model_dir / "labels.json").read_text())["labels"]
     assert [label["code"] for label in labels] == ["b", "t", "e", "m"]
     vocab = json.loads((model_dir / "vocab.json").read_text())
-    assert vocab["tokenizer"] == "text8-v2" and vocab["ngrams"]["buckets"] == 4096
+    assert vocab["tokenizer"] == "text8-v3" and vocab["ngrams"]["buckets"] == 4096
+    assert vocab["ngrams"]["features"] == ["word", "word_bigram", "char", "text_char"]
 
     # The serving entry point, from the artifact's own code/ folder, in a fresh interpreter.
     script = (
@@ -323,11 +324,20 @@ def test_cdk_json_classifier_hyperparameters_are_train_py_defaults():
     import train
 
     config = json.loads((ROOT / "cdk.json").read_text())["context"]["headlines"]["classifier"]["hyperparameters"]
-    defaults = vars(train.parse_args(["--train", "data.csv", "--embeddings", "vectors"]))
+    locations = ["--train", "data.csv", "--embeddings", "vectors"]
+    defaults = vars(train.parse_args(locations))
     for name, value in config.items():
         assert name in defaults, name
-        expected = defaults[name]
-        if isinstance(expected, tuple):
-            value = train._ints(value if isinstance(value, str) else ",".join(map(str, value)))
-        assert value == expected, "{}: cdk.json {!r}, train.py {!r}".format(name, value, expected)
+        # As SageMaker passes it: "--name value", parsed by train.py's own argument types.
+        passed = vars(train.parse_args(locations + ["--" + name, str(value)]))[name]
+        assert passed == defaults[name], "{}: cdk.json {!r}, train.py {!r}".format(name, passed, defaults[name])
     assert train._ints("[3, 5]") == train._ints("3,5") == (3, 5)
+    assert train._views("word+char,text_char") == (("word", "char"), ("text_char",))
+
+
+def test_unknown_ngram_features_are_a_one_line_usage_error(tmp_path):
+    write_vectors(tmp_path / "embeddings", 16)
+    result = run_train(tmp_path, "--vector_dim", "16", "--linear_views", "word+emoji")
+    assert result.returncode == 2 and "unknown n-gram features emoji" in result.stderr
+    result = run_train(tmp_path, "--vector_dim", "16", "--ngram_features", "word,char")
+    assert result.returncode == 2 and "--linear_views uses n-gram features not in --ngram_features" in result.stderr

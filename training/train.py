@@ -26,7 +26,7 @@ sys.path.append(os.path.join(HERE, os.pardir, "inference"))
 import numpy as np  # noqa: E402
 
 import headline_text  # noqa: E402
-from headline_text import PAD_INDEX, NgramHashing, Vocabulary  # noqa: E402
+from headline_text import FAMILIES, PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
 from metrics import classification_report  # noqa: E402
 from news_data import LABELS, DataError, Headline, label_counts, load_headlines, make_split  # noqa: E402
 from word_vectors import read_vectors  # noqa: E402
@@ -49,6 +49,21 @@ def _ints(value: str) -> Tuple[int, ...]:
         return tuple(int(part) for part in value.strip().strip("[]()").split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError("expected comma-separated integers, got {}".format(value))
+
+
+def _families(value: str) -> Tuple[str, ...]:
+    """``word,char``: n-gram feature families of headline_text."""
+    families = tuple(part.strip() for part in value.strip().strip("[]()").split(",") if part.strip())
+    unknown = [family for family in families if family not in FAMILIES]
+    if unknown or not families:
+        raise argparse.ArgumentTypeError("unknown n-gram features {}: use some of {}".format(
+            ",".join(unknown) or "(none)", ",".join(FAMILIES)))
+    return families
+
+
+def _views(value: str) -> Tuple[Tuple[str, ...], ...]:
+    """``word+char,text_char``: one linear member per comma-separated group of families."""
+    return tuple(_families(group.replace("+", ",")) for group in value.split(",") if group.strip())
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -74,10 +89,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help="hashed word/bigram/character n-gram buckets of the fastText-style branch (0: none)")
     add("--ngram_dim", type=int, default=32)
     add("--char_ngrams", type=_ints, default=(3, 5), help="min,max character n-gram length")
-    add("--max_ngrams", type=int, default=320, help="hashed n-grams kept per headline")
+    add("--text_char_ngrams", type=_ints, default=(2, 5),
+        help="min,max length of the character n-grams of the headline as written (text_char)")
+    add("--ngram_features", type=_families, default=FAMILIES,
+        help="n-gram families in the hashed bag: word, word_bigram, char (of each token), text_char")
+    add("--max_ngrams", type=int, default=640, help="hashed n-grams kept per headline")
     add("--ensemble", type=int, default=2, help="CNNs trained with seeds seed, seed+1, ...; probabilities averaged")
-    add("--linear_weight", type=float, default=0.5,
-        help="share of an n-gram TF-IDF logistic-regression member in the ensemble's probabilities (0: none)")
+    add("--linear_weight", type=float, default=0.75,
+        help="share of the n-gram TF-IDF logistic-regression members in the ensemble's probabilities (0: none)")
+    add("--linear_views", type=_views, default=(("word", "word_bigram", "char"), ("text_char",)),
+        help="one logistic-regression member per comma-separated view, each a +-joined set of n-gram families")
     add("--linear_learning_rate", type=float, default=0.02)
     add("--linear_weight_decay", type=float, default=3e-4)
     add("--linear_epochs", type=int, default=20)
@@ -104,6 +125,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error("no training data: set SM_CHANNEL_TRAIN or pass --train")
     if not args.embeddings:
         parser.error("no word vectors: set SM_CHANNEL_EMBEDDINGS or pass --embeddings")
+    outside = sorted({family for view in args.linear_views for family in view} - set(args.ngram_features))
+    if uses_linear(args) and outside:
+        parser.error("--linear_views uses n-gram features not in --ngram_features: {}".format(",".join(outside)))
     return args
 
 
@@ -124,14 +148,20 @@ def uses_linear(args: argparse.Namespace) -> bool:
 
 
 def member_kinds(args: argparse.Namespace) -> List[str]:
-    """The networks of the ensemble, in order: the CNNs, then the linear member if any."""
-    return [args.model] * max(1, args.ensemble) + (["linear"] if uses_linear(args) else [])
+    """The networks of the ensemble, in order: the CNNs, then one linear member per view."""
+    return [args.model] * max(1, args.ensemble) + (["linear"] * len(args.linear_views) if uses_linear(args) else [])
 
 
 def member_weights(args: argparse.Namespace, kinds: Sequence[str]) -> List[float]:
     cnns = sum(1 for kind in kinds if kind != "linear")
-    share = min(max(args.linear_weight, 0.0), 1.0) if "linear" in kinds else 0.0
-    return [share if kind == "linear" else (1.0 - share) / cnns for kind in kinds]
+    linears = len(kinds) - cnns
+    share = min(max(args.linear_weight, 0.0), 1.0) if linears else 0.0
+    return [share / linears if kind == "linear" else (1.0 - share) / cnns for kind in kinds]
+
+
+def linear_view(args: argparse.Namespace, member: int) -> Tuple[str, ...]:
+    """The n-gram families a linear member reads (members are numbered CNNs first)."""
+    return args.linear_views[member - member_kinds(args).index("linear")]
 
 
 def member_args(args: argparse.Namespace, kind: str) -> argparse.Namespace:
@@ -142,21 +172,36 @@ def member_args(args: argparse.Namespace, kind: str) -> argparse.Namespace:
                                      weight_decay=args.linear_weight_decay, epochs=args.linear_epochs))
 
 
-def inverse_document_frequency(tokens: np.ndarray, vocab: Vocabulary) -> np.ndarray:
-    """scikit-learn's smooth idf of every bucket over the training headlines; 0 for padding."""
+def inverse_document_frequency(tokens: np.ndarray, vocab: Vocabulary, view: np.ndarray) -> np.ndarray:
+    """scikit-learn's smooth idf of every bucket over the training headlines, kept for the
+    buckets of one view (``view``: a boolean per bucket) and 0 elsewhere and for padding:
+    a linear member then reads its view of the bag only."""
     assert vocab.ngrams is not None
     ids = tokens[:, vocab.max_len:].astype(np.int64)
     frequency = np.bincount(ids[ids > 0], minlength=vocab.ngrams.buckets).astype(np.float64)
     idf = np.log((1.0 + len(tokens)) / (1.0 + frequency)) + 1.0
+    idf[~view] = 0.0
     idf[PAD_INDEX] = 0.0
     return idf.astype(np.float32).reshape((-1, 1))
+
+
+def view_buckets(rows: Sequence[Headline], vocab: Vocabulary, families: Sequence[str]) -> np.ndarray:
+    """Which buckets the given n-gram families of the training headlines fall into."""
+    assert vocab.ngrams is not None
+    hashing = NgramHashing(vocab.ngrams.buckets, vocab.ngrams.max_ngrams, vocab.ngrams.char_ngrams, families,
+                           vocab.ngrams.text_char_ngrams)
+    seen = np.zeros(vocab.ngrams.buckets, dtype=bool)
+    for row in rows:
+        seen[hashing.encode(tokenize(row.title), row.title)] = True
+    return seen
 
 
 def build_vocabulary(train: List[Headline], vectors: Dict[str, np.ndarray], args: argparse.Namespace) -> Vocabulary:
     frequent_vector_words = list(vectors)[: args.extra_vocab]
     ngrams = None
     if uses_ngrams(args):
-        ngrams = NgramHashing(args.ngram_buckets, args.max_ngrams, (args.char_ngrams[0], args.char_ngrams[-1]))
+        ngrams = NgramHashing(args.ngram_buckets, args.max_ngrams, (args.char_ngrams[0], args.char_ngrams[-1]),
+                              args.ngram_features, (args.text_char_ngrams[0], args.text_char_ngrams[-1]))
     return Vocabulary.build((row.title for row in train), args.max_len, keep=frequent_vector_words, ngrams=ngrams)
 
 
@@ -263,16 +308,17 @@ def train_network(args: argparse.Namespace, net, train_xy, val_xy, seed: int, ta
 
 def train_member(args: argparse.Namespace, vocab: Vocabulary, kind: str, member: int, train_xy, val_xy,
                  vectors: Dict[str, np.ndarray], tag: str, embeddings: Dict[int, np.ndarray],
-                 epochs: Optional[int] = None):
+                 views: Dict[int, np.ndarray], epochs: Optional[int] = None):
     """One member of the ensemble, from its own seed; with ``val_xy`` None, a refit of
-    ``epochs`` epochs. Returns (progress, parameters)."""
+    ``epochs`` epochs. ``embeddings`` (CNN word vectors) and ``views`` (a linear member's
+    buckets) are filled on first use and reused by the refit. Returns (progress, parameters)."""
     member_seed = args.seed + member
     seed_everything(member_seed)
     settings = member_args(args, kind)
     if epochs is not None:
         settings = argparse.Namespace(**dict(vars(settings), epochs=epochs))
     if kind == "linear":
-        values = {"linear{}_idf_weight".format(member): inverse_document_frequency(train_xy[0], vocab)}
+        values = {"linear{}_idf_weight".format(member): inverse_document_frequency(train_xy[0], vocab, views[member])}
         net = fresh_network(args, vocab, values, member=member)
     else:
         if member not in embeddings:
@@ -325,12 +371,15 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
     train_xy, val_xy, test_xy = encode(split.train, vocab), encode(split.validation, vocab), encode(split.test, vocab)
     kinds = member_kinds(args)
+    views = {member: view_buckets(split.train, vocab, linear_view(args, member))
+             for member, kind in enumerate(kinds) if kind == "linear"}
     members = []
     best_params: Dict[str, np.ndarray] = {}
     embeddings: Dict[int, np.ndarray] = {}
     for member, kind in enumerate(kinds):
         tag = "member={}; ".format(member) if len(kinds) > 1 else ""
-        progress, params = train_member(args, vocab, kind, member, train_xy, val_xy, vectors, tag, embeddings)
+        progress, params = train_member(args, vocab, kind, member, train_xy, val_xy, vectors, tag, embeddings,
+                                        views)
         members.append(dict(progress, kind=kind))
         best_params.update(params)
     found = sum(1 for token in vocab.tokens if token in vectors)
@@ -347,7 +396,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         for member, kind in enumerate(kinds):
             tag = "member={}; ".format(member) if len(kinds) > 1 else ""
             epochs = max(1, int(members[member]["best_epoch"]))
-            _, params = train_member(args, vocab, kind, member, both_xy, None, vectors, tag, embeddings, epochs)
+            _, params = train_member(args, vocab, kind, member, both_xy, None, vectors, tag, embeddings, views,
+                                     epochs)
             refit_params.update(params)
         net = fresh_network(args, vocab, refit_params)
     del vectors
