@@ -75,21 +75,25 @@ def ngram_features(words: Sequence[str], char_ngrams: Tuple[int, int], families:
                 for start in range(len(marked) - size + 1):
                     features.append("c:" + marked[start:start + size])
     if "text_char" in families:
-        written = " " + " ".join(_fold(text).split()) + " "
+        written = _written(text)
         for size in range(text_char_ngrams[0], text_char_ngrams[1] + 1):
             for start in range(len(written) - size + 1):
                 features.append("t:" + written[start:start + size])
     return features
 
 
+def _written(text: str) -> str:
+    """The headline as the ``text_char`` features read it: folded to ASCII, spaces squeezed,
+    one space at each end."""
+    return " " + " ".join(_fold(text).split()) + " "
+
+
 @lru_cache(maxsize=1 << 16)
 def _token_buckets(word: str, buckets: int, low: int, high: int) -> Tuple[int, Tuple[int, ...]]:
-    """The buckets of a token's ``w:`` feature and of its ``c:`` features (as ``ngram_features``
-    makes them), cached: headline words repeat, and serving encodes every request."""
-    marked = "<" + word + ">"
-    chars = tuple(_bucket("c:" + marked[start:start + size], buckets)
-                  for size in range(low, high + 1) for start in range(len(marked) - size + 1))
-    return _bucket("w:" + word, buckets), chars
+    """The buckets of a token's ``w:`` feature and of its ``c:`` features, cached: headline
+    words repeat, and serving encodes every request."""
+    word_feature, *char_features = ngram_features((word,), (low, high), ("word", "char"))
+    return _bucket(word_feature, buckets), tuple(_bucket(feature, buckets) for feature in char_features)
 
 
 def _span(values: Sequence[int]) -> Tuple[int, int]:
@@ -102,8 +106,8 @@ def _span(values: Sequence[int]) -> Tuple[int, int]:
 class NgramHashing:
     """Settings of the hashed n-gram features; ``encode`` gives ``max_ngrams`` distinct bucket ids."""
 
-    def __init__(self, buckets: int, max_ngrams: int, char_ngrams: Tuple[int, int] = (2, 5),
-                 families: Sequence[str] = WORD_FAMILIES, text_char_ngrams: Tuple[int, int] = (2, 5)):
+    def __init__(self, buckets: int, max_ngrams: int, char_ngrams: Sequence[int] = (2, 5),
+                 families: Sequence[str] = WORD_FAMILIES, text_char_ngrams: Sequence[int] = (2, 5)):
         if buckets < 2 or max_ngrams < 1:
             raise ValueError("n-gram hashing needs buckets >= 2 and max_ngrams >= 1")
         unknown = [family for family in families if family not in FAMILIES]
@@ -135,7 +139,7 @@ class NgramHashing:
                 hashed.extend(char_buckets)
         if "text_char" in families:
             # crc32(b"t:" + piece) continued from crc32(b"t:"); the folded text is ASCII.
-            written = (" " + " ".join(_fold(text).split()) + " ").encode("ascii")
+            written = _written(text).encode("ascii")
             low, high = self.text_char_ngrams
             hashed.extend(1 + zlib.crc32(written[start:start + size], _TEXT_CHAR_CRC) % (buckets - 1)
                           for size in range(low, high + 1) for start in range(len(written) - size + 1))
@@ -153,9 +157,9 @@ class NgramHashing:
     def from_json(cls, data: Dict[str, object]) -> "NgramHashing":
         if data.get("hash") != "crc32":
             raise ValueError("vocab.json: unknown n-gram hash {}".format(data.get("hash")))
-        return cls(int(data["buckets"]), int(data["max_ngrams"]), _span(data["char_ngrams"]),  # type: ignore
+        return cls(int(data["buckets"]), int(data["max_ngrams"]), data["char_ngrams"],  # type: ignore[arg-type]
                    list(data.get("features", WORD_FAMILIES)),  # type: ignore[arg-type]
-                   _span(data.get("text_char_ngrams", (2, 5))))  # type: ignore[arg-type]
+                   data.get("text_char_ngrams", (2, 5)))  # type: ignore[arg-type]
 
 
 class Vocabulary:

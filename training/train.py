@@ -200,8 +200,8 @@ def build_vocabulary(train: List[Headline], vectors: Dict[str, np.ndarray], args
     frequent_vector_words = list(vectors)[: args.extra_vocab]
     ngrams = None
     if uses_ngrams(args):
-        ngrams = NgramHashing(args.ngram_buckets, args.max_ngrams, (args.char_ngrams[0], args.char_ngrams[-1]),
-                              args.ngram_features, (args.text_char_ngrams[0], args.text_char_ngrams[-1]))
+        ngrams = NgramHashing(args.ngram_buckets, args.max_ngrams, args.char_ngrams, args.ngram_features,
+                              args.text_char_ngrams)
     return Vocabulary.build((row.title for row in train), args.max_len, keep=frequent_vector_words, ngrams=ngrams)
 
 
