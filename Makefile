@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The SageMaker-shaped second environment (Python 3.8 + AWS's container toolkits), see requirements-sagemaker.txt.
+SM_VENV := .venv-sagemaker
+SM_STAMP := $(SM_VENV)/.installed
+PYTHON38 ?= $(shell PYENV_VERSION=3.8.18 command -v python3.8 >/dev/null 2>&1 && echo 'env PYENV_VERSION=3.8.18 python3.8' || echo python3.8)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
@@ -19,14 +23,25 @@ $(STAMP): requirements.txt requirements-cdk.txt requirements-dev.txt constraints
 	npm ci --no-audit --no-fund --silent
 	touch $(STAMP)
 
-install: $(STAMP)
+# Skipped with one line when Python 3.8 is absent (the parity tests then skip and say why).
+$(SM_STAMP): requirements-sagemaker.txt constraints-sagemaker.txt
+	@if ! $(PYTHON38) -c 'import sys; assert sys.version_info[:2] == (3, 8)' >/dev/null 2>&1; then \
+	  echo "note: Python 3.8 not found (install it, e.g. 'pyenv install 3.8.18'); the SageMaker-shaped environment is not built"; \
+	else \
+	  test -x $(SM_VENV)/bin/python || $(PYTHON38) -m venv $(SM_VENV); \
+	  $(SM_VENV)/bin/pip install --quiet --upgrade pip==24.3.1 && \
+	  $(SM_VENV)/bin/pip install --quiet -r requirements-sagemaker.txt -c constraints-sagemaker.txt && \
+	  touch $(SM_STAMP); \
+	fi
+
+install: $(STAMP) $(SM_STAMP)
 
 ## make up: train locally (real data when reachable, the shipped sample otherwise), then serve the API on :8080
-up: $(STAMP)
+up: $(STAMP) $(SM_STAMP)
 	$(BIN)/headlines up --port 8080
 
 ## make test: every test (unit, contract, CDK synthesis, end-to-end local, fuzzing)
-test: $(STAMP)
+test: $(STAMP) $(SM_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 synth: $(STAMP)
@@ -44,6 +59,9 @@ lock:
 	rm -rf /tmp/headlines-lock && $(PYTHON) -m venv /tmp/headlines-lock
 	/tmp/headlines-lock/bin/pip install --quiet -r requirements-dev.txt
 	(echo '# Every transitive pin of requirements-dev.txt, from `pip freeze` (make lock regenerates it).'; /tmp/headlines-lock/bin/pip freeze) > constraints.txt
+	rm -rf /tmp/headlines-lock38 && $(PYTHON38) -m venv /tmp/headlines-lock38
+	/tmp/headlines-lock38/bin/pip install --quiet -r requirements-sagemaker.txt
+	(echo '# Every transitive pin of requirements-sagemaker.txt (Python 3.8), from `pip freeze` (make lock regenerates it).'; /tmp/headlines-lock38/bin/pip freeze) > constraints-sagemaker.txt
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .headlines .pytest_cache
+	rm -rf $(VENV) $(SM_VENV) node_modules cdk.out .headlines .pytest_cache

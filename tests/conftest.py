@@ -49,3 +49,15 @@ def tiny_training(tmp_path_factory, tiny_news, tiny_corpus):
 def tiny_model_dir(tiny_training) -> Path:
     """The unpacked model artifact (model-symbol.json, ..., code/inference.py)."""
     return tiny_training.model_dir
+
+
+@pytest.fixture(scope="session")
+def sagemaker_python() -> Path:
+    """The SageMaker-shaped Python 3.8 environment (AWS's container toolkits); the parity
+    tests skip with one line saying why only where it cannot be built (no Python 3.8)."""
+    from headlines import container_env
+
+    reason = container_env.available()
+    if reason:
+        pytest.skip(reason)
+    return container_env.python()
