@@ -8,6 +8,8 @@
 - gateway-generated errors (validation, throttling, unknown route, timeouts) answer with the
   contract's JSON error body;
 - the function may invoke only this project's endpoint, and describe it for ``/v1/health``.
+- ``GET /`` and ``GET /static/{file}``: the page for people, through the same function,
+  without an API key.
 """
 from __future__ import annotations
 
@@ -184,6 +186,19 @@ class Api(Construct):
             integration,
             operation_name="health",
             api_key_required=api_cfg.api_key_required,
+            request_validator=self.validator,
+        )
+
+        # The page for people (lambda/api/page.py): the same function, no API key for the page
+        # itself (its try-it box sends the caller's key where classify needs one); text only,
+        # so no binary media types and the JSON API's request handling stays as it is.
+        self.api.root.add_method("GET", integration, operation_name="page", api_key_required=False)
+        self.api.root.add_resource("static").add_resource("{file}").add_method(
+            "GET",
+            integration,
+            operation_name="pageFile",
+            api_key_required=False,
+            request_parameters={"method.request.path.file": True},
             request_validator=self.validator,
         )
 

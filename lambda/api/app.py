@@ -4,6 +4,7 @@ Routes (the contract is ``api/openapi.yaml``):
 
 - ``POST /v1/classify`` ``{"headline": "..."}`` or ``{"headlines": ["...", ...]}``
 - ``GET /v1/health``
+- ``GET /`` and ``GET /static/{file}``: the page for people (``page.py``)
 
 Every response carries ``X-Request-Id`` (API Gateway's request id, else the Lambda's);
 errors are ``{"error": {"code", "message", "request_id"}}``. Bad input is a 4xx, decided here
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import json
 import math
 import os
@@ -134,6 +136,19 @@ app = APIGatewayRestResolver(
         max_age=600,
     ),
 )
+
+
+def _load_page():
+    # page.py (GET / and its files) sits next to this file. Loaded by path: local mode and the
+    # tests import this file by path, not from a folder on sys.path as the Lambda runtime does.
+    spec = importlib.util.spec_from_file_location(f"{__name__}_page", os.path.join(os.path.dirname(__file__), "page.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+page = _load_page()
+page.add_routes(app)
 
 
 class ApiError(Exception):
@@ -382,7 +397,7 @@ def health() -> Response:
 @app.not_found
 def not_found(_: NotFoundError) -> Response:
     event = app.current_event
-    allowed = ROUTES.get(event.path)
+    allowed = ROUTES.get(event.path) or page.allowed_methods(event.path)
     if allowed:
         return _error_response(ApiError(405, "method_not_allowed",
                                         f"{event.http_method} is not allowed on {event.path}; use {', '.join(allowed)}",

@@ -1,0 +1,177 @@
+"""The page at GET / in a real headless browser, against the whole local API on the real tiny
+model: load it, type a headline, submit, read the category; errors as the API returns them;
+keyboard and screen-reader basics; a narrow screen; no console errors (CSP violations
+included); a screenshot of each under the test's tmp dir (HEADLINES_SCREENSHOT_DIR: also
+copied there)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-api")]
+CATEGORIES = {"business", "science_technology", "entertainment", "health"}
+WAIT_SECONDS = 30
+
+
+def _wait(driver, condition, timeout: float = WAIT_SECONDS):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _classify_directly(api, headline: str):
+    request = urllib.request.Request(f"{api.url}/v1/classify", method="POST",
+                                     data=json.dumps({"headline": headline}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def _console_errors(driver):
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def _screenshot(driver, tmp_path: Path, name: str) -> Path:
+    # The whole page: grow the window to the document's height first.
+    width = driver.execute_script("return window.innerWidth")
+    height = driver.execute_script("return Math.max(document.body.scrollHeight, 900)")
+    driver.set_window_size(driver.get_window_size()["width"], min(height + 120, 6000))
+    path = tmp_path / f"{name}.png"
+    assert driver.save_screenshot(str(path))
+    copy_to = os.environ.get("HEADLINES_SCREENSHOT_DIR")
+    if copy_to:
+        Path(copy_to).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(copy_to) / path.name)
+    assert width > 0
+    return path
+
+
+def _open(driver, api):
+    from selenium.webdriver.common.by import By
+
+    driver.get(api.url + "/")
+    _wait(driver, lambda d: d.find_element(By.ID, "model-version").text.strip())
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock"))
+
+
+def _submit(driver, text: str):
+    from selenium.webdriver.common.by import By
+
+    box = driver.find_element(By.ID, "headlines")
+    box.clear()
+    if text:
+        box.send_keys(text)
+    driver.find_element(By.ID, "classify").click()
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#result .prediction, #result .error"))
+
+
+def test_a_person_types_a_headline_and_reads_its_category(browser, local_api, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    headline = "New Ebola case confirmed in Guinea"
+    expected = _classify_directly(local_api, headline)
+    _open(browser, local_api)
+    assert "text/html" in urllib.request.urlopen(local_api.url + "/", timeout=30).headers["Content-Type"]
+
+    _submit(browser, headline)
+    category = browser.find_element(By.CSS_SELECTOR, "#result .category")
+    assert category.get_attribute("data-category") == expected["category"]
+    assert category.get_attribute("data-category") in CATEGORIES
+    assert browser.find_element(By.CSS_SELECTOR, "#result .headline").text == headline
+    scores = browser.find_elements(By.CSS_SELECTOR, "#result .score")
+    assert len(scores) == 4
+    shown = {row.find_element(By.CSS_SELECTOR, ".score-value").text for row in scores}
+    assert f"{100 * expected['scores'][expected['category']]:.1f} %" in shown
+    # the model panel: identity from /v1/health, test metrics from the classification
+    assert browser.find_element(By.ID, "model-version").text == expected["model"]["version"]
+    if "test_accuracy" in expected["model"]:
+        assert browser.find_element(By.ID, "model-test_accuracy").text == f"{expected['model']['test_accuracy']:.4f}"
+    # the reference documents POST /v1/classify
+    paths = {node.get_attribute("data-path") for node in browser.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock-summary-path")}
+    assert "/v1/classify" in paths and "/v1/health" in paths
+    post = browser.find_element(By.CSS_SELECTOR, "#swagger-ui .opblock-post")
+    assert "/v1/classify" in post.text
+    # every file came from this origin (the CSP would block others; check nothing tried)
+    origins = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(function (e) { return new URL(e.name).origin; })")
+    assert origins and set(origins) == {local_api.url}
+    assert _console_errors(browser) == []
+    _screenshot(browser, tmp_path, "page-wide")
+
+
+def test_a_batch_gets_one_result_per_line(browser, local_api):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, local_api)
+    _submit(browser, "Fed raises interest rates again\nApple unveils a new iPhone\n\nKim Kardashian wedding photos released")
+    predictions = browser.find_elements(By.CSS_SELECTOR, "#result .prediction")
+    assert [p.find_element(By.CSS_SELECTOR, ".headline").text for p in predictions] == [
+        "Fed raises interest rates again", "Apple unveils a new iPhone", "Kim Kardashian wedding photos released"]
+    assert all(p.find_element(By.CSS_SELECTOR, ".category").get_attribute("data-category") in CATEGORIES for p in predictions)
+    assert _console_errors(browser) == []
+
+
+def test_errors_are_shown_as_the_api_returns_them(browser, local_api, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    _open(browser, local_api)
+    _submit(browser, "")
+    error = browser.find_element(By.CSS_SELECTOR, "#result .error")
+    assert error.get_attribute("role") == "alert"
+    assert "HTTP 400 bad_request: 'headline' must not be empty or whitespace" in error.text
+    assert "Request id: " in error.text
+    # A 400 fetch is logged by chromium as a failed resource: that is the only entry allowed.
+    errors = _console_errors(browser)
+    assert all("v1/classify" in entry["message"] and "400" in entry["message"] for entry in errors), errors
+    _screenshot(browser, tmp_path, "page-error")
+
+
+def test_keyboard_and_screen_reader_basics(browser, local_api):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, local_api)
+    # every form control has a label; the result is announced politely
+    for control in browser.find_elements(By.CSS_SELECTOR, "#try textarea, #try input"):
+        assert browser.execute_script("return arguments[0].labels.length", control) == 1, control.get_attribute("id")
+    result = browser.find_element(By.ID, "result")
+    assert result.get_attribute("aria-live") == "polite" and result.get_attribute("role") == "status"
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    # one h1 in what is rendered (Swagger UI's own title is display: none, so out of the a11y tree too)
+    assert [h.text for h in browser.find_elements(By.CSS_SELECTOR, "h1") if h.is_displayed()] == ["Headlines classification API"]
+
+    # focus order: skip link, the headlines box, the button (the API-key field is hidden here)
+    order = []
+    for _ in range(3):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        order.append(browser.switch_to.active_element.get_attribute("id") or browser.switch_to.active_element.text)
+    assert order == ["Skip to the try-it box", "headlines", "classify"], order
+    outline = browser.execute_script("var s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+    assert outline[0] != "none" and outline[1] != "0px", outline  # focus is visible
+
+    # submit with the keyboard alone
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#result .prediction"))
+    assert browser.find_element(By.CSS_SELECTOR, "#result .category").get_attribute("data-category") in CATEGORIES
+    assert _console_errors(browser) == []
+
+
+def test_a_narrow_screen_has_no_sideways_scrolling(browser, local_api, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(390, 844)
+    _open(browser, local_api)
+    _submit(browser, "Apple unveils a new iPhone")
+    assert browser.find_element(By.CSS_SELECTOR, "#result .category").get_attribute("data-category") in CATEGORIES
+    widths = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
+    textarea = browser.find_element(By.ID, "headlines")
+    assert textarea.rect["x"] >= 0 and textarea.rect["x"] + textarea.rect["width"] <= widths[1]
+    assert _console_errors(browser) == []
+    _screenshot(browser, tmp_path, "page-narrow")
