@@ -12,10 +12,10 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: up test install synth rehearse bench lock clean
+.PHONY: up test install browser page-assets synth rehearse bench lock clean
 
 # Create the virtual environment and install the pinned dependencies, the project and the CDK CLI.
-$(STAMP): requirements.txt requirements-cdk.txt requirements-dev.txt constraints.txt pyproject.toml package.json
+$(STAMP): requirements.txt requirements-cdk.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
@@ -36,12 +36,31 @@ $(SM_STAMP): requirements-sagemaker.txt constraints-sagemaker.txt
 
 install: $(STAMP) $(SM_STAMP)
 
+# The browser tests (tests/browser/) drive Debian's chromium through chromedriver. Installed
+# here when missing and possible (root with apt-get); otherwise one line, and those tests skip.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and chromium-driver for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	    || echo "note: chromium could not be installed; the browser tests skip"; \
+	else \
+	  echo "note: no $(CHROMIUM)/$(CHROMEDRIVER) (as root: apt-get install -y chromium chromium-driver); the browser tests skip"; \
+	fi
+
+## make page-assets: copy Swagger UI from node_modules (the version package.json pins) and the
+## contract as JSON into lambda/api/web/ (committed; the tests check they are up to date)
+page-assets: $(STAMP)
+	$(BIN)/python -m headlines.page_assets
+
 ## make up: train locally (real data when reachable, the shipped sample otherwise), then serve the API on :8080
 up: $(STAMP) $(SM_STAMP)
 	$(BIN)/headlines up --port 8080
 
-## make test: every test (unit, contract, CDK synthesis, end-to-end local, fuzzing)
-test: $(STAMP) $(SM_STAMP)
+## make test: every test (unit, contract, CDK synthesis, end-to-end local, fuzzing, the page in a headless browser)
+test: $(STAMP) $(SM_STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 synth: $(STAMP)

@@ -116,7 +116,7 @@ def test_regional_api_with_routes(dev):
     api = _one(dev, "AWS::ApiGateway::RestApi")
     assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
     paths = sorted(r["Properties"]["PathPart"] for r in dev.resources(dev.serving_name, "AWS::ApiGateway::Resource").values())
-    assert paths == ["classify", "health", "v1"]
+    assert paths == ["classify", "health", "static", "v1", "{file}"]  # static/{file}: the page's files
     methods = {
         m["Properties"]["HttpMethod"] for m in dev.resources(dev.serving_name, "AWS::ApiGateway::Method").values()
         if m["Properties"]["Integration"]["Type"] == "AWS_PROXY"

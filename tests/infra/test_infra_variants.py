@@ -55,7 +55,9 @@ def test_api_key_required(prod):
     assert len(prod.resources(prod.serving_name, "AWS::ApiGateway::UsagePlanKey")) == 1
     methods = [m["Properties"] for m in prod.resources(prod.serving_name, "AWS::ApiGateway::Method").values()]
     proxied = [m for m in methods if m["HttpMethod"] in ("GET", "POST")]
-    assert proxied and all(m["ApiKeyRequired"] is True for m in proxied)
+    page = [m for m in proxied if m.get("OperationName") in ("page", "pageFile")]  # the page needs no key
+    assert len(page) == 2 and all(m["ApiKeyRequired"] is False for m in page)
+    assert len(proxied) == 4 and all(m["ApiKeyRequired"] is True for m in proxied if m not in page)
     assert all(not m.get("ApiKeyRequired") for m in methods if m["HttpMethod"] == "OPTIONS")
     assert "ApiKeyId" in prod.templates[prod.serving_name]["Outputs"]
 
