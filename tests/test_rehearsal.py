@@ -116,7 +116,8 @@ def test_teardown_explains_known_gaps_and_flags_the_rest():
 
 
 def test_the_routes_expected_come_from_the_openapi_contract():
-    assert rehearsal.expected_routes() == {("POST", "/v1/classify"), ("GET", "/v1/health")}
+    assert rehearsal.expected_routes() == {("POST", "/v1/classify"), ("GET", "/v1/health"),
+                                           ("GET", "/"), ("GET", "/static/{file}")}  # the page and its files
 
 
 def test_unknown_phase_is_refused_before_anything_starts():

@@ -166,3 +166,10 @@ def test_the_pages_contract_is_api_openapi_yaml(app_module):
     assert "post" in document["paths"]["/v1/classify"] and "get" in document["paths"]["/"]
     enum = document["paths"]["/static/{file}"]["get"]["parameters"][0]["schema"]["enum"]
     assert sorted(enum) == sorted(app_module.page.STATIC_FILES) == sorted(STATIC)
+
+
+def test_page_module_imports_only_the_standard_library_and_powertools(app_module):
+    source = app_module.page.__file__
+    imports = {line.split()[1].split(".")[0] for line in open(source, encoding="utf-8")
+               if line.startswith(("import ", "from "))}
+    assert imports - {"__future__", "hashlib", "re", "pathlib", "typing"} == {"aws_lambda_powertools"}
