@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
+import urllib.error
 import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -175,3 +179,77 @@ def test_a_narrow_screen_has_no_sideways_scrolling(browser, local_api, tmp_path)
     assert textarea.rect["x"] >= 0 and textarea.rect["x"] + textarea.rect["width"] <= widths[1]
     assert _console_errors(browser) == []
     _screenshot(browser, tmp_path, "page-narrow")
+
+
+class _KeyedGateway(BaseHTTPRequestHandler):
+    """In front of the local API: what API Gateway does with api_key_required=true, as far
+    as the page can tell. /v1/* without the key gets the gateway's INVALID_API_KEY answer
+    (infra/api.py's template); everything else is passed through unchanged."""
+
+    api_url = ""
+    api_key = "k-" + uuid.uuid4().hex
+    seen_keys: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def _forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        if self.path.startswith("/v1/"):
+            self.seen_keys.append(self.headers.get("x-api-key"))
+            if self.headers.get("x-api-key") != self.api_key:
+                request_id = str(uuid.uuid4())
+                payload = json.dumps({"error": {"code": "forbidden", "request_id": request_id,
+                                                "message": "missing or invalid API key: send it in the x-api-key header"}}).encode()
+                self.send_response(403)
+                for name, value in (("Content-Type", "application/json"), ("X-Request-Id", request_id),
+                                    ("Content-Length", str(len(payload)))):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        request = urllib.request.Request(self.api_url + self.path, data=body, method=self.command, headers=headers)
+        try:
+            answer = urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as error:
+            answer = error
+        data = answer.read()
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _forward
+
+
+def test_where_keys_are_required_the_page_asks_for_one_and_sends_it(browser, local_api, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    handler = type("Gateway", (_KeyedGateway,), {"api_url": local_api.url, "seen_keys": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        browser.get(url + "/")
+        field = browser.find_element(By.ID, "api-key-field")
+        _wait(browser, lambda d: field.is_displayed())  # the health check's 403 shows the field
+        assert "forbidden" in browser.find_element(By.ID, "model-status").text
+        _submit(browser, "Fed raises interest rates again")
+        assert "HTTP 403 forbidden: missing or invalid API key" in browser.find_element(By.CSS_SELECTOR, "#result .error").text
+
+        browser.find_element(By.ID, "api-key").send_keys(handler.api_key)
+        _submit(browser, "Fed raises interest rates again")
+        assert browser.find_element(By.CSS_SELECTOR, "#result .category").get_attribute("data-category") in CATEGORIES
+        assert handler.seen_keys[-1] == handler.api_key and handler.seen_keys[0] is None
+        # the 403s are the only console entries
+        errors = _console_errors(browser)
+        assert all("403" in entry["message"] for entry in errors), errors
+        _screenshot(browser, tmp_path, "page-api-key")
+    finally:
+        server.shutdown()
+        server.server_close()
