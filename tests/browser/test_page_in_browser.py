@@ -135,6 +135,28 @@ def test_errors_are_shown_as_the_api_returns_them(browser, local_api, tmp_path):
     _screenshot(browser, tmp_path, "page-error")
 
 
+# WCAG 2 contrast of each element's text against the first opaque background behind it.
+CONTRAST_SCRIPT = """
+function channel(c) { c = c / 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }
+function luminance(rgb) { return 0.2126 * channel(rgb[0]) + 0.7152 * channel(rgb[1]) + 0.0722 * channel(rgb[2]); }
+function parse(text) { return text.match(/[\\d.]+/g).map(Number); }
+function background(node) {
+  for (; node; node = node.parentElement) {
+    var rgba = parse(getComputedStyle(node).backgroundColor);
+    if (rgba.length < 4 || rgba[3] === 1) { return rgba; }
+  }
+  return [255, 255, 255];
+}
+return Array.prototype.map.call(document.querySelectorAll(arguments[0]), function (node) {
+  var a = luminance(parse(getComputedStyle(node).color)), b = luminance(background(node));
+  return [node.className || node.tagName, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+});
+"""
+OWN_TEXT = ("header.site h1, header.site p, #try label, #try .hint, #classify, #result .headline, #result .score-name, "
+            "#result .score-value, #result .verdict, #model dt, #model dd, #reference .hint, .skip, "
+            "#swagger-ui .opblock-summary-method")
+
+
 def test_keyboard_and_screen_reader_basics(browser, local_api):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -163,6 +185,12 @@ def test_keyboard_and_screen_reader_basics(browser, local_api):
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#result .prediction"))
     assert browser.find_element(By.CSS_SELECTOR, "#result .category").get_attribute("data-category") in CATEGORIES
+
+    # text contrast (WCAG AA: 4.5:1) of the page's own text and Swagger UI's method badges
+    ratios = browser.execute_script(CONTRAST_SCRIPT, OWN_TEXT)
+    assert len(ratios) > 20
+    low = [(name, round(ratio, 2)) for name, ratio in ratios if ratio < 4.5]
+    assert low == [], low
     assert _console_errors(browser) == []
 
 
