@@ -67,7 +67,8 @@ def _is_remote(location: str) -> bool:
 @contextmanager
 def _download_bar(console: Console, label: str) -> Iterator:
     columns = (TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    # Off when not a terminal: a transient bar would leave an empty line in a log.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task(label, total=None)
 
         def update(done: int, total: Optional[int]) -> None:

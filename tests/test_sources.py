@@ -161,3 +161,13 @@ def test_disk_full_while_unpacking_names_the_file_and_leaves_no_partial_file(tmp
     assert caught.value.errno == errno.ENOSPC
     assert caught.value.filename.startswith(str(workdir)) and caught.value.filename.endswith("corpus.txt")
     assert files_under(workdir) == set()
+
+
+def test_the_download_bar_leaves_nothing_in_a_log():
+    """Not a terminal (a log, CI): no bar, and no empty line where a transient bar was."""
+    console = Console(file=io.StringIO(), width=100)
+    console.print("before")
+    with sources._download_bar(console, "downloading x") as progress:
+        progress(10, 100)
+    console.print("after")
+    assert console.file.getvalue() == "before\nafter\n"
