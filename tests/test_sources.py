@@ -90,6 +90,33 @@ def test_a_corpus_zip_is_unpacked_in_the_workdir_even_from_a_read_only_folder(tm
     assert files_under(folder) == {"text8.zip"}  # nothing written next to the input
 
 
+def test_a_corpus_zip_on_a_read_only_mount(tmp_path):
+    """The same on a truly read-only file system (a read-only bind mount in a private mount
+    namespace: root cannot write there either)."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "text8.zip", "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("text8", "anarchism originated " * 100)
+    probe = subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("no unshare (private mount namespaces) here")
+    code = ("import io, sys; from rich.console import Console; from headlines.config import load_config; "
+            "from headlines.sources import resolve_corpus; "
+            "from pathlib import Path; print(resolve_corpus(sys.argv[1], Path(sys.argv[2]), load_config(), Console(file=io.StringIO())).path)")
+    script = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
+              f"touch {folder}/probe 2>/dev/null && exit 3; "
+              f"exec {sys.executable} -c '{code}' {folder / 'text8.zip'} {tmp_path / 'wd'}")
+    result = subprocess.run(["unshare", "-r", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    unpacked = Path(result.stdout.strip())
+    assert (tmp_path / "wd") in unpacked.parents and unpacked.read_text() == "anarchism originated " * 100
+    assert files_under(folder) == {"text8.zip"}
+
+
 def test_a_corpus_zip_with_several_files_is_an_error(tmp_path):
     archive = tmp_path / "corpus.zip"
     with zipfile.ZipFile(archive, "w") as handle:
