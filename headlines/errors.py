@@ -77,6 +77,8 @@ def _os_error(error: OSError, workdir: Optional[Path]) -> Report:
     if error.errno in _DISK_FULL_ERRNOS:
         return Report(_disk_full(str(target) if target else "writing"), EXIT_FAILURE, True)
     reason = error.strerror or str(error)
+    if isinstance(error, FileExistsError) and error.filename:  # what mkdir says of a file in a folder's place
+        reason = "exists and is not a folder"
     if error.filename and error.filename2:
         return Report(f"{error.filename} -> {error.filename2}: {reason}", EXIT_USAGE, True)
     if error.filename:
@@ -86,11 +88,29 @@ def _os_error(error: OSError, workdir: Optional[Path]) -> Report:
     return Report(str(error) or reason, status, True)
 
 
+def _validation_errors(error: BaseException) -> Optional[str]:
+    """pydantic's multi-line ValidationError as one line (pydantic is not imported for it)."""
+    if type(error).__name__ != "ValidationError" or not type(error).__module__.startswith("pydantic"):
+        return None
+    problems = [f"{'.'.join(str(part) for part in item.get('loc', ())) or 'value'}: {item.get('msg', '')}"
+                for item in error.errors()]
+    return f"invalid {getattr(error, 'title', 'configuration')} (cdk.json or -c): " + "; ".join(problems)
+
+
+def _one_line(report: Report) -> Report:
+    lines = [line.strip() for line in report.message.splitlines() if line.strip()]
+    return report._replace(message=" / ".join(lines)) if len(lines) > 1 else report
+
+
 def describe(error: BaseException, workdir: Optional[Path] = None) -> Report:
-    """The line and exit status for an exception that ended a command.
+    """The line and exit status for an exception that ended a command; always one line.
 
     ``workdir`` is named when a disk-full failure does not say which file it was writing.
     """
+    return _one_line(_describe(error, workdir))
+
+
+def _describe(error: BaseException, workdir: Optional[Path]) -> Report:
     if isinstance(error, KeyboardInterrupt):
         return Report("interrupted", EXIT_INTERRUPTED, True)
     if isinstance(error, UserError):
@@ -102,6 +122,9 @@ def describe(error: BaseException, workdir: Optional[Path] = None) -> Report:
             return Report(str(error), status, True)
     if isinstance(error, OSError):
         return _os_error(error, workdir)
+    validation = _validation_errors(error)
+    if validation is not None:
+        return Report(validation, EXIT_USAGE, True)
     if isinstance(error, ValueError):
         return Report(str(error), EXIT_USAGE, True)
     if isinstance(error, MemoryError):

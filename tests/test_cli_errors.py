@@ -186,3 +186,27 @@ def test_the_default_workdir_is_the_pipelines():
     args = cli.build_parser().parse_args(["train"])
     assert args.workdir is None  # filled in by main from local_pipeline, imported only then
     assert isinstance(DEFAULT_WORKDIR, Path)
+
+
+def test_a_workdir_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "wd").write_text("")
+    result = headlines("train", "--data", "/nonexistent.csv", "--workdir", str(tmp_path / "wd"), timeout=60)
+    assert result.returncode == 2
+    assert one_error_line(result) == f"error: {tmp_path / 'wd'}: exists and is not a folder"
+
+
+def test_an_invalid_configuration_is_one_line(monkeypatch, capsys):
+    from headlines.config import load_config
+
+    try:
+        load_config({"headlines.serving.mode": "sideways", "headlines.api.max_batch_size": "many"})
+    except ValueError as error:
+        failure = error
+    status, err = run_main(monkeypatch, capsys, failure)
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("error: invalid HeadlinesConfig (cdk.json or -c): ") and "serving.mode" in err
+
+
+def test_a_multi_line_message_becomes_one_line(monkeypatch, capsys):
+    status, err = run_main(monkeypatch, capsys, ValueError("first\n  second\n"))
+    assert (status, err) == (2, "error: first / second\n")
