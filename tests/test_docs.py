@@ -328,6 +328,7 @@ def _check_answer(command: Command, output: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("local-api")  # one worker trains the tiny model for the local API tests
 @pytest.mark.parametrize("block", local_api_blocks(), ids=lambda block: str(block[0]))
 def test_the_local_api_commands_run(local_api, block):
     assignments = []
@@ -388,6 +389,7 @@ def test_example_metrics_and_versions_match_the_real_ones():
                 assert VERSION_FORMAT.match(found), f"{name}: example model version {found} matches no real format"
 
 
+@pytest.mark.xdist_group("local-api")
 def test_the_tiny_models_version_has_the_documented_format(tiny_model_dir):
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     assert VERSION_FORMAT.match(metrics["model_version"])
