@@ -144,8 +144,12 @@ def _magic(path: Path) -> bytes:
         return handle.read(4)
 
 
-def _checked_zip(path: Path) -> Optional[zipfile.ZipFile]:
-    """The open zip, or None when ``path`` is not a zip; a damaged zip is an InputError."""
+def _checked_zip(path: Path, read_members: bool) -> Optional[zipfile.ZipFile]:
+    """The open zip, or None when ``path`` is not a zip; a damaged zip is an InputError.
+
+    ``read_members`` checks every member's CRC now (for a zip read later by another loader);
+    unpacking checks it anyway, as it reads the member to its end.
+    """
     magic = _magic(path)
     if not zipfile.is_zipfile(path):
         if magic in ZIP_MAGICS:  # starts like a zip but has no central directory: cut short
@@ -153,7 +157,7 @@ def _checked_zip(path: Path) -> Optional[zipfile.ZipFile]:
         return None
     try:
         archive = zipfile.ZipFile(path)
-        damaged = archive.testzip()  # reads every member, checking its CRC
+        damaged = archive.testzip() if read_members else None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as error:
         raise InputError(f"{path}: damaged zip ({error}); download it again")
     if damaged is not None:
@@ -236,7 +240,7 @@ def _news_file(path: Path, workdir: Path) -> Path:
     in place by training's loader, which finds newsCorpora.csv inside it)."""
     if _magic(path).startswith(GZIP_MAGIC):
         return _gunzipped(path, workdir / "raw" / "news" / "text")
-    zip_file = _checked_zip(path)
+    zip_file = _checked_zip(path, read_members=True)  # training's loader reads it in place
     if zip_file is not None:
         zip_file.close()
     return path
@@ -246,7 +250,7 @@ def _plain_text(path: Path, workdir: Path) -> Path:
     folder = workdir / "raw" / "corpus" / "text"
     if _magic(path).startswith(GZIP_MAGIC):
         return _gunzipped(path, folder)
-    zip_file = _checked_zip(path)
+    zip_file = _checked_zip(path, read_members=False)
     if zip_file is None:
         return path
     with zip_file:

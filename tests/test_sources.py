@@ -198,3 +198,16 @@ def test_the_download_bar_leaves_nothing_in_a_log():
         progress(10, 100)
     console.print("after")
     assert console.file.getvalue() == "before\nafter\n"
+
+
+def test_a_corpus_zip_with_a_bad_crc_is_an_error_and_leaves_no_partial_file(tmp_path):
+    archive = tmp_path / "text8.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as handle:
+        handle.writestr("text8", "anarchism originated " * 1000)
+    data = bytearray(archive.read_bytes())
+    data[500] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    workdir = tmp_path / "wd"
+    with pytest.raises(InputError, match=r"text8.zip: truncated or damaged archive \(Bad CRC-32"):
+        resolve_corpus(str(archive), workdir, load_config(), quiet())
+    assert files_under(workdir) == set()
