@@ -182,6 +182,13 @@ def _unpacked_path(archive: Path, folder: Path, name: str) -> Path:
     return folder / _file_sha256(archive)[:DIGEST_CHARS] / name
 
 
+def _read(source: IO[bytes], archive: Path) -> bytes:
+    try:
+        return source.read(CHUNK)
+    except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as error:
+        raise InputError(f"{archive}: truncated or damaged archive ({error}); download it again")
+
+
 def _write_atomically(source: IO[bytes], target: Path, archive: Path) -> Path:
     """Copies ``source`` to a temporary name beside ``target``, then renames it.
 
@@ -191,18 +198,14 @@ def _write_atomically(source: IO[bytes], target: Path, archive: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
-        with os.fdopen(handle, "wb") as out:
-            while True:
-                try:
-                    chunk = source.read(CHUNK)
-                except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as error:
-                    raise InputError(f"{archive}: truncated or damaged archive ({error}); download it again")
-                if not chunk:
-                    break
-                try:
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for chunk in iter(lambda: _read(source, archive), b""):
                     out.write(chunk)
-                except OSError as error:
-                    raise OSError(error.errno, error.strerror, str(target)) from error
+        except InputError:
+            raise
+        except OSError as error:  # the write side (the last flush, on close, included)
+            raise OSError(error.errno, error.strerror, str(target)) from error
         os.replace(partial, target)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
@@ -228,7 +231,10 @@ def _unzipped_single(archive: Path, zip_file: zipfile.ZipFile, folder: Path) -> 
     members = [info for info in zip_file.infolist() if not info.is_dir()]
     if len(members) != 1:
         return None
-    target = _unpacked_path(archive, folder, Path(members[0].filename).name)
+    name = Path(members[0].filename).name  # the name only: never a path out of the folder
+    if name in ("", ".", ".."):
+        raise InputError(f"{archive}: its member has no usable file name ({members[0].filename!r})")
+    target = _unpacked_path(archive, folder, name)
     if not target.is_file():
         with zip_file.open(members[0]) as member:
             _write_atomically(member, target, archive)

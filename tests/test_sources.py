@@ -211,3 +211,13 @@ def test_a_corpus_zip_with_a_bad_crc_is_an_error_and_leaves_no_partial_file(tmp_
     with pytest.raises(InputError, match=r"text8.zip: truncated or damaged archive \(Bad CRC-32"):
         resolve_corpus(str(archive), workdir, load_config(), quiet())
     assert files_under(workdir) == set()
+
+
+def test_a_corpus_zip_member_named_with_dots_stays_in_the_workdir(tmp_path):
+    archive = tmp_path / "in" / "corpus.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("../../escaped.txt", "one two three")
+    resolved = resolve_corpus(str(archive), tmp_path / "wd", load_config(), quiet())
+    assert resolved.path.name == "escaped.txt" and (tmp_path / "wd") in resolved.path.parents
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path.parent / "escaped.txt").exists()
