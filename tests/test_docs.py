@@ -393,3 +393,39 @@ def test_example_metrics_and_versions_match_the_real_ones():
 def test_the_tiny_models_version_has_the_documented_format(tiny_model_dir):
     metrics = json.loads((tiny_model_dir / "metrics.json").read_text())
     assert VERSION_FORMAT.match(metrics["model_version"])
+
+
+# ---- the troubleshooting table quotes real messages -------------------------------------------------
+
+def _troubleshooting_symptom(starting: str) -> str:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    for symptom in re.findall(r"^\| `([^`]+)`", table, re.MULTILINE):
+        if symptom.startswith(starting):
+            return symptom
+    raise AssertionError(f"README's troubleshooting table has no row for {starting!r}")
+
+
+def test_troubleshooting_cannot_reach_is_the_real_message():
+    port = free_port()
+    symptom = _troubleshooting_symptom("error: cannot reach").replace(LOCAL_PORT, str(port))
+    result = subprocess.run([sys.executable, "-m", "headlines.cli", "classify", "--url", f"http://127.0.0.1:{port}",
+                             "Fed raises rates"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and result.stderr.startswith(symptom), result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("local-api")
+def test_troubleshooting_port_in_use_is_the_real_message(tiny_training, tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        symptom = _troubleshooting_symptom("error: cannot listen").replace(LOCAL_PORT, str(port))
+        result = subprocess.run([sys.executable, "-m", "headlines.cli", "serve", "--model", str(tiny_training.artifact),
+                                 "--workdir", str(tmp_path), "--port", str(port)],
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [symptom], result.stderr
