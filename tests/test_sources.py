@@ -221,3 +221,20 @@ def test_a_corpus_zip_member_named_with_dots_stays_in_the_workdir(tmp_path):
     resolved = resolve_corpus(str(archive), tmp_path / "wd", load_config(), quiet())
     assert resolved.path.name == "escaped.txt" and (tmp_path / "wd") in resolved.path.parents
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_an_interrupt_while_unpacking_leaves_no_partial_file(tmp_path, monkeypatch):
+    archive = corpus(tmp_path, "in", "one two three " * 100_000)
+    reads = []
+
+    def interrupted_read(source, archive_path):
+        reads.append(1)
+        if len(reads) > 1:
+            raise KeyboardInterrupt  # Ctrl-C after the first chunk was written
+        return source.read(sources.CHUNK)
+
+    monkeypatch.setattr(sources, "_read", interrupted_read)
+    workdir = tmp_path / "wd"
+    with pytest.raises(KeyboardInterrupt):
+        resolve_corpus(str(archive), workdir, load_config(), quiet())
+    assert files_under(workdir) == set()
