@@ -1,7 +1,9 @@
 """``headlines``: the project's command line (local pipeline, local API, deployed pipeline).
 
-Every failure a user can cause ends with one ``error: ...`` line and a non-zero exit, never
-a traceback.
+Every failure ends with one ``error: ...`` line and a non-zero exit, never a traceback
+(``--debug`` or ``HEADLINES_DEBUG=1`` shows it); ``headlines.errors`` words the line. Heavy
+libraries (gensim, MXNet, rich) are imported by the commands that use them, not here, so
+``headlines --help`` and ``headlines classify`` start fast.
 """
 from __future__ import annotations
 
@@ -11,14 +13,15 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from rich.console import Console
+from headlines import errors
 
-from headlines.config import load_config
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT_API_URL = "http://127.0.0.1:8080"
-EXIT_USAGE = 2
+EXIT_USAGE = errors.EXIT_USAGE
 
 
 def _hyperparameter(text: str) -> tuple:
@@ -29,19 +32,20 @@ def _hyperparameter(text: str) -> tuple:
 
 
 def _common_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from headlines.local_pipeline import DEFAULT_WORKDIR
-
     parser.add_argument("--data", metavar="PATH_OR_URL",
                         help="News Aggregator file (CSV or zip, either format); default: the public UCI zip")
     parser.add_argument("--test-data", metavar="PATH", help="score on this file instead of held-out stories")
     parser.add_argument("--corpus", metavar="PATH_OR_URL", help="text8-style corpus for the word vectors; default: text8")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where data, vectors and models go")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where data, vectors and models go (default: ./.headlines, or $HEADLINES_WORKDIR)")
     parser.add_argument("-H", "--hyperparameter", dest="hyperparameters", type=_hyperparameter, action="append",
                         default=[], metavar="NAME=VALUE", help="override a classifier hyperparameter (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="headlines", description="News-headline classification, locally and on AWS.")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of a failure (also: {errors.DEBUG_ENV}=1; accepted after the command too)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="run the pipeline locally: ingest, embeddings, classifier")
@@ -65,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--url", default=DEFAULT_API_URL, help=f"API base URL (default {DEFAULT_API_URL})")
     classify.add_argument("--api-key", help="the x-api-key, when the deployed API requires one")
     classify.add_argument("--json", action="store_true", help="print the API's JSON answer")
-    classify.set_defaults(run=cmd_classify)
+    classify.set_defaults(run=cmd_classify, needs_console=False)
 
     try:
         from headlines import pipeline_cli
@@ -77,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace, console: Console):
+    from headlines.config import load_config
     from headlines.local_pipeline import train
 
     result = train(load_config(), workdir=args.workdir, data=args.data, test_data=args.test_data,
@@ -165,25 +170,41 @@ def cmd_classify(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _console() -> "Console":
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def _debug_flag(argv: List[str]) -> tuple:
+    """``--debug`` anywhere before a ``--`` (not only before the command), and the rest."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    found = "--debug" in argv[:end]
+    return found, [item for index, item in enumerate(argv) if index >= end or item != "--debug"]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from headlines.local_pipeline import PipelineError
-    from headlines.sources import InputError
-    from headlines.embeddings import EmbeddingsError
+    import traceback
 
-    console = Console(stderr=True, soft_wrap=True)
-    args = build_parser().parse_args(argv)
-    from headlines.api_front import LocalServeError
+    debug, rest = _debug_flag(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(rest)
+    debug = errors.debug_requested(debug or args.debug)
+    if "workdir" in vars(args) and args.workdir is None:
+        from headlines.local_pipeline import DEFAULT_WORKDIR
 
-    # OSError covers unreadable files and a port already in use.
-    user_errors = (InputError, PipelineError, EmbeddingsError, LocalServeError, OSError, ValueError)
+        args.workdir = DEFAULT_WORKDIR
     try:
+        console = _console() if getattr(args, "needs_console", True) else None
         return args.run(args, console)
-    except user_errors as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, (InputError, FileNotFoundError, ValueError)) else 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except SystemExit:
+        raise  # argparse and pipeline_cli word their own exits
+    except BaseException as error:  # noqa: BLE001 - every failure becomes one line (errors.describe)
+        report = errors.describe(error, workdir=getattr(args, "workdir", None))
+        if debug:
+            traceback.print_exc()
+        print(f"error: {report.message}" if report.exit_status != errors.EXIT_INTERRUPTED else report.message,
+              file=sys.stderr)
+        return report.exit_status
 
 
 if __name__ == "__main__":
