@@ -37,7 +37,10 @@ def _common_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", metavar="PATH_OR_URL", help="text8-style corpus for the word vectors; default: text8")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="where data, vectors and models go")
     parser.add_argument("-H", "--hyperparameter", dest="hyperparameters", type=_hyperparameter, action="append",
-                        default=[], metavar="NAME=VALUE", help="override a classifier hyperparameter (repeatable)")
+                        default=[], metavar="NAME=VALUE",
+                        help="override a classifier hyperparameter (repeatable; names and types as in "
+                             "training/hyperparameters.py); -H epochs=N also sets linear_epochs=N unless "
+                             "-H linear_epochs is given")
 
 
 def build_parser() -> argparse.ArgumentParser:

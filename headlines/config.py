@@ -36,12 +36,12 @@ class DataConfig(_Strict):
     corpus_s3_uri: Optional[str] = None
 
 
-def _hyperparameters(model):
+def _hyperparameters(check_name: str):
     """A field validator: the typed schema of training/hyperparameters.py (headlines.hyperparameters)."""
     def check(cls, value: Dict[str, Any]) -> Dict[str, Any]:
         from headlines import hyperparameters
 
-        return hyperparameters.validate(getattr(hyperparameters, model)(), value)
+        return getattr(hyperparameters, check_name)(value)
     return field_validator("hyperparameters")(classmethod(check))
 
 
@@ -54,7 +54,7 @@ class EmbeddingsConfig(_Strict):
     max_runtime_seconds: int = Field(ge=60)
     hyperparameters: Dict[str, Any]
 
-    _check_hyperparameters = _hyperparameters("blazingtext_model")
+    _check_hyperparameters = _hyperparameters("validate_blazingtext")
 
 
 class ClassifierConfig(_Strict):
@@ -70,7 +70,7 @@ class ClassifierConfig(_Strict):
     quality_metric: Literal["test_accuracy", "test_macro_f1"]
     quality_threshold: float = Field(ge=0.0, le=1.0)
 
-    _check_hyperparameters = _hyperparameters("classifier_model")
+    _check_hyperparameters = _hyperparameters("validate_classifier")
 
 
 class AutoscalingConfig(_Strict):

@@ -79,6 +79,10 @@ def validate(model: Type[BaseModel], values: Mapping[str, Any]) -> Dict[str, Any
     return typed.model_dump(include=set(values))
 
 
+def validate_blazingtext(values: Mapping[str, Any]) -> Dict[str, Any]:
+    return validate(blazingtext_model(), values)
+
+
 def embeddings_vector_dim(cfg: "HeadlinesConfig") -> int:
     return blazingtext_model().model_validate(dict(cfg.embeddings.hyperparameters)).vector_dim
 
@@ -110,7 +114,19 @@ def classifier_hyperparameters(cfg: "HeadlinesConfig", overrides: Optional[Mappi
             values.update(validate(classifier_model(), given))
         except ValueError as error:
             raise ValueError(f"-H {error}") from None
+        conflict = schema().classifier_conflicts(values)
+        if conflict:
+            raise ValueError(f"-H {conflict}")
     return values
+
+
+def validate_classifier(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """cdk.json's classifier hyperparameters: each value, then their combination."""
+    checked = validate(classifier_model(), values)
+    conflict = schema().classifier_conflicts(checked)
+    if conflict:
+        raise ValueError(conflict)
+    return checked
 
 
 def sagemaker_hyperparameters(values: Mapping[str, Any], submit_directory: str, region: str) -> Dict[str, str]:

@@ -266,6 +266,21 @@ BLAZINGTEXT = (
 DERIVED = {"vector_dim": "embeddings.hyperparameters.vector_dim"}
 
 
+def conflicts(values: Mapping[str, Any]) -> Optional[str]:
+    """What is wrong with this combination of classifier values (parsed, every name present)."""
+    uses_linear = (values["model"] == "textcnn" and values["ngram_buckets"] > 0 and values["ngram_dim"] > 0
+                   and values["linear_weight"] > 0)
+    outside = sorted({family for view in values["linear_views"] for family in view} - set(values["ngram_features"]))
+    if uses_linear and outside:
+        return "linear_views uses n-gram features not in ngram_features: {}".format(",".join(outside))
+    return None
+
+
+def classifier_conflicts(wire: Mapping[str, Any]) -> Optional[str]:
+    """``conflicts`` of wire values, defaults filled in."""
+    return conflicts({spec.name: spec.parse(wire.get(spec.name, spec.default)) for spec in CLASSIFIER})
+
+
 def by_name(specs: Sequence[Hyperparameter]) -> Dict[str, Hyperparameter]:
     return {spec.name: spec for spec in specs}
 

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 import headline_text  # noqa: E402
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
-from hyperparameters import CLASSIFIER, Hyperparameter  # noqa: E402
+from hyperparameters import CLASSIFIER, Hyperparameter, conflicts  # noqa: E402
 from metrics import classification_report  # noqa: E402
 from news_data import LABELS, DataError, Headline, label_counts, load_headlines, make_split  # noqa: E402
 from word_vectors import read_vectors  # noqa: E402
@@ -65,9 +65,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error("no training data: set SM_CHANNEL_TRAIN or pass --train")
     if not args.embeddings:
         parser.error("no word vectors: set SM_CHANNEL_EMBEDDINGS or pass --embeddings")
-    outside = sorted({family for view in args.linear_views for family in view} - set(args.ngram_features))
-    if uses_linear(args) and outside:
-        parser.error("--linear_views uses n-gram features not in --ngram_features: {}".format(",".join(outside)))
+    conflict = conflicts(vars(args))
+    if conflict:
+        parser.error(conflict)
     return args
 
 
