@@ -63,9 +63,16 @@ def _channel(base_dir: Path, name: str, source: Path) -> None:
 
 def prepare(base_dir: Path, hyperparameters: Mapping[str, Any], channels: Mapping[str, Path],
             instance_type: str, region: str = "local") -> Job:
-    """The job's ``/opt/ml``; ``channels`` maps channel names to a file or folder."""
+    """The job's ``/opt/ml``, with the hyperparameters the state machine would send (the
+    submit directory: the sourcedir tarball, built here); ``channels``: name -> file or folder."""
     sourcedir = build_sourcedir(base_dir / "sourcedir.tar.gz")
-    encoded = sagemaker_hyperparameters(hyperparameters, str(sourcedir), region)
+    return prepare_encoded(base_dir, sagemaker_hyperparameters(hyperparameters, str(sourcedir), region), channels,
+                           instance_type)
+
+
+def prepare_encoded(base_dir: Path, encoded: Mapping[str, str], channels: Mapping[str, Path],
+                    instance_type: str) -> Job:
+    """The job's ``/opt/ml`` for a CreateTrainingJob's HyperParameters, as they are."""
     config = base_dir / "input" / "config"
     _write_json(config / "hyperparameters.json", encoded)
     file_mode = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
@@ -81,7 +88,7 @@ def prepare(base_dir: Path, hyperparameters: Mapping[str, Any], channels: Mappin
         _channel(base_dir, name, Path(source))
     for folder in ("model", "output/data", "code"):
         (base_dir / folder).mkdir(parents=True, exist_ok=True)
-    return Job(base_dir, encoded)
+    return Job(base_dir, dict(encoded))
 
 
 def environment(job: Job) -> Dict[str, str]:
