@@ -143,3 +143,12 @@ def blazingtext_hyperparameters(cfg: "HeadlinesConfig") -> Dict[str, str]:
     """The BlazingText job's HyperParameters: strings, booleans as ``true``/``false``."""
     return {key: json.dumps(value) if isinstance(value, bool) else str(value)
             for key, value in cfg.embeddings.hyperparameters.items()}
+
+
+def markdown_table(specs) -> str:
+    """The README's table of hyperparameters (a test keeps the README equal to it)."""
+    rows = ["| name | type and range | default | what |", "|---|---|---|---|"]
+    for spec in specs:
+        default = json.dumps(spec.default) if isinstance(spec.default, bool) else spec.default
+        rows.append(f"| `{spec.name}` | {spec.describe()} | `{default}` | {spec.help} |")
+    return "\n".join(rows)

@@ -386,3 +386,12 @@ def test_unknown_ngram_features_are_a_one_line_usage_error(tmp_path):
     assert result.returncode == 2 and "unknown n-gram features emoji" in result.stderr
     result = run_train(tmp_path, "--vector_dim", "16", "--ngram_features", "word,char")
     assert result.returncode == 2 and "linear_views uses n-gram features not in ngram_features" in result.stderr
+
+
+def test_the_readme_lists_the_hyperparameters_of_the_schema():
+    """The README's tables are the schema's (headlines.hyperparameters.markdown_table)."""
+    from headlines.hyperparameters import markdown_table, schema
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert markdown_table(schema().CLASSIFIER) in readme
+    assert markdown_table(schema().BLAZINGTEXT) in readme
