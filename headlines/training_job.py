@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,15 +108,20 @@ def run(job: Job, log: Path, progress: Optional[Callable[[str], None]] = None) -
     """Runs the job; every output line goes to ``log`` and to ``progress.line``. Returns the exit status."""
     python = container_env.python()
     with log.open("w", encoding="utf-8") as handle, (progress or _Quiet()) as sink:
+        # Its own process group, so that an interrupt here stops the toolkit and train.py below it.
         process = subprocess.Popen([str(python), "-c", ENTRY], cwd=str(job.base_dir), env=environment(job),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                   start_new_session=True)
         assert process.stdout is not None
         try:
             for line in process.stdout:
                 handle.write(line)
                 sink.line(line.strip())
         except BaseException:
-            process.kill()
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             raise
         finally:
             returncode = process.wait()
@@ -148,8 +154,9 @@ def failure(job: Job, log: Path) -> str:
         if text.startswith("train.py: error: "):
             return text[len("train.py: error: "):]
     reason = job.output_dir / "failure"
-    if reason.is_file():
-        first = reason.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        if first:
-            return first[0]
-    return "no reason given"
+    text = reason.read_text(encoding="utf-8", errors="replace") if reason.is_file() else ""
+    exit_code = re.search(r"ExitCode (-?\d+)", text)  # the toolkit's ExecuteUserScriptError
+    if exit_code:
+        return f"train.py exited with status {exit_code.group(1)}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "the training toolkit gave no reason"

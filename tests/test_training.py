@@ -395,3 +395,20 @@ def test_the_readme_lists_the_hyperparameters_of_the_schema():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert markdown_table(schema().CLASSIFIER) in readme
     assert markdown_table(schema().BLAZINGTEXT) in readme
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_exporting_is_one_line(tmp_path):
+    """MXNet's "FileStream.Write incomplete" (here: the parameters file is /dev/full) -> one error line."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    write_vectors(tmp_path / "embeddings", 16)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model-0000.params").symlink_to("/dev/full")
+    result = run_train(tmp_path, "--model", "seed", "--epochs", "1", "--vector_dim", "16",
+                       "--validation_fraction", "0.2", "--test_fraction", "0.2")
+    assert result.returncode == 2, result.stderr[-2000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: cannot write the model to {}: ".format(model_dir)), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

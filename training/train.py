@@ -33,6 +33,11 @@ from news_data import LABELS, DataError, Headline, label_counts, load_headlines,
 from word_vectors import read_vectors  # noqa: E402
 
 LOG = logging.getLogger("train")
+
+
+class ArtifactError(Exception):
+    """The model directory cannot be written (a full disk); one line for the user."""
+
 CODE_FILES = ("inference.py", "headline_text.py")
 
 
@@ -370,7 +375,13 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "training": dict(progress, seconds=round(time.time() - started, 1)),
         "history": history,
     }
-    export_artifact(args, net, vocab, metrics)
+    try:
+        export_artifact(args, net, vocab, metrics)
+    except Exception as error:  # OSError, or MXNet's "FileStream.Write incomplete" on a full disk
+        # MXNet's message is its C++ trace; the last line says what failed.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ArtifactError("cannot write the model to {}: {}".format(
+            args.model_dir, lines[-1] if lines else type(error).__name__))
     print(metric_line("test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}), flush=True)
     return metrics
 
@@ -436,7 +447,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
-    except DataError as error:
+    except (DataError, ArtifactError) as error:
         message = "error: {}".format(error)
         print(message, file=sys.stderr, flush=True)
         _write_failure(message)

@@ -144,3 +144,25 @@ def test_the_toolkit_trains_the_synthesized_job_into_the_artifact_contract(synth
                             capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.strip().splitlines()[-1] == "(3, 4) 3.0"
+
+
+@pytest.mark.parametrize("context, message", [
+    ({"headlines.classifier.hyperparameters.epochz": 1},
+     "error: cdk.json headlines.classifier.hyperparameters: unknown hyperparameter 'epochz' (did you mean 'epochs'?)"),
+    ({"headlines.classifier.hyperparameters.epochs": "abc"},
+     "error: cdk.json headlines.classifier.hyperparameters: epochs: expected an integer, got 'abc'"),
+    ({"headlines.embeddings.hyperparameters.vector_dim": -1},
+     "error: cdk.json headlines.embeddings.hyperparameters: vector_dim: must be >= 1, got -1"),
+])
+def test_synth_rejects_a_bad_hyperparameter_in_one_line(tmp_path, context, message):
+    """What `npx cdk synth -c ...` runs (app.py, context in CDK_CONTEXT_JSON): no paid job with a typo."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(tmp_path),
+               JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    result = subprocess.run([sys.executable, "app.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    # (jsii may print its own notice about the Node.js version first: not ours to silence)
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == message, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
