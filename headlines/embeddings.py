@@ -22,12 +22,11 @@ from gensim.models.word2vec import Text8Corpus
 from gensim.test.utils import datapath
 
 from headlines.artifacts import write_tar_gz
+from headlines.hyperparameters import schema
 
 LOG = logging.getLogger(__name__)
 BLAZINGTEXT_FILES = ("vectors.txt", "vectors.bin", "eval.json")
 SUPPORTED_MODES = ("skipgram", "cbow", "batch_skipgram")
-# BlazingText names everything gensim needs; these have no local meaning.
-IGNORED = ("batch_size", "evaluation", "buckets", "min_char", "max_char", "early_stopping", "patience")
 
 
 class EmbeddingsError(Exception):
@@ -46,8 +45,9 @@ def gensim_arguments(hyperparameters: Mapping[str, Any], seed: int, workers: int
     mode = hp.pop("mode", "skipgram")
     if mode not in SUPPORTED_MODES:
         raise EmbeddingsError(f"embeddings mode '{mode}' is not a word2vec mode (use one of {', '.join(SUPPORTED_MODES)})")
-    known = {"vector_dim", "window_size", "negative_samples", "min_count", "sampling_threshold",
-             "epochs", "learning_rate", "subwords", *IGNORED}
+    # BlazingText's names (training/hyperparameters.py); batch_size, buckets, min_char and
+    # max_char have no gensim meaning here, evaluation decides whether eval.json is written.
+    known = {spec.name for spec in schema().BLAZINGTEXT}
     unknown = sorted(set(hp) - known)
     if unknown:
         raise EmbeddingsError(f"unknown BlazingText hyperparameter(s): {', '.join(unknown)}")

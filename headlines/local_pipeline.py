@@ -133,7 +133,7 @@ def classifier_step(run_dir: Path, train: Path, embeddings: Path, test: Optional
     console.print(f"classifier: SageMaker training toolkit (MXNet {training_job.FRAMEWORK}) runs train.py; "
                   f"log: {log}")
     try:
-        returncode = training_job.run(job, log, _TrainProgress(console, hyperparameters))
+        returncode = training_job.run(job, log, _TrainProgress(console))
     except ContainerEnvError as error:
         raise PipelineError(str(error))
     if returncode != 0:
@@ -144,7 +144,7 @@ def classifier_step(run_dir: Path, train: Path, embeddings: Path, test: Optional
 class _TrainProgress:
     """Turns train.py's output lines into a progress bar and one summary line per member."""
 
-    def __init__(self, console: Console, hyperparameters: Mapping[str, Any]):
+    def __init__(self, console: Console):
         self.console = console
         self.progress = Progress(TextColumn("[bold]classifier"), BarColumn(), TextColumn("{task.description}"),
                                  TimeElapsedColumn(), console=console, transient=True)

@@ -16,7 +16,6 @@ from types import SimpleNamespace
 from typing import Any, Dict
 
 import pytest
-from rich.console import Console
 
 from headlines import training_job
 from headlines.hyperparameters import blazingtext_hyperparameters, classifier_hyperparameters, schema
