@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from headlines import training_job
+from headlines import container_env, training_job
 from headlines.artifacts import folder_members, replace_folder, write_tar_gz
 from headlines.config import REPO_ROOT, HeadlinesConfig
 from headlines.container_env import ContainerEnvError
@@ -158,7 +158,8 @@ class _TrainProgress:
         return self
 
     def __exit__(self, *exc):
-        self._member_done()
+        if exc[0] is None:
+            self._member_done()
         self.progress.__exit__(*exc)
 
     def _member_done(self) -> None:
@@ -197,6 +198,10 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
           overrides: Optional[Mapping[str, Any]] = None, console: Optional[Console] = None) -> TrainResult:
     console = console or Console(stderr=True)
     hyperparameters = classifier_hyperparameters(config, overrides)  # bad -H values fail before any work
+    try:
+        container_env.python()  # and so does a missing training toolkit
+    except ContainerEnvError as error:
+        raise PipelineError(str(error))
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     news = resolve_news(data, workdir, config, console)

@@ -13,14 +13,16 @@ log file; the caller gets each line to summarise.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional
 
 from headlines import container_env
 from headlines.hyperparameters import sagemaker_hyperparameters
@@ -107,7 +109,7 @@ def environment(job: Job) -> Dict[str, str]:
 def run(job: Job, log: Path, progress: Optional[Callable[[str], None]] = None) -> int:
     """Runs the job; every output line goes to ``log`` and to ``progress.line``. Returns the exit status."""
     python = container_env.python()
-    with log.open("w", encoding="utf-8") as handle, (progress or _Quiet()) as sink:
+    with log.open("w", encoding="utf-8") as handle, (progress or _Quiet()) as sink, _terminate_as_exit():
         # Its own process group, so that an interrupt here stops the toolkit and train.py below it.
         process = subprocess.Popen([str(python), "-c", ENTRY], cwd=str(job.base_dir), env=environment(job),
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
@@ -126,6 +128,24 @@ def run(job: Job, log: Path, progress: Optional[Callable[[str], None]] = None) -
         finally:
             returncode = process.wait()
     return returncode
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM (``kill``, a stopping service) unwinds like Ctrl-C, so the job's process group is
+    stopped too; without it, the toolkit and train.py would run on after this process died."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Quiet:

@@ -212,3 +212,42 @@ def test_serve_without_a_model_says_what_to_run(tmp_path):
     result = headlines("serve", "--workdir", str(tmp_path), timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: no model in {tmp_path}: run `headlines train` first, or pass --model"
+
+
+def test_a_missing_training_toolkit_is_one_line_before_any_work(tmp_path):
+    import os
+
+    workdir = tmp_path / "wd"
+    result = subprocess.run([sys.executable, "-m", "headlines.cli", "train", "--workdir", str(workdir)],
+                            capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, HEADLINES_SAGEMAKER_VENV=str(tmp_path / "absent")))
+    assert result.returncode == 1 and result.stderr.strip() == (
+        f"error: the SageMaker-shaped Python 3.8 environment {tmp_path / 'absent'} is missing: run 'make install' "
+        "(it needs Python 3.8, e.g. 'pyenv install 3.8.18')")
+    assert not workdir.exists()
+
+
+def test_ctrl_c_during_training_stops_the_job_and_leaves_no_artifact(tiny_news, tiny_corpus, tmp_path):
+    import signal
+
+    workdir = tmp_path / "wd"
+    process = subprocess.Popen([sys.executable, "-m", "headlines.cli", "train", "--data", str(tiny_news), "--corpus",
+                                str(tiny_corpus), "--workdir", str(workdir), "-H", "epochs=3"],
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in process.stderr:
+            if line.startswith("classifier: vocabulary:"):  # train.py is training
+                break
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        assert process.wait(timeout=60) == 130 and rest.strip().splitlines()[-1] == "interrupted", rest
+    finally:
+        process.kill()
+    (run,) = (workdir / "runs").iterdir()
+    log = run / "training.log"
+    size = log.stat().st_size
+    time.sleep(2)
+    assert log.stat().st_size == size  # the toolkit and train.py stopped with it
+    assert not (run / "output" / "model.tar.gz").exists() and not (workdir / "model").exists()
+    assert not [path for path in workdir.rglob("*partial*")]

@@ -412,3 +412,19 @@ def test_a_full_disk_while_exporting_is_one_line(tmp_path):
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: cannot write the model to {}: ".format(model_dir)), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_epochs_on_the_command_line_is_every_members_budget():
+    """-H epochs=N also sets linear_epochs=N, unless -H linear_epochs is given; vector_dim
+    always comes from the embeddings' hyperparameters."""
+    from headlines.config import load_config
+    from headlines.hyperparameters import classifier_hyperparameters
+
+    config = load_config()
+    assert classifier_hyperparameters(config)["linear_epochs"] == 20
+    assert classifier_hyperparameters(config, {"epochs": "2"})["linear_epochs"] == 2
+    both = classifier_hyperparameters(config, {"epochs": "2", "linear_epochs": "5"})
+    assert (both["epochs"], both["linear_epochs"]) == (2, 5)
+    assert classifier_hyperparameters(load_config({"headlines.embeddings.hyperparameters.vector_dim": 50}))[
+        "vector_dim"] == 50
+    assert classifier_hyperparameters(config, {"kernel_sizes": "[2, 3]", "refit": "true"})["kernel_sizes"] == "2,3"
