@@ -1,10 +1,12 @@
 """Trains the headline classifier: SageMaker script-mode entry point (runs on Python 3.8).
 
-SageMaker passes hyperparameters as ``--name value`` arguments and data locations as
-``SM_CHANNEL_*`` environment variables; the local pipeline runs this same file with the same
-variables. Output (the model artifact contract, see README): in ``SM_MODEL_DIR``,
+SageMaker's training toolkit passes hyperparameters as ``--name value`` arguments (names,
+types and bounds: hyperparameters.py; an unknown name or a bad value is a usage error) and
+data locations as ``SM_CHANNEL_*`` environment variables; the local pipeline runs this same
+file through the same toolkit. Output (the model artifact contract, see README): in ``SM_MODEL_DIR``,
 ``model-symbol.json``, ``model-0000.params``, ``vocab.json``, ``labels.json``,
-``metrics.json`` and ``code/`` (the serving entry point and the text module it imports).
+``metrics.json`` (with a per-epoch ``history`` of every member) and ``code/`` (the serving
+entry point and the text module it imports).
 Metrics are printed as ``name=value;`` lines for SageMaker metric definitions.
 """
 import argparse
