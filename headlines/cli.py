@@ -39,7 +39,10 @@ def _common_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where data, vectors and models go (default: ./.headlines, or $HEADLINES_WORKDIR)")
     parser.add_argument("-H", "--hyperparameter", dest="hyperparameters", type=_hyperparameter, action="append",
-                        default=[], metavar="NAME=VALUE", help="override a classifier hyperparameter (repeatable)")
+                        default=[], metavar="NAME=VALUE",
+                        help="override a classifier hyperparameter (repeatable; names and types as in "
+                             "training/hyperparameters.py); -H epochs=N also sets linear_epochs=N unless "
+                             "-H linear_epochs is given")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
@@ -36,6 +36,15 @@ class DataConfig(_Strict):
     corpus_s3_uri: Optional[str] = None
 
 
+def _hyperparameters(check_name: str):
+    """A field validator: the typed schema of training/hyperparameters.py (headlines.hyperparameters)."""
+    def check(cls, value: Dict[str, Any]) -> Dict[str, Any]:
+        from headlines import hyperparameters
+
+        return getattr(hyperparameters, check_name)(value)
+    return field_validator("hyperparameters")(classmethod(check))
+
+
 class EmbeddingsConfig(_Strict):
     """BlazingText (word2vec) job; hyperparameter names are BlazingText's own."""
 
@@ -44,6 +53,8 @@ class EmbeddingsConfig(_Strict):
     volume_size_gb: int = Field(ge=1)
     max_runtime_seconds: int = Field(ge=60)
     hyperparameters: Dict[str, Any]
+
+    _check_hyperparameters = _hyperparameters("validate_blazingtext")
 
 
 class ClassifierConfig(_Strict):
@@ -58,6 +69,8 @@ class ClassifierConfig(_Strict):
     # Quality gate: the pipeline fails when the final test metric is below this.
     quality_metric: Literal["test_accuracy", "test_macro_f1"]
     quality_threshold: float = Field(ge=0.0, le=1.0)
+
+    _check_hyperparameters = _hyperparameters("validate_classifier")
 
 
 class AutoscalingConfig(_Strict):
@@ -157,4 +170,13 @@ def load_config(overrides: Optional[Mapping[str, Any]] = None) -> HeadlinesConfi
     for key, value in (overrides or {}).items():
         if key.startswith(CONTEXT_KEY + "."):
             _set_dotted(tree, key[len(CONTEXT_KEY) + 1:], value)
-    return HeadlinesConfig.model_validate(tree)
+    try:
+        return HeadlinesConfig.model_validate(tree)
+    except ValidationError as error:  # one line naming the setting, not pydantic's report
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in (CONTEXT_KEY, *first["loc"]))
+        raise ConfigError(f"{CDK_JSON.name} {where}: {str(first['msg']).replace('Value error, ', '')}") from None
+
+
+class ConfigError(ValueError):
+    """An invalid setting in cdk.json or a -c override; one line naming it."""

@@ -1,9 +1,11 @@
 """Local stand-in for the SageMaker BlazingText job (word2vec modes), built on gensim.
 
-Takes BlazingText's hyperparameter names and writes BlazingText's artifact layout:
-``vectors.txt`` (word2vec text format, header line ``<words> <dimension>``, most frequent
-words first) and ``eval.json`` (Spearman's rho on WS-353, the set BlazingText's
-``evaluation`` reports on; gensim's wheel ships it).
+Takes BlazingText's hyperparameter names and writes what BlazingText's Word2Vec mode puts in
+its ``model.tar.gz`` (SageMaker's BlazingText docs, "Model artifacts"): ``vectors.txt`` (word2vec
+text format, header line ``<words> <dimension>``, most frequent words first), ``vectors.bin``
+(BlazingText's binary, which its hosting reads; here the word2vec binary format, which nothing
+in this project reads) and, with ``evaluation`` true, ``eval.json`` (Spearman's rho on WS-353,
+the set BlazingText's ``evaluation`` reports on; gensim's wheel ships it).
 """
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.word2vec import Text8Corpus
 from gensim.test.utils import datapath
 
+from headlines.artifacts import write_tar_gz
+from headlines.hyperparameters import schema
+
 LOG = logging.getLogger(__name__)
+BLAZINGTEXT_FILES = ("vectors.txt", "vectors.bin", "eval.json")
 SUPPORTED_MODES = ("skipgram", "cbow", "batch_skipgram")
-# BlazingText names everything gensim needs; these have no local meaning.
-IGNORED = ("batch_size", "evaluation", "buckets", "min_char", "max_char", "early_stopping", "patience")
 
 
 class EmbeddingsError(Exception):
@@ -41,8 +45,9 @@ def gensim_arguments(hyperparameters: Mapping[str, Any], seed: int, workers: int
     mode = hp.pop("mode", "skipgram")
     if mode not in SUPPORTED_MODES:
         raise EmbeddingsError(f"embeddings mode '{mode}' is not a word2vec mode (use one of {', '.join(SUPPORTED_MODES)})")
-    known = {"vector_dim", "window_size", "negative_samples", "min_count", "sampling_threshold",
-             "epochs", "learning_rate", "subwords", *IGNORED}
+    # BlazingText's names (training/hyperparameters.py); batch_size, buckets, min_char and
+    # max_char have no gensim meaning here, evaluation decides whether eval.json is written.
+    known = {spec.name for spec in schema().BLAZINGTEXT}
     unknown = sorted(set(hp) - known)
     if unknown:
         raise EmbeddingsError(f"unknown BlazingText hyperparameter(s): {', '.join(unknown)}")
@@ -101,9 +106,19 @@ def train_embeddings(corpus: Path, output_dir: Path, hyperparameters: Mapping[st
     if len(model.wv) == 0:
         raise EmbeddingsError(f"{corpus}: no word occurs min_count={arguments['min_count']} times")
     output_dir.mkdir(parents=True, exist_ok=True)
-    temporary = output_dir / "vectors.txt.partial"
-    model.wv.save_word2vec_format(str(temporary), binary=False)
-    os.replace(temporary, output_dir / "vectors.txt")
+    for name, binary in (("vectors.txt", False), ("vectors.bin", True)):
+        temporary = output_dir / (name + ".partial")
+        model.wv.save_word2vec_format(str(temporary), binary=binary)
+        os.replace(temporary, output_dir / name)
     evaluation = ws353_spearman(model.wv)
-    (output_dir / "eval.json").write_text(json.dumps(evaluation, indent=1), encoding="utf-8")
+    if dict(hyperparameters).get("evaluation", True):
+        temporary = output_dir / "eval.json.partial"
+        temporary.write_text(json.dumps(evaluation, indent=1), encoding="utf-8")
+        os.replace(temporary, output_dir / "eval.json")
     return {"words": len(model.wv), "dimension": model.wv.vector_size, **evaluation}
+
+
+def package_model(output_dir: Path, archive: Path) -> Path:
+    """BlazingText's ``model.tar.gz`` (what its job uploads; the classifier's embeddings channel)."""
+    members = [(name, output_dir / name) for name in BLAZINGTEXT_FILES if (output_dir / name).is_file()]
+    return write_tar_gz(archive, members)

@@ -1,9 +1,10 @@
 """The local pipeline: the Step Functions pipeline's steps, on this machine.
 
 ingest (the ingest Lambda's code, into the work directory) -> embeddings (the BlazingText
-stand-in) -> classifier (``train.py`` from the same ``sourcedir.tar.gz`` SageMaker runs, with
-SageMaker's environment variables and ``--name value`` hyperparameters) -> ``model.tar.gz``
-(what SageMaker would upload) and its unpacked copy, the current model, in ``<workdir>/model``.
+stand-in, packed as BlazingText's ``model.tar.gz``) -> classifier (AWS's SageMaker training
+toolkit running ``train.py`` from the same ``sourcedir.tar.gz`` CDK publishes, with the
+hyperparameters the state machine passes; headlines.training_job) -> ``model.tar.gz`` (what
+SageMaker would upload) and its unpacked copy, the current model, in ``<workdir>/model``.
 """
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
-import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +23,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from headlines import container_env, training_job
+from headlines.artifacts import folder_members, replace_folder, write_tar_gz
 from headlines.config import REPO_ROOT, HeadlinesConfig
+from headlines.container_env import ContainerEnvError
+from headlines.embeddings import package_model as package_blazingtext
 from headlines.embeddings import train_embeddings
 from headlines.file_modules import load_file_module
+from headlines.hyperparameters import classifier_hyperparameters
 from headlines.sources import InputError, Resolved, resolve_corpus, resolve_news
-from headlines.sourcedir import build_sourcedir
 
 DEFAULT_WORKDIR = Path(os.environ.get("HEADLINES_WORKDIR", ".headlines"))
 CURRENT_MODEL = "model"
@@ -81,39 +83,33 @@ def _sha256(path: Path) -> str:
 
 
 def embeddings_step(corpus: Path, workdir: Path, hyperparameters: Mapping[str, Any], console: Console) -> Path:
-    """Word vectors for this corpus and these hyperparameters, trained once and cached."""
+    """BlazingText's ``model.tar.gz`` for this corpus and these hyperparameters, trained once
+    and cached (keyed by the corpus' content and the hyperparameters)."""
     key = hashlib.sha256(json.dumps([_sha256(corpus), dict(hyperparameters)], sort_keys=True).encode()).hexdigest()[:16]
     output = workdir / "embeddings" / key
-    if (output / "vectors.txt").is_file():
-        console.print(f"embeddings: reusing {output / 'vectors.txt'}")
-        return output
+    archive = output / "model.tar.gz"
+    if archive.is_file():
+        console.print(f"embeddings: reusing {archive}")
+        return archive
     epochs = int(hyperparameters.get("epochs", 5))
     columns = (TextColumn("[bold]embeddings (word2vec)"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
                TimeElapsedColumn())
     started = time.time()
+    files = output / "files"
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("embeddings", total=epochs)
-        result = train_embeddings(corpus, output, hyperparameters,
+        result = train_embeddings(corpus, files, hyperparameters,
                                   on_epoch=lambda epoch: progress.update(task, completed=epoch))
+    package_blazingtext(files, archive)
+    shutil.rmtree(files, ignore_errors=True)
     console.print(f"embeddings: {result['words']:,} words x {result['dimension']} in {time.time() - started:.0f} s, "
-                  f"WS-353 Spearman rho {result['mean_rho']:.3f} -> {output}")
-    return output
-
-
-def _channel(run_dir: Path, name: str, source: Path) -> Path:
-    """A SageMaker-style input channel folder holding (a link to) the data."""
-    channel = run_dir / "input" / "data" / name
-    channel.mkdir(parents=True, exist_ok=True)
-    sources = sorted(source.iterdir()) if source.is_dir() else [source]
-    for item in sources:
-        link = channel / item.name
-        if not link.exists():
-            link.symlink_to(item.resolve())
-    return channel
+                  f"WS-353 Spearman rho {result['mean_rho']:.3f} -> {archive}")
+    return archive
 
 
 def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list:
-    """``--name value`` pairs, as SageMaker passes them to a script-mode entry point."""
+    """``--name value`` pairs, as SageMaker's training toolkit passes them to train.py (for
+    bench/, which runs train.py directly)."""
     arguments = []
     for name, value in hyperparameters.items():
         if isinstance(value, bool):
@@ -125,54 +121,75 @@ def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list:
 
 
 def classifier_step(run_dir: Path, train: Path, embeddings: Path, test: Optional[Path],
-                    hyperparameters: Mapping[str, Any], console: Console) -> Path:
-    """Runs train.py from the sourcedir tarball, the way SageMaker's MXNet container does."""
-    code_dir = run_dir / "code"
-    with tarfile.open(build_sourcedir(run_dir / "sourcedir.tar.gz")) as tar:
-        tar.extractall(code_dir)
-    model_dir = run_dir / "model"
-    output_data = run_dir / "output" / "data"
-    output_data.mkdir(parents=True, exist_ok=True)
-    channels = {"train": _channel(run_dir, "train", train), "embeddings": _channel(run_dir, "embeddings", embeddings)}
+                    hyperparameters: Mapping[str, Any], console: Console,
+                    instance_type: str = "ml.c5.xlarge") -> Path:
+    """The MXNet training job: AWS's training toolkit runs train.py from ``sourcedir.tar.gz``
+    under ``run_dir`` laid out as ``/opt/ml``; returns the job's model directory."""
+    channels = {"train": train, "embeddings": embeddings}
     if test is not None:
-        channels["test"] = _channel(run_dir, "test", test)
-    env = dict(os.environ,
-               SM_MODEL_DIR=str(model_dir), SM_OUTPUT_DATA_DIR=str(output_data),
-               SM_CHANNELS=json.dumps(sorted(channels)), SM_HPS=json.dumps(dict(hyperparameters)),
-               SM_NUM_CPUS=str(os.cpu_count() or 1), SM_NUM_GPUS="0", SM_HOSTS='["algo-1"]',
-               SM_CURRENT_HOST="algo-1", PYTHONUNBUFFERED="1")
-    env.update({f"SM_CHANNEL_{name.upper()}": str(path) for name, path in channels.items()})
-    command = [sys.executable, "train.py", *hyperparameter_arguments(hyperparameters)]
-    console.print(f"classifier: {' '.join(command[1:])}")
-    process = subprocess.Popen(command, cwd=code_dir, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    last_lines = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        line = line.rstrip()
-        if line:
-            last_lines = (last_lines + [line])[-20:]
-            console.print(f"  [dim]train.py[/] {escape(line)}", highlight=False)
-    if process.wait() != 0:
-        errors = [line for line in last_lines if line.startswith("error:")]
-        raise PipelineError(errors[-1][len("error: "):] if errors else
-                            f"train.py failed (exit {process.returncode}): {last_lines[-1] if last_lines else ''}")
-    return model_dir
+        channels["test"] = test
+    job = training_job.prepare(run_dir, hyperparameters, channels, instance_type)
+    log = run_dir / training_job.LOG_NAME
+    console.print(f"classifier: SageMaker training toolkit (MXNet {training_job.FRAMEWORK}) runs train.py; "
+                  f"log: {log}")
+    try:
+        returncode = training_job.run(job, log, _TrainProgress(console))
+    except ContainerEnvError as error:
+        raise PipelineError(str(error))
+    if returncode != 0:
+        raise PipelineError(f"the classifier training job failed: {training_job.failure(job, log)} (full log: {log})")
+    return job.model_dir
+
+
+class _TrainProgress:
+    """Turns train.py's output lines into a progress bar and one summary line per member."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = Progress(TextColumn("[bold]classifier"), BarColumn(), TextColumn("{task.description}"),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.task = None
+        self.member: Optional[str] = None
+        self.last: Dict[str, str] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        self.task = self.progress.add_task("starting the training toolkit", total=None)
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self._member_done()
+        self.progress.__exit__(*exc)
+
+    def _member_done(self) -> None:
+        if self.member is not None and self.last:
+            self.console.print(f"classifier: member {self.member}: {self.last.get('epoch')} epochs, "
+                               f"validation macro-F1 {self.last.get('val_macro_f1')}")
+        self.last = {}
+
+    def line(self, text: str) -> None:
+        if text.startswith(("data:", "vocabulary:")):
+            self.console.print(f"classifier: {escape(text)}", highlight=False)
+            return
+        fields = training_job.metric_fields(text)
+        if "epoch" not in fields or "refit" in text:
+            return
+        member = fields.get("member", "0")
+        if member != self.member:
+            self._member_done()
+            self.member = member
+        self.last = fields
+        self.progress.update(self.task, description=f"member {member}, epoch {fields['epoch']}, "
+                                                    f"validation macro-F1 {fields.get('val_macro_f1', '?')}")
 
 
 def package_model(model_dir: Path, run_dir: Path, workdir: Path) -> TrainResult:
-    """model.tar.gz as SageMaker would upload it, and the unpacked current model."""
-    artifact = run_dir / "model.tar.gz"
-    with tarfile.open(artifact, "w:gz") as tar:
-        for item in sorted(model_dir.iterdir()):
-            tar.add(item, arcname=item.name)
-    current = workdir / CURRENT_MODEL
-    staging = workdir / (CURRENT_MODEL + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(model_dir, staging)
-    shutil.rmtree(current, ignore_errors=True)
-    staging.rename(current)
-    metrics = json.loads((model_dir / "metrics.json").read_text())
+    """model.tar.gz as SageMaker packs the job's model directory (``output/model.tar.gz``, as in
+    S3), and its unpacked copy, the current model; both written atomically."""
+    artifact = write_tar_gz(run_dir / "output" / "model.tar.gz", folder_members(model_dir))
+    current = replace_folder(model_dir, workdir / CURRENT_MODEL)
+    metrics = json.loads((current / "metrics.json").read_text())
     return TrainResult(artifact, current, metrics)
 
 
@@ -180,6 +197,11 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
           test_data: Optional[str] = None, corpus: Optional[str] = None,
           overrides: Optional[Mapping[str, Any]] = None, console: Optional[Console] = None) -> TrainResult:
     console = console or Console(stderr=True)
+    hyperparameters = classifier_hyperparameters(config, overrides)  # bad -H values fail before any work
+    try:
+        container_env.python()  # and so does a missing training toolkit
+    except ContainerEnvError as error:
+        raise PipelineError(str(error))
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     news = resolve_news(data, workdir, config, console)
@@ -193,12 +215,11 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
     embeddings_hp = dict(config.embeddings.hyperparameters)
     vectors = embeddings_step(text.path, workdir, embeddings_hp, console)
 
-    hyperparameters = dict(config.classifier.hyperparameters, vector_dim=embeddings_hp.get("vector_dim", 100))
-    hyperparameters.update(overrides or {})
     run_dir = workdir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 1
     while run_dir.exists():
         run_dir = run_dir.with_name(f"{run_dir.name.split('-')[0]}-{suffix}")
         suffix += 1
-    model_dir = classifier_step(run_dir, news.path, vectors, test.path if test else None, hyperparameters, console)
+    model_dir = classifier_step(run_dir, news.path, vectors, test.path if test else None, hyperparameters, console,
+                                config.classifier.instance_type)
     return package_model(model_dir, run_dir, workdir)

@@ -17,7 +17,6 @@ states use JSONata so that a missing metric gives a clear failure, not a runtime
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, Mapping
 
 from aws_cdk import Duration, Size, Stack
@@ -33,6 +32,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from headlines import hyperparameters
 from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.functions import PythonFunction
@@ -54,23 +54,15 @@ def metric_regex(name: str) -> str:
 
 
 def blazingtext_hyperparameters(cfg: HeadlinesConfig) -> Dict[str, str]:
-    """BlazingText takes strings; booleans as ``true``/``false``."""
-    out = {}
-    for key, value in cfg.embeddings.hyperparameters.items():
-        out[key] = json.dumps(value) if isinstance(value, bool) else str(value)
-    return out
+    """BlazingText takes strings; booleans as ``true``/``false`` (headlines.hyperparameters)."""
+    return hyperparameters.blazingtext_hyperparameters(cfg)
 
 
 def classifier_hyperparameters(cfg: HeadlinesConfig, submit_directory: str, region: str) -> Dict[str, str]:
-    """Script-mode hyperparameters, JSON-encoded like the SageMaker Python SDK does."""
-    values: Dict[str, Any] = dict(cfg.classifier.hyperparameters)
-    values.update(
-        sagemaker_program="train.py",
-        sagemaker_submit_directory=submit_directory,
-        sagemaker_region=region,
-        sagemaker_container_log_level=20,
-    )
-    return {key: json.dumps(value) for key, value in values.items()}
+    """Script-mode hyperparameters: the same map the local run writes to hyperparameters.json
+    (vector_dim included), JSON-encoded like the SageMaker Python SDK does."""
+    return hyperparameters.sagemaker_hyperparameters(hyperparameters.classifier_hyperparameters(cfg),
+                                                     submit_directory, region)
 
 
 def ingest_event(cfg: HeadlinesConfig, bucket_name: str) -> Dict[str, Any]:

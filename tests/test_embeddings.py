@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import tarfile
 
 import numpy as np
 import pytest
 
 from headlines.config import load_config
-from headlines.embeddings import EmbeddingsError, gensim_arguments, train_embeddings
+from headlines.embeddings import EmbeddingsError, gensim_arguments, package_model, train_embeddings
 
 SMALL = {"mode": "skipgram", "vector_dim": 16, "epochs": 1, "min_count": 3, "window_size": 3,
          "negative_samples": 3, "sampling_threshold": 0.001, "learning_rate": 0.05, "subwords": False}
@@ -57,3 +58,31 @@ def test_an_empty_corpus_is_a_one_line_error(tmp_path):
     empty.write_text("")
     with pytest.raises(EmbeddingsError, match="missing or empty"):
         train_embeddings(empty, tmp_path / "out", SMALL)
+
+
+def test_packs_blazingtexts_model_tar_gz(tiny_corpus, tmp_path):
+    """What BlazingText's Word2Vec mode uploads: vectors.txt, vectors.bin and, with evaluation, eval.json."""
+    from gensim.models import KeyedVectors
+
+    train_embeddings(tiny_corpus, tmp_path / "files", dict(SMALL, evaluation=True), seed=1)
+    archive = package_model(tmp_path / "files", tmp_path / "out" / "model.tar.gz")
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["eval.json", "vectors.bin", "vectors.txt"]
+    binary = KeyedVectors.load_word2vec_format(str(tmp_path / "files" / "vectors.bin"), binary=True)
+    text = KeyedVectors.load_word2vec_format(str(tmp_path / "files" / "vectors.txt"), binary=False)
+    assert binary.index_to_key == text.index_to_key
+    np.testing.assert_allclose(binary["the"], text["the"], atol=1e-5)
+    assert list((tmp_path / "out").iterdir()) == [archive]  # no partial file left beside it
+
+    train_embeddings(tiny_corpus, tmp_path / "quiet", dict(SMALL, evaluation=False), seed=1)
+    assert not (tmp_path / "quiet" / "eval.json").exists()
+
+
+def test_the_configured_blazingtext_hyperparameters_are_typed():
+    from headlines.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^cdk.json headlines.embeddings.hyperparameters: unknown hyperparameter "
+                                          r"'vector_dims' \(did you mean 'vector_dim'\?\)$"):
+        load_config({"headlines.embeddings.hyperparameters.vector_dims": 10})
+    with pytest.raises(ConfigError, match="sampling_threshold: must be < 1, got 2"):
+        load_config({"headlines.embeddings.hyperparameters.sampling_threshold": 2})

@@ -286,6 +286,16 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
     assert [member["kind"] for member in metrics["training"]["members"]] == ["textcnn", "textcnn", "linear", "linear"]
     assert metrics["training"]["member_weights"] == [0.25, 0.25, 0.25, 0.25]
     assert metrics["data"]["refit_on_train_and_validation"] is True
+    # Per-epoch history of every member, by the names of its parameters in the network.
+    history = metrics["history"]
+    assert sorted(history) == ["linear2", "linear3", "textcnn0", "textcnn1"]
+    assert [member["name"] for member in metrics["training"]["members"]] == ["textcnn0", "textcnn1", "linear2",
+                                                                            "linear3"]
+    for name, epochs in history.items():
+        assert [entry["epoch"] for entry in epochs] == [1, 2], name
+        for entry in epochs:
+            assert set(entry) == {"epoch", "train_loss", "validation_accuracy", "validation_macro_f1", "seconds"}
+            assert entry["train_loss"] > 0 and 0 <= entry["validation_macro_f1"] <= 1 and entry["seconds"] >= 0
     labels = json.loads((model_dir / "labels.json").read_text())["labels"]
     assert [label["code"] for label in labels] == ["b", "t", "e", "m"]
     vocab = json.loads((model_dir / "vocab.json").read_text())
@@ -328,11 +338,46 @@ def test_cdk_json_classifier_hyperparameters_are_train_py_defaults():
     defaults = vars(train.parse_args(locations))
     for name, value in config.items():
         assert name in defaults, name
-        # As SageMaker passes it: "--name value", parsed by train.py's own argument types.
-        passed = vars(train.parse_args(locations + ["--" + name, str(value)]))[name]
+        # As SageMaker's toolkit passes it: the JSON value decoded, then str(), as "--name value".
+        passed = vars(train.parse_args(locations + ["--" + name, str(json.loads(json.dumps(value)))]))[name]
         assert passed == defaults[name], "{}: cdk.json {!r}, train.py {!r}".format(name, passed, defaults[name])
-    assert train._ints("[3, 5]") == train._ints("3,5") == (3, 5)
-    assert train._views("word+char,text_char") == (("word", "char"), ("text_char",))
+
+
+def test_train_py_arguments_are_the_schema():
+    """train.py's argparse is derived from training/hyperparameters.py: same names, defaults."""
+    import train
+    from hyperparameters import CLASSIFIER
+
+    import headline_text
+
+    locations = ["--train", "data.csv", "--embeddings", "vectors"]
+    parsed = vars(train.parse_args(locations))
+    assert set(parsed) - {"model_dir", "train", "embeddings", "test"} == {spec.name for spec in CLASSIFIER}
+    for spec in CLASSIFIER:
+        assert parsed[spec.name] == spec.parse(spec.default), spec.name
+    assert train.parse_args(locations + ["--kernel_sizes", "[3, 5]"]).kernel_sizes == (3, 5)  # a JSON list
+    assert train.parse_args(locations + ["--refit", "True"]).refit is True  # str(True), as the toolkit passes it
+    assert train.parse_args(locations + ["--linear_views", "word+char,text_char"]).linear_views == (
+        ("word", "char"), ("text_char",))
+    assert headline_text.FAMILIES == tuple(parsed["ngram_features"])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--epoch", "1"], "unrecognized arguments: --epoch 1"),  # no abbreviations
+    (["--epochz", "1"], "unrecognized arguments: --epochz 1"),
+    (["--epochs", "abc"], "argument --epochs: expected an integer, got 'abc'"),
+    (["--epochs", "-1"], "argument --epochs: must be >= 1, got -1"),
+    (["--dropout", "1"], "argument --dropout: must be < 1, got 1.0"),
+    (["--split", "leaky"], "argument --split: expected one of story, random_leaky, got 'leaky'"),
+    (["--char_ngrams", "1,2,3"], "argument --char_ngrams: expected 1 to 2 integers, got 3"),
+])
+def test_train_py_rejects_unknown_names_and_bad_values(arguments, message, capsys):
+    import train
+
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args(["--train", "data.csv", "--embeddings", "vectors"] + arguments)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(": error: " + message)
 
 
 def test_unknown_ngram_features_are_a_one_line_usage_error(tmp_path):
@@ -340,4 +385,46 @@ def test_unknown_ngram_features_are_a_one_line_usage_error(tmp_path):
     result = run_train(tmp_path, "--vector_dim", "16", "--linear_views", "word+emoji")
     assert result.returncode == 2 and "unknown n-gram features emoji" in result.stderr
     result = run_train(tmp_path, "--vector_dim", "16", "--ngram_features", "word,char")
-    assert result.returncode == 2 and "--linear_views uses n-gram features not in --ngram_features" in result.stderr
+    assert result.returncode == 2 and "linear_views uses n-gram features not in ngram_features" in result.stderr
+
+
+def test_the_readme_lists_the_hyperparameters_of_the_schema():
+    """The README's tables are the schema's (headlines.hyperparameters.markdown_table)."""
+    from headlines.hyperparameters import markdown_table, schema
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert markdown_table(schema().CLASSIFIER) in readme
+    assert markdown_table(schema().BLAZINGTEXT) in readme
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_exporting_is_one_line(tmp_path):
+    """MXNet's "FileStream.Write incomplete" (here: the parameters file is /dev/full) -> one error line."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    write_vectors(tmp_path / "embeddings", 16)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model-0000.params").symlink_to("/dev/full")
+    result = run_train(tmp_path, "--model", "seed", "--epochs", "1", "--vector_dim", "16",
+                       "--validation_fraction", "0.2", "--test_fraction", "0.2")
+    assert result.returncode == 2, result.stderr[-2000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: cannot write the model to {}: ".format(model_dir)), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_epochs_on_the_command_line_is_every_members_budget():
+    """-H epochs=N also sets linear_epochs=N, unless -H linear_epochs is given; vector_dim
+    always comes from the embeddings' hyperparameters."""
+    from headlines.config import load_config
+    from headlines.hyperparameters import classifier_hyperparameters
+
+    config = load_config()
+    assert classifier_hyperparameters(config)["linear_epochs"] == 20
+    assert classifier_hyperparameters(config, {"epochs": "2"})["linear_epochs"] == 2
+    both = classifier_hyperparameters(config, {"epochs": "2", "linear_epochs": "5"})
+    assert (both["epochs"], both["linear_epochs"]) == (2, 5)
+    assert classifier_hyperparameters(load_config({"headlines.embeddings.hyperparameters.vector_dim": 50}))[
+        "vector_dim"] == 50
+    assert classifier_hyperparameters(config, {"kernel_sizes": "[2, 3]", "refit": "true"})["kernel_sizes"] == "2,3"

@@ -1,10 +1,12 @@
 """Trains the headline classifier: SageMaker script-mode entry point (runs on Python 3.8).
 
-SageMaker passes hyperparameters as ``--name value`` arguments and data locations as
-``SM_CHANNEL_*`` environment variables; the local pipeline runs this same file with the same
-variables. Output (the model artifact contract, see README): in ``SM_MODEL_DIR``,
+SageMaker's training toolkit passes hyperparameters as ``--name value`` arguments (names,
+types and bounds: hyperparameters.py; an unknown name or a bad value is a usage error) and
+data locations as ``SM_CHANNEL_*`` environment variables; the local pipeline runs this same
+file through the same toolkit. Output (the model artifact contract, see README): in ``SM_MODEL_DIR``,
 ``model-symbol.json``, ``model-0000.params``, ``vocab.json``, ``labels.json``,
-``metrics.json`` and ``code/`` (the serving entry point and the text module it imports).
+``metrics.json`` (with a per-epoch ``history`` of every member) and ``code/`` (the serving
+entry point and the text module it imports).
 Metrics are printed as ``name=value;`` lines for SageMaker metric definitions.
 """
 import argparse
@@ -26,108 +28,53 @@ sys.path.append(os.path.join(HERE, os.pardir, "inference"))
 import numpy as np  # noqa: E402
 
 import headline_text  # noqa: E402
-from headline_text import FAMILIES, PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
+from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
+from hyperparameters import CLASSIFIER, Hyperparameter, conflicts  # noqa: E402
 from metrics import classification_report  # noqa: E402
 from news_data import LABELS, DataError, Headline, label_counts, load_headlines, make_split  # noqa: E402
 from word_vectors import read_vectors  # noqa: E402
 
 LOG = logging.getLogger("train")
+
+
+class ArtifactError(Exception):
+    """The model directory cannot be written (a full disk); one line for the user."""
+
 CODE_FILES = ("inference.py", "headline_text.py")
 
 
-def _bool(value: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError("expected true or false, got {}".format(value))
-
-
-def _ints(value: str) -> Tuple[int, ...]:
-    """``1,2,3``; also ``[1, 2, 3]``, as a JSON list may arrive from SageMaker."""
-    try:
-        return tuple(int(part) for part in value.strip().strip("[]()").split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected comma-separated integers, got {}".format(value))
-
-
-def _families(value: str) -> Tuple[str, ...]:
-    """``word,char``: n-gram feature families of headline_text."""
-    families = tuple(part.strip() for part in value.strip().strip("[]()").split(",") if part.strip())
-    unknown = [family for family in families if family not in FAMILIES]
-    if unknown or not families:
-        raise argparse.ArgumentTypeError("unknown n-gram features {}: use some of {}".format(
-            ",".join(unknown) or "(none)", ",".join(FAMILIES)))
-    return families
-
-
-def _views(value: str) -> Tuple[Tuple[str, ...], ...]:
-    """``word+char,text_char``: one linear member per comma-separated group of families."""
-    return tuple(_families(group.replace("+", ",")) for group in value.split(",") if group.strip())
+def _argument_type(spec: Hyperparameter):
+    """argparse's ``type``: the schema's conversion, its ValueError as argparse's usage error."""
+    def convert(text: str):
+        try:
+            return spec.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error).split(": ", 1)[-1])
+    convert.__name__ = spec.kind  # argparse names the type in its messages
+    return convert
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # allow_abbrev=False: "--epoch" must not be taken for "--epochs".
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     add = parser.add_argument
-    # Hyperparameters (SageMaker passes them by these names).
-    add("--model", default="textcnn", choices=("textcnn", "seed"))
-    add("--epochs", type=int, default=12)
-    add("--batch_size", type=int, default=64)
-    add("--learning_rate", type=float, default=0.002)
-    add("--weight_decay", type=float, default=0.0)
-    add("--seed", type=int, default=42)
-    add("--split", default="story", choices=("story", "random_leaky"))
-    add("--validation_fraction", type=float, default=0.1)
-    add("--test_fraction", type=float, default=0.15)
-    add("--max_len", type=int, default=24, help="words kept per headline (the sample's longest has 24)")
-    add("--vector_dim", type=int, default=100, help="must match the word vectors' dimension")
-    add("--kernel_sizes", type=_ints, default=(1, 2, 3, 4))
-    add("--num_filters", type=int, default=128)
-    add("--dropout", type=float, default=0.5)
-    add("--embed_dropout", type=float, default=0.2)
-    add("--ngram_buckets", type=int, default=131072,
-        help="hashed word/bigram/character n-gram buckets of the fastText-style branch (0: none)")
-    add("--ngram_dim", type=int, default=32)
-    add("--char_ngrams", type=_ints, default=(3, 5), help="min,max character n-gram length")
-    add("--text_char_ngrams", type=_ints, default=(2, 5),
-        help="min,max length of the character n-grams of the headline as written (text_char)")
-    add("--ngram_features", type=_families, default=FAMILIES,
-        help="n-gram families in the hashed bag: word, word_bigram, char (of each token), text_char")
-    add("--max_ngrams", type=int, default=640, help="hashed n-grams kept per headline")
-    add("--ensemble", type=int, default=2, help="CNNs trained with seeds seed, seed+1, ...; probabilities averaged")
-    add("--linear_weight", type=float, default=0.75,
-        help="share of the n-gram TF-IDF logistic-regression members in the ensemble's probabilities (0: none)")
-    add("--linear_views", type=_views, default=(("word", "word_bigram", "char"), ("text_char",)),
-        help="one logistic-regression member per comma-separated view, each a +-joined set of n-gram families")
-    add("--linear_learning_rate", type=float, default=0.02)
-    add("--linear_weight_decay", type=float, default=3e-4)
-    add("--linear_epochs", type=int, default=20)
-    add("--label_smoothing", type=float, default=0.0)
-    add("--lr_decay", type=float, default=1.0, help="learning rate factor per epoch")
-    add("--refit", type=_bool, default=False,
-        help="after early stopping, train each member again on training + validation rows for its best "
-             "number of epochs (validation metrics are then those of the models before the refit)")
-    add("--patience", type=int, default=3, help="epochs without validation macro-F1 gain before stopping")
-    add("--fine_tune_embeddings", type=_bool, default=True)
-    add("--class_weighting", default="balanced", choices=("balanced", "sqrt", "none"),
-        help="loss weight per class: n / (classes * count), its square root, or 1")
-    add("--extra_vocab", type=int, default=20000,
-        help="also keep the N most frequent words of the word vectors (headline words unseen in training)")
+    # Hyperparameters, as SageMaker passes them: one definition in hyperparameters.py.
+    for spec in CLASSIFIER:
+        add("--" + spec.name, type=_argument_type(spec), default=spec.parse(spec.default),
+            help="{} ({}; default {})".format(spec.help, spec.describe(), spec.default).lstrip(" "))
     # Locations (SageMaker's environment variables; overridable for local runs).
     add("--model-dir", dest="model_dir", default=os.environ.get("SM_MODEL_DIR", "model"))
     add("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     add("--embeddings", default=os.environ.get("SM_CHANNEL_EMBEDDINGS"))
     add("--test", default=os.environ.get("SM_CHANNEL_TEST"), help="score on this file instead of a held-out split")
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        LOG.warning("ignoring unknown arguments: %s", " ".join(unknown))
+    args = parser.parse_args(argv)  # an unknown name is a usage error, not a warning
     if not args.train:
         parser.error("no training data: set SM_CHANNEL_TRAIN or pass --train")
     if not args.embeddings:
         parser.error("no word vectors: set SM_CHANNEL_EMBEDDINGS or pass --embeddings")
-    outside = sorted({family for view in args.linear_views for family in view} - set(args.ngram_features))
-    if uses_linear(args) and outside:
-        parser.error("--linear_views uses n-gram features not in --ngram_features: {}".format(",".join(outside)))
+    conflict = conflicts(vars(args))
+    if conflict:
+        parser.error(conflict)
     return args
 
 
@@ -150,6 +97,11 @@ def uses_linear(args: argparse.Namespace) -> bool:
 def member_kinds(args: argparse.Namespace) -> List[str]:
     """The networks of the ensemble, in order: the CNNs, then one linear member per view."""
     return [args.model] * max(1, args.ensemble) + (["linear"] * len(args.linear_views) if uses_linear(args) else [])
+
+
+def member_name(kind: str, member: int) -> str:
+    """``textcnn0``, ``linear2``...: the prefix of the member's parameters in the exported network."""
+    return "{}{}".format(kind, member)
 
 
 def member_weights(args: argparse.Namespace, kinds: Sequence[str]) -> List[float]:
@@ -271,6 +223,7 @@ def train_network(args: argparse.Namespace, net, train_xy, val_xy, seed: int, ta
                             {"learning_rate": args.learning_rate, "wd": args.weight_decay})
     order_rng = np.random.RandomState(seed)
     best = {"macro_f1": -1.0, "epoch": 0, "params": None}
+    history: List[Dict[str, float]] = []  # per epoch, for metrics.json (the training report)
     epoch = 0
     for epoch in range(1, args.epochs + 1):
         started = time.time()
@@ -290,6 +243,8 @@ def train_network(args: argparse.Namespace, net, train_xy, val_xy, seed: int, ta
                 tag, epoch, total_loss / len(order), time.time() - started), flush=True)
             continue
         report = classification_report(val_xy[1].astype(np.int64), predict_classes(net, val_xy[0]), names)
+        history.append({"epoch": epoch, "train_loss": total_loss / len(order), "validation_accuracy": report["accuracy"],
+                        "validation_macro_f1": report["macro_f1"], "seconds": round(time.time() - started, 3)})
         print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f};".format(
             tag, epoch, total_loss / len(order), report["accuracy"], report["macro_f1"], time.time() - started),
             flush=True)
@@ -303,7 +258,8 @@ def train_network(args: argparse.Namespace, net, train_xy, val_xy, seed: int, ta
             break
     if val_xy is None:
         return {"epochs_run": epoch}, {name: param.data().asnumpy() for name, param in net.collect_params().items()}
-    return {"best_epoch": best["epoch"], "epochs_run": epoch, "val_macro_f1": best["macro_f1"]}, best["params"]
+    return ({"best_epoch": best["epoch"], "epochs_run": epoch, "val_macro_f1": best["macro_f1"], "history": history},
+            best["params"])
 
 
 def train_member(args: argparse.Namespace, vocab: Vocabulary, kind: str, member: int, train_xy, val_xy,
@@ -374,13 +330,16 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     views = {member: view_buckets(split.train, vocab, linear_view(args, member))
              for member, kind in enumerate(kinds) if kind == "linear"}
     members = []
+    history: Dict[str, List[Dict[str, float]]] = {}
     best_params: Dict[str, np.ndarray] = {}
     embeddings: Dict[int, np.ndarray] = {}
     for member, kind in enumerate(kinds):
         tag = "member={}; ".format(member) if len(kinds) > 1 else ""
         progress, params = train_member(args, vocab, kind, member, train_xy, val_xy, vectors, tag, embeddings,
                                         views)
-        members.append(dict(progress, kind=kind))
+        name = member_name(kind, member)
+        history[name] = progress.pop("history")
+        members.append(dict(progress, kind=kind, name=name))
         best_params.update(params)
     found = sum(1 for token in vocab.tokens if token in vectors)
     progress = {"members": members, "best_epoch": members[0]["best_epoch"], "epochs_run": members[0]["epochs_run"],
@@ -416,8 +375,15 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                  "refit_on_train_and_validation": bool(args.refit)},
         "vocabulary": {"tokens": len(vocab), "with_pretrained_vectors": found},
         "training": dict(progress, seconds=round(time.time() - started, 1)),
+        "history": history,
     }
-    export_artifact(args, net, vocab, metrics)
+    try:
+        export_artifact(args, net, vocab, metrics)
+    except Exception as error:  # OSError, or MXNet's "FileStream.Write incomplete" on a full disk
+        # MXNet's message is its C++ trace; the last line says what failed.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ArtifactError("cannot write the model to {}: {}".format(
+            args.model_dir, lines[-1] if lines else type(error).__name__))
     print(metric_line("test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}), flush=True)
     return metrics
 
@@ -483,7 +449,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         run(args)
-    except DataError as error:
+    except (DataError, ArtifactError) as error:
         message = "error: {}".format(error)
         print(message, file=sys.stderr, flush=True)
         _write_failure(message)
