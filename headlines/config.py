@@ -146,11 +146,11 @@ def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ValueError(f"cannot set {dotted}: {part} is not a section")
-    node[leaf] = _parse_scalar(value)
+    node[leaf] = parse_scalar(value)
 
 
-def _parse_scalar(value: Any) -> Any:
-    """``-c key=value`` gives strings; accept JSON literals (numbers, true, lists...)."""
+def parse_scalar(value: Any) -> Any:
+    """``-c key=value`` and ``-H name=value`` give strings; accept JSON literals (numbers, true, lists...)."""
     if not isinstance(value, str):
         return value
     try:

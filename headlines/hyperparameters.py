@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Dict, Mapping, Optional, Type
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
+from headlines.config import parse_scalar
+
 if TYPE_CHECKING:
     from headlines.config import HeadlinesConfig
 
@@ -87,16 +89,6 @@ def embeddings_vector_dim(cfg: "HeadlinesConfig") -> int:
     return blazingtext_model().model_validate(dict(cfg.embeddings.hyperparameters)).vector_dim
 
 
-def _cli_value(value: Any) -> Any:
-    """``-H name=value`` gives strings; JSON literals (numbers, true, lists) become values."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
 def classifier_hyperparameters(cfg: "HeadlinesConfig", overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """What train.py gets, locally and in SageMaker: cdk.json's classifier hyperparameters,
     ``vector_dim`` from the embeddings job, then the command line's ``-H`` overrides.
@@ -107,7 +99,7 @@ def classifier_hyperparameters(cfg: "HeadlinesConfig", overrides: Optional[Mappi
     values = dict(cfg.classifier.hyperparameters)
     values["vector_dim"] = embeddings_vector_dim(cfg)
     if overrides:
-        given = {name: _cli_value(value) for name, value in overrides.items()}
+        given = {name: parse_scalar(value) for name, value in overrides.items()}
         if "epochs" in given and "linear_epochs" not in given:
             given["linear_epochs"] = given["epochs"]
         try:
