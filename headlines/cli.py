@@ -67,6 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="print the API's JSON answer")
     classify.set_defaults(run=cmd_classify)
 
+    evaluate = commands.add_parser("evaluate", help="score a model on a News Aggregator file (either format)")
+    evaluate.add_argument("--model", type=Path, help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    evaluate.add_argument("--data", type=Path, required=True, help="News Aggregator file: CSV (either format) or zip")
+    evaluate.add_argument("--json", type=Path, metavar="OUT", help="also write the scores as JSON to this file")
+    evaluate.add_argument("--workdir", type=Path, default=None)
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    report = commands.add_parser("report", help="an HTML report with figures about a model")
+    report.add_argument("--model", type=Path, help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    report.add_argument("--out", type=Path, help="folder for index.html and the figures; default: <workdir>/report")
+    report.add_argument("--data", type=Path, help="file to find the most confident errors in (the training file: "
+                                                  "its held-out test stories); default: the workdir's news data")
+    report.add_argument("--vectors", type=Path, help="word vectors (vectors.txt); default: the workdir's newest")
+    report.add_argument("--workdir", type=Path, default=None)
+    report.set_defaults(run=cmd_report)
+
     try:
         from headlines import pipeline_cli
     except ImportError:
@@ -131,6 +147,43 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     else:
         model = _train(args, console).model_dir
     serve_local(model, port=args.port)
+    return 0
+
+
+def _model_or_current(model: Optional[Path], workdir: Path) -> Path:
+    from headlines.local_pipeline import current_model
+
+    model = model or current_model(workdir)
+    if model is None:
+        raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
+    return Path(model)
+
+
+def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from headlines import evaluate
+    from headlines.local_pipeline import DEFAULT_WORKDIR
+
+    result = evaluate.evaluate(_model_or_current(args.model, args.workdir or DEFAULT_WORKDIR), args.data)
+    print(evaluate.format_result(result))
+    if args.json:
+        evaluate.write_json(result, args.json)
+        console.print(f"scores: {args.json}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from headlines import report
+    from headlines.local_pipeline import DEFAULT_WORKDIR
+    from headlines.sources import resolve_news
+
+    workdir = Path(args.workdir or DEFAULT_WORKDIR)
+    model = _model_or_current(args.model, workdir)
+    data = args.data
+    if data is None:  # what `headlines train` used by default (cached; the shipped sample offline)
+        data = resolve_news(None, workdir, load_config(), Console(quiet=True)).path
+    index = report.write_report(model, args.out or workdir / "report", data,
+                                args.vectors or report.latest_vectors(workdir), explicit_data=args.data is not None)
+    console.print(f"report: {index}")
     return 0
 
 
