@@ -174,13 +174,10 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from headlines import report
     from headlines.local_pipeline import DEFAULT_WORKDIR
-    from headlines.sources import resolve_news
 
     workdir = Path(args.workdir or DEFAULT_WORKDIR)
     model = _model_or_current(args.model, workdir)
-    data = args.data
-    if data is None:  # what `headlines train` used by default (cached; the shipped sample offline)
-        data = resolve_news(None, workdir, load_config(), Console(quiet=True)).path
+    data = args.data or report.default_news(workdir, load_config().data.news_url)
     index = report.write_report(model, args.out or workdir / "report", data,
                                 args.vectors or report.latest_vectors(workdir), explicit_data=args.data is not None)
     console.print(f"report: {index}")

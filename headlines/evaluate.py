@@ -63,7 +63,8 @@ def unpack_model(model: Path, into: Optional[Path] = None) -> Path:
         with tarfile.open(model) as tar:
             tar.extractall(target, filter="data")  # "data": no links or paths leaving the folder
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise InputError(f"{model}: not a readable model.tar.gz ({error})")
+        reason = " ".join(str(error).split()) if isinstance(error, OSError) else "not a gzip-compressed tar file"
+        raise InputError(f"{model}: not a readable model.tar.gz ({reason})")
     return target
 
 

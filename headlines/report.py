@@ -174,6 +174,16 @@ def latest_vectors(workdir: Path) -> Optional[Path]:
     return found[-1] if found else None
 
 
+def default_news(workdir: Path, news_url: str) -> Optional[Path]:
+    """The news file ``headlines train`` used by default, if it is in the workdir (never
+    downloaded here): the cached public dataset, else the shipped sample it fell back to."""
+    for candidate in (workdir / "raw" / "news" / Path(news_url.split("?")[0]).name,
+                      workdir / "sample" / "newsCorpora-sample.csv"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def word_neighbours(vectors_file: Path, probes: Sequence[str] = PROBE_WORDS,
                     count: int = NEIGHBOURS) -> Dict[str, List[Tuple[str, float]]]:
     """probe -> [(neighbour, cosine similarity)], for the probes in the vocabulary."""
