@@ -11,12 +11,15 @@ import re
 import tarfile
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from headlines.config import REPO_ROOT, load_config
 
+# rich's progress bars work in notebooks without ipywidgets (as plain text); the warning would be noise.
+warnings.filterwarnings("ignore", message='install "ipywidgets"')
 # train.py prints one line per epoch of each member; the local pipeline echoes them.
 EPOCH_LINE = re.compile(r"(?:member=(?P<member>\d+); )?epoch=(?P<epoch>\d+); train_loss=(?P<train_loss>[\d.]+); "
                         r"val_accuracy=(?P<validation_accuracy>[\d.]+); val_macro_f1=(?P<validation_macro_f1>[\d.]+); "
