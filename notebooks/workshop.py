@@ -180,7 +180,8 @@ def wait_for_training_job(aws: Aws, name: str, poll_seconds: float = 30.0) -> Di
 
 
 def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[str] = None,
-                        corpus_s3_uri: Optional[str] = None) -> Path:
+                        corpus_s3_uri: Optional[str] = None, job_name: Optional[str] = None,
+                        poll_seconds: float = 30.0) -> Path:
     """Trains word2vec with SageMaker BlazingText on the corpus the pipeline ingested and
     downloads its vectors.txt (the same layout the local stand-in writes)."""
     from sagemaker.core import image_uris
@@ -192,7 +193,7 @@ def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[
         raise RuntimeError("set training_role_arn (the pipeline's SageMaker training role) to train on SageMaker")
     data_bucket = outputs["DataBucketName"]
     corpus = corpus_s3_uri or f"s3://{data_bucket}/raw/corpus/text/text8"  # where the ingest step unpacks text8
-    name = f"{config.project_name}-notebook-emb-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = job_name or f"{config.project_name}-notebook-emb-{time.strftime('%Y%m%d-%H%M%S')}"
     hyperparameters = {key: json.dumps(value) if isinstance(value, bool) else str(value)
                        for key, value in config.embeddings.hyperparameters.items()}
     aws.client("sagemaker").create_training_job(
@@ -206,7 +207,7 @@ def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[
                         "VolumeSizeInGB": config.embeddings.volume_size_gb, "VolumeKmsKeyId": outputs["KeyArn"]},
         StoppingCondition={"MaxRuntimeInSeconds": config.embeddings.max_runtime_seconds},
         Tags=[{"Key": "project", "Value": config.project_name}, {"Key": "stage", "Value": config.stage}])
-    job = wait_for_training_job(aws, name)
+    job = wait_for_training_job(aws, name, poll_seconds)
     with tempfile.TemporaryDirectory() as scratch:
         archive = download(aws, job["ModelArtifacts"]["S3ModelArtifacts"], Path(scratch) / "model.tar.gz")
         with tarfile.open(archive) as tar:
