@@ -270,6 +270,10 @@ def _history_section(metrics: Dict[str, Any], folder: Path) -> Section:
                    note=f"per epoch, on the validation stories ({members})")
 
 
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def _errors_table(mistakes: Sequence[Dict[str, Any]]) -> str:
     return _table(("confidence", "headline", "true", "predicted"),
                   [(f"{m['confidence']:.3f}", m["headline"], m["true"], m["predicted"]) for m in mistakes],
@@ -288,11 +292,10 @@ def build(model_dir: Path, model_path: Path, out: Path, data: Optional[Path], ve
     training = metrics.get("training", {})
     report = Report(model={
         "version": model.version,
-        "description": (f"{metrics.get('model', '?')} model, trained on {trained.get('train', '?'):,} headlines "
+        "description": (f"{metrics.get('model', '?')} model, trained on {_count(trained.get('train'))} headlines "
                         f"({trained.get('split', '?')} split, {trained.get('format', '?')}); test on "
-                        f"{trained.get('test', '?'):,} headlines ({trained.get('test_source', '?')}); "
-                        f"{training.get('seconds', '?')} s of training. From {model_path}."
-                        if isinstance(trained.get("train"), int) else f"From {model_path}."),
+                        f"{_count(trained.get('test'))} headlines ({trained.get('test_source', '?')}); "
+                        f"{training.get('seconds', '?')} s of training. From {model_path}."),
         "cards": [("test accuracy", f"{metrics.get('accuracy', float('nan')):.4f}"),
                   ("test macro-F1", f"{metrics.get('macro_f1', float('nan')):.4f}"),
                   ("validation macro-F1", f"{metrics.get('validation', {}).get('macro_f1', float('nan')):.4f}"),
