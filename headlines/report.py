@@ -118,10 +118,11 @@ def per_class_figure(per_class: Dict[str, Dict[str, float]]) -> Figure:
         bars = axis.bar(positions + (offset - 1) * width, values, width, label=metric, color=colour)
         axis.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
     axis.set_xticks(positions, [f"{name}\n(n={per_class[name]['support']:,})" for name in names])
-    axis.set_ylim(0, 1.08)
+    axis.set_ylim(0, 1.2)
+    axis.set_yticks(np.linspace(0, 1, 6))
     axis.set_ylabel("score")
     axis.set_title("per-class precision, recall and F1 (test)")
-    axis.legend(ncol=3, fontsize=8, loc="lower right")
+    axis.legend(ncol=3, fontsize=8, loc="upper center", frameon=False)
     axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     return figure
