@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -76,6 +77,11 @@ def load_model(model: Path) -> LoadedModel:
     for name in ("code/inference.py", "labels.json", "metrics.json"):
         if not (directory / name).is_file():
             raise InputError(f"{model}: not a model artifact (no {name})")
+    # inference.py imports its artifact's own headline_text: a copy another artifact loaded
+    # into this process (a notebook comparing two models) must not stand in for it.
+    loaded_text = sys.modules.get("headline_text")
+    if loaded_text is not None and Path(loaded_text.__file__).resolve().parent != (directory / "code").resolve():
+        del sys.modules["headline_text"]
     try:
         labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["labels"]
         metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))

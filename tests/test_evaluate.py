@@ -112,3 +112,18 @@ def test_bad_input_is_one_error_line(case, tiny_training, tiny_news, tmp_path):
     if case == "no model in workdir":
         args, expected = ["evaluate", "--workdir", str(tmp_path), "--data", data], ["no model in"]
     assert_one_error_line(headlines(*args), *expected)
+
+
+def test_two_models_in_one_process_each_use_their_own_text_module(tiny_model_dir, tmp_path):
+    """A notebook comparing two artifacts: each inference.py imports its own headline_text.py."""
+    import shutil
+
+    loaded = []
+    for name in ("first", "second"):
+        shutil.copytree(tiny_model_dir, tmp_path / name)
+        model = evaluate.load_model(tmp_path / name)
+        loaded.append((name, model))
+    for name, model in loaded:
+        # The file its code was compiled from (inspect.getfile would look the name up in sys.modules).
+        text_module = Path(model.service.module.Vocabulary.from_json.__code__.co_filename).resolve()
+        assert text_module == (tmp_path / name / "code" / "headline_text.py").resolve()
