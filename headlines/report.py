@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from headlines import evaluate
@@ -52,6 +53,7 @@ class Report:
 
 # --- figures ------------------------------------------------------------------------------------
 def _save(figure: Figure, folder: Path, name: str) -> str:
+    FigureCanvasAgg(figure)  # Agg: raster output with no display, whatever MPLBACKEND says
     figure.savefig(folder / name, dpi=DPI, bbox_inches="tight", facecolor="white")
     return name
 
