@@ -68,19 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     classify.set_defaults(run=cmd_classify)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a News Aggregator file (either format)")
-    evaluate.add_argument("--model", type=Path, help="model.tar.gz or its unpacked folder; default: the workdir's model")
-    evaluate.add_argument("--data", type=Path, required=True, help="News Aggregator file: CSV (either format) or zip")
+    evaluate.add_argument("--model", type=Path, metavar="PATH", help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    evaluate.add_argument("--data", type=Path, required=True, metavar="FILE", help="News Aggregator file: CSV (either format) or zip")
     evaluate.add_argument("--json", type=Path, metavar="OUT", help="also write the scores as JSON to this file")
-    evaluate.add_argument("--workdir", type=Path, default=None)
+    evaluate.add_argument("--workdir", type=Path, default=None, metavar="DIR")
     evaluate.set_defaults(run=cmd_evaluate)
 
     report = commands.add_parser("report", help="an HTML report with figures about a model")
-    report.add_argument("--model", type=Path, help="model.tar.gz or its unpacked folder; default: the workdir's model")
-    report.add_argument("--out", type=Path, help="folder for index.html and the figures; default: <workdir>/report")
-    report.add_argument("--data", type=Path, help="file to find the most confident errors in (the training file: "
+    report.add_argument("--model", type=Path, metavar="PATH", help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    report.add_argument("--out", type=Path, metavar="DIR", help="folder for index.html and the figures; default: <workdir>/report")
+    report.add_argument("--data", type=Path, metavar="FILE", help="file to find the most confident errors in (the training file: "
                                                   "its held-out test stories); default: the workdir's news data")
-    report.add_argument("--vectors", type=Path, help="word vectors (vectors.txt); default: the workdir's newest")
-    report.add_argument("--workdir", type=Path, default=None)
+    report.add_argument("--vectors", type=Path, metavar="FILE", help="word vectors (vectors.txt); default: the workdir's newest")
+    report.add_argument("--workdir", type=Path, default=None, metavar="DIR")
     report.set_defaults(run=cmd_report)
 
     try:

@@ -215,6 +215,8 @@ def test_rows(model: evaluate.LoadedModel, data: Path, explicit: bool):
         return split.test, f"the {len(split.test):,} held-out test headlines of {data}"
     if explicit:
         return loaded.rows, f"all {len(loaded.rows):,} headlines of {data}"
+    if trained.get("test_source") == "file":
+        return None, "this model was tested on a file of its own (--test-data): pass that file with --data FILE"
     return None, (f"{data} is not the file this model was trained on ({len(loaded.rows):,} rows, the model saw "
                   f"{trained.get('rows', '?')}): pass --data FILE to score it on a file")
 
