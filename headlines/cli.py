@@ -74,6 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="print the API's JSON answer")
     classify.set_defaults(run=cmd_classify, needs_console=False)
 
+    evaluate = commands.add_parser("evaluate", help="score a model on a News Aggregator file (either format)")
+    evaluate.add_argument("--model", type=Path, metavar="PATH", help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    evaluate.add_argument("--data", type=Path, required=True, metavar="FILE", help="News Aggregator file: CSV (either format) or zip")
+    evaluate.add_argument("--json", type=Path, metavar="OUT", help="also write the scores as JSON to this file")
+    evaluate.add_argument("--workdir", type=Path, default=None, metavar="DIR")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    report = commands.add_parser("report", help="an HTML report with figures about a model")
+    report.add_argument("--model", type=Path, metavar="PATH", help="model.tar.gz or its unpacked folder; default: the workdir's model")
+    report.add_argument("--out", type=Path, metavar="DIR", help="folder for index.html and the figures; default: <workdir>/report")
+    report.add_argument("--data", type=Path, metavar="FILE", help="file to find the most confident errors in (the training file: "
+                                                  "its held-out test stories); default: the workdir's news data")
+    report.add_argument("--vectors", type=Path, metavar="FILE", help="word vectors (vectors.txt); default: the workdir's newest")
+    report.add_argument("--workdir", type=Path, default=None, metavar="DIR")
+    report.set_defaults(run=cmd_report)
+
     try:
         from headlines import pipeline_cli
     except ImportError:
@@ -139,6 +155,40 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     else:
         model = _train(args, console).model_dir
     serve_local(model, port=args.port)
+    return 0
+
+
+def _model_or_current(model: Optional[Path], workdir: Path) -> Path:
+    from headlines.local_pipeline import current_model
+
+    model = model or current_model(workdir)
+    if model is None:
+        raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
+    return Path(model)
+
+
+def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from headlines import evaluate
+    from headlines.local_pipeline import DEFAULT_WORKDIR
+
+    result = evaluate.evaluate(_model_or_current(args.model, args.workdir or DEFAULT_WORKDIR), args.data)
+    print(evaluate.format_result(result))
+    if args.json:
+        evaluate.write_json(result, args.json)
+        console.print(f"scores: {args.json}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from headlines import report
+    from headlines.local_pipeline import DEFAULT_WORKDIR
+
+    workdir = Path(args.workdir or DEFAULT_WORKDIR)
+    model = _model_or_current(args.model, workdir)
+    data = args.data or report.default_news(workdir, load_config().data.news_url)
+    index = report.write_report(model, args.out or workdir / "report", data,
+                                args.vectors or report.latest_vectors(workdir), explicit_data=args.data is not None)
+    console.print(f"report: {index}")
     return 0
 
 

@@ -1,0 +1,219 @@
+"""What the three notebooks share: where the project and its work directory are, whether an AWS
+account is configured (else the local stand-ins), and the few AWS steps they run.
+
+The notebooks import it from their own folder (Jupyter starts kernels in the notebook's folder).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tarfile
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from headlines.config import REPO_ROOT, load_config
+
+# rich's progress bars work in notebooks without ipywidgets (as plain text); the warning would be noise.
+warnings.filterwarnings("ignore", message='install "ipywidgets"')
+# train.py prints one line per epoch of each member; the local pipeline echoes them.
+EPOCH_LINE = re.compile(r"(?:member=(?P<member>\d+); )?epoch=(?P<epoch>\d+); train_loss=(?P<train_loss>[\d.]+); "
+                        r"val_accuracy=(?P<validation_accuracy>[\d.]+); val_macro_f1=(?P<validation_macro_f1>[\d.]+); "
+                        r"seconds=(?P<seconds>[\d.]+);")
+
+
+# The workshop's seed network as published (bench/quality.py compares it the same way).
+SEED_BASELINE = {"model": "seed", "ensemble": 1, "epochs": 4, "patience": 4, "class_weighting": "none",
+                 "learning_rate": 0.001}
+CSV_HEADER = ("ID", "TITLE", "URL", "PUBLISHER", "CATEGORY", "STORY", "HOSTNAME", "TIMESTAMP")
+
+
+def workdir(value: Optional[str] = None) -> Path:
+    """The notebook's work directory; by default the one ``make up`` and the CLI use."""
+    if value:
+        return Path(value).resolve()
+    return Path(os.environ.get("HEADLINES_WORKDIR") or REPO_ROOT / ".headlines").resolve()
+
+
+def show(figure) -> None:
+    """Shows a figure of ``headlines.report`` (drawn without pyplot) as a PNG in the notebook."""
+    import io
+
+    from IPython.display import Image, display
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight", facecolor="white")
+    display(Image(data=buffer.getvalue(), format="png"))
+
+
+def side_workdir(work: Path, name: str) -> Path:
+    """A work directory beside the main one for an extra model (its current model must not
+    replace the one ``headlines serve`` serves), sharing the main one's cached word vectors."""
+    side = work / "notebooks" / name
+    side.mkdir(parents=True, exist_ok=True)
+    (work / "embeddings").mkdir(parents=True, exist_ok=True)
+    if not (side / "embeddings").exists():
+        (side / "embeddings").symlink_to((work / "embeddings").resolve(), target_is_directory=True)
+    return side
+
+
+def write_csv_with_header(rows, path: Path) -> Path:
+    """Rows in the other distribution of the dataset: comma-separated, quoted, with a header."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_HEADER)
+        for number, row in enumerate(rows, start=1):
+            writer.writerow((number, row.title, "", "", row.label, row.story, "", ""))
+    return path
+
+
+@dataclass
+class Aws:
+    """A configured AWS account with the pipeline stack deployed: a boto3 session and the stack outputs."""
+
+    session: Any
+    region: str
+    pipeline_stack: str
+    outputs: Dict[str, str]
+
+    def client(self, name: str):
+        return self.session.client(name)
+
+    def serving_outputs(self) -> Dict[str, str]:
+        from headlines.pipeline_cli import serving_stack_for
+
+        return stack_outputs(self.session, serving_stack_for(self.pipeline_stack)) or {}
+
+
+def stack_outputs(session: Any, stack: str) -> Optional[Dict[str, str]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stacks = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    except (ClientError, BotoCoreError):
+        return None
+    return {output["OutputKey"]: output["OutputValue"] for output in stacks[0].get("Outputs") or []}
+
+
+def connect(use_aws: Any = "auto") -> Optional[Aws]:
+    """The AWS account when ``use_aws`` is True, or "auto" and one is configured with the
+    pipeline deployed; None (and one line saying why) for the local stand-ins."""
+    if use_aws is False or str(use_aws).lower() in ("false", "no", "0", "local"):
+        print("AWS: not used (use_aws=False): running against the local stand-ins "
+              "(local pipeline, gensim for BlazingText, local endpoint server and API)")
+        return None
+    import boto3
+
+    from headlines.pipeline_cli import default_stack
+
+    session = boto3.session.Session()
+    reason = None
+    if session.get_credentials() is None:
+        reason = "no AWS credentials configured"
+    elif not session.region_name:
+        reason = "no AWS region configured (AWS_REGION)"
+    stack = default_stack()
+    outputs = stack_outputs(session, stack) if reason is None else None
+    if reason is None and outputs is None:
+        reason = f"stack {stack} is not deployed in {session.region_name}"
+    if reason is not None:
+        if use_aws is True:
+            raise RuntimeError(f"use_aws=True but {reason}")
+        print(f"AWS: {reason}: running against the local stand-ins "
+              "(local pipeline, gensim for BlazingText, local endpoint server and API)")
+        return None
+    print(f"AWS: account configured, region {session.region_name}, stack {stack}")
+    return Aws(session, session.region_name, stack, outputs)
+
+
+def history_from_log(text: str, kinds: Optional[List[str]] = None) -> Dict[str, List[Dict[str, float]]]:
+    """Per-epoch history from train.py's printed lines, keyed like metrics.json's ``history``
+    (for models trained before train.py recorded it there)."""
+    history: Dict[str, List[Dict[str, float]]] = {}
+    for match in EPOCH_LINE.finditer(text):
+        member = int(match.group("member") or 0)
+        name = f"{kinds[member]}-{member}" if kinds and member < len(kinds) else f"member-{member}"
+        row = {key: float(value) for key, value in match.groupdict().items() if key not in ("member", "epoch")}
+        history.setdefault(name, []).append(dict(row, epoch=int(match.group("epoch"))))
+    return history
+
+
+def model_history(metrics: Dict[str, Any], log: str = "") -> Dict[str, List[Dict[str, float]]]:
+    """metrics.json's per-epoch history, else what the training log shows."""
+    if metrics.get("history"):
+        return metrics["history"]
+    kinds = [member.get("kind", "member") for member in metrics.get("training", {}).get("members", [])]
+    return history_from_log(log, kinds)
+
+
+# --- AWS steps ------------------------------------------------------------------------------------
+def download(aws: Aws, s3_uri: str, target: Path) -> Path:
+    bucket, _, key = s3_uri[len("s3://"):].partition("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    aws.client("s3").download_file(bucket, key, str(partial))
+    partial.replace(target)
+    return target
+
+
+def wait_for_training_job(aws: Aws, name: str, poll_seconds: float = 30.0) -> Dict[str, Any]:
+    sagemaker = aws.client("sagemaker")
+    last = None
+    while True:
+        job = sagemaker.describe_training_job(TrainingJobName=name)
+        status = job.get("SecondaryStatus") or job["TrainingJobStatus"]
+        if status != last:
+            print(f"{time.strftime('%H:%M:%S')} {name}: {status}", flush=True)
+            last = status
+        if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            if job["TrainingJobStatus"] != "Completed":
+                raise RuntimeError(f"{name}: {job['TrainingJobStatus']}: {job.get('FailureReason', '')}")
+            return job
+        time.sleep(poll_seconds)
+
+
+def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[str] = None,
+                        corpus_s3_uri: Optional[str] = None, job_name: Optional[str] = None,
+                        poll_seconds: float = 30.0) -> Path:
+    """Trains word2vec with SageMaker BlazingText on the corpus the pipeline ingested and
+    downloads its vectors.txt (the same layout the local stand-in writes)."""
+    from sagemaker.core import image_uris
+
+    config = load_config()
+    outputs = aws.outputs
+    role = training_role_arn or outputs.get("TrainingRoleArn")
+    if not role:
+        raise RuntimeError("set training_role_arn (the pipeline's SageMaker training role) to train on SageMaker")
+    data_bucket = outputs["DataBucketName"]
+    corpus = corpus_s3_uri or f"s3://{data_bucket}/raw/corpus/text/text8"  # where the ingest step unpacks text8
+    name = job_name or f"{config.project_name}-notebook-emb-{time.strftime('%Y%m%d-%H%M%S')}"
+    hyperparameters = {key: json.dumps(value) if isinstance(value, bool) else str(value)
+                       for key, value in config.embeddings.hyperparameters.items()}
+    aws.client("sagemaker").create_training_job(
+        TrainingJobName=name, RoleArn=role, HyperParameters=hyperparameters,
+        AlgorithmSpecification={"TrainingImage": image_uris.retrieve("blazingtext", aws.region),
+                                "TrainingInputMode": "File"},
+        InputDataConfig=[{"ChannelName": "train", "ContentType": "text/plain", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": corpus, "S3DataDistributionType": "FullyReplicated"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/scratch/embeddings/", "KmsKeyId": outputs["KeyArn"]},
+        ResourceConfig={"InstanceType": config.embeddings.instance_type, "InstanceCount": 1,
+                        "VolumeSizeInGB": config.embeddings.volume_size_gb, "VolumeKmsKeyId": outputs["KeyArn"]},
+        StoppingCondition={"MaxRuntimeInSeconds": config.embeddings.max_runtime_seconds},
+        Tags=[{"Key": "project", "Value": config.project_name}, {"Key": "stage", "Value": config.stage}])
+    job = wait_for_training_job(aws, name, poll_seconds)
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = download(aws, job["ModelArtifacts"]["S3ModelArtifacts"], Path(scratch) / "model.tar.gz")
+        with tarfile.open(archive) as tar:
+            member = next(m for m in tar.getmembers() if Path(m.name).name == "vectors.txt")
+            output_dir.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as source, (output_dir / "vectors.txt.partial").open("wb") as target:
+                target.write(source.read())
+            (output_dir / "vectors.txt.partial").replace(output_dir / "vectors.txt")
+    return output_dir
