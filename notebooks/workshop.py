@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tarfile
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from headlines.config import REPO_ROOT, load_config
 
 # rich's progress bars work in notebooks without ipywidgets (as plain text); the warning would be noise.
 warnings.filterwarnings("ignore", message='install "ipywidgets"')
 # train.py prints one line per epoch of each member; the local pipeline echoes them.
-EPOCH_LINE = re.compile(r"(?:member=(?P<member>\d+); )?epoch=(?P<epoch>\d+); train_loss=(?P<train_loss>[\d.]+); "
-                        r"val_accuracy=(?P<validation_accuracy>[\d.]+); val_macro_f1=(?P<validation_macro_f1>[\d.]+); "
-                        r"seconds=(?P<seconds>[\d.]+);")
-
 
 # The workshop's seed network as published (bench/quality.py compares it the same way).
 SEED_BASELINE = {"model": "seed", "ensemble": 1, "epochs": 4, "patience": 4, "class_weighting": "none",
@@ -131,26 +126,6 @@ def connect(use_aws: Any = "auto") -> Optional[Aws]:
         return None
     print(f"AWS: account configured, region {session.region_name}, stack {stack}")
     return Aws(session, session.region_name, stack, outputs)
-
-
-def history_from_log(text: str, kinds: Optional[List[str]] = None) -> Dict[str, List[Dict[str, float]]]:
-    """Per-epoch history from train.py's printed lines, keyed like metrics.json's ``history``
-    (for models trained before train.py recorded it there)."""
-    history: Dict[str, List[Dict[str, float]]] = {}
-    for match in EPOCH_LINE.finditer(text):
-        member = int(match.group("member") or 0)
-        name = f"{kinds[member]}-{member}" if kinds and member < len(kinds) else f"member-{member}"
-        row = {key: float(value) for key, value in match.groupdict().items() if key not in ("member", "epoch")}
-        history.setdefault(name, []).append(dict(row, epoch=int(match.group("epoch"))))
-    return history
-
-
-def model_history(metrics: Dict[str, Any], log: str = "") -> Dict[str, List[Dict[str, float]]]:
-    """metrics.json's per-epoch history, else what the training log shows."""
-    if metrics.get("history"):
-        return metrics["history"]
-    kinds = [member.get("kind", "member") for member in metrics.get("training", {}).get("members", [])]
-    return history_from_log(log, kinds)
 
 
 # --- AWS steps ------------------------------------------------------------------------------------

@@ -161,19 +161,3 @@ def test_blazingtext_job_on_sagemaker_and_its_vectors(workshop, fake_account, tm
     assert job["RoleArn"].endswith("role/training")
     assert job["HyperParameters"]["mode"] == "batch_skipgram"
     assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://data-bucket/raw/corpus/text/text8"
-
-
-def test_history_from_the_training_log(workshop):
-    log = ("  train.py member=0; epoch=1; train_loss=1.3420; val_accuracy=0.6633; val_macro_f1=0.5476; seconds=2.4;\n"
-           "  train.py member=1; epoch=1; train_loss=1.0503; val_accuracy=0.8933; val_macro_f1=0.8237; seconds=0.4;\n"
-           "  train.py member=0; epoch=2; train_loss=1.0089; val_accuracy=0.7700; val_macro_f1=0.6666; seconds=1.6;\n")
-    history = workshop.history_from_log(log, ["textcnn", "linear"])
-    assert history == {
-        "textcnn-0": [{"epoch": 1, "train_loss": 1.342, "validation_accuracy": 0.6633, "validation_macro_f1": 0.5476,
-                       "seconds": 2.4},
-                      {"epoch": 2, "train_loss": 1.0089, "validation_accuracy": 0.77, "validation_macro_f1": 0.6666,
-                       "seconds": 1.6}],
-        "linear-1": [{"epoch": 1, "train_loss": 1.0503, "validation_accuracy": 0.8933, "validation_macro_f1": 0.8237,
-                      "seconds": 0.4}]}
-    recorded = {"history": {"member": [{"epoch": 1}]}}
-    assert workshop.model_history(recorded, log) == recorded["history"]  # metrics.json's own wins
