@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, metavar="DIR", help="folder for index.html and the figures; default: <workdir>/report")
     report.add_argument("--data", type=Path, metavar="FILE", help="file to find the most confident errors in (the training file: "
                                                   "its held-out test stories); default: the workdir's news data")
-    report.add_argument("--vectors", type=Path, metavar="FILE", help="word vectors (vectors.txt); default: the workdir's newest")
+    report.add_argument("--vectors", type=Path, metavar="FILE", help="word vectors: BlazingText's model.tar.gz or a vectors.txt; default: the workdir's newest")
     report.add_argument("--workdir", type=Path, default=None, metavar="DIR")
     report.set_defaults(run=cmd_report)
 
@@ -181,6 +181,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from headlines import report
+    from headlines.config import load_config
     from headlines.local_pipeline import DEFAULT_WORKDIR
 
     workdir = Path(args.workdir or DEFAULT_WORKDIR)

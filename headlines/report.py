@@ -12,6 +12,7 @@ import html
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,9 +173,21 @@ def neighbours_figure(groups: Dict[str, List[Tuple[str, float]]]) -> Figure:
 
 # --- data ---------------------------------------------------------------------------------------
 def latest_vectors(workdir: Path) -> Optional[Path]:
-    """The newest word vectors the local pipeline trained in this workdir."""
-    found = sorted((workdir / "embeddings").glob("*/vectors.txt"), key=lambda path: path.stat().st_mtime)
+    """The newest word vectors the local pipeline trained in this workdir (BlazingText's
+    ``model.tar.gz``, as the classifier's embeddings channel holds them)."""
+    found = sorted((workdir / "embeddings").glob("*/model.tar.gz"), key=lambda path: path.stat().st_mtime)
     return found[-1] if found else None
+
+
+def vectors_text(vectors: Path, scratch: Path) -> Path:
+    """``vectors.txt`` itself, or the one inside a BlazingText ``model.tar.gz`` (unpacked into
+    ``scratch``, with its ``eval.json`` beside it)."""
+    if not tarfile.is_tarfile(vectors):
+        return vectors
+    text = evaluate.unpack_model(vectors, scratch) / "vectors.txt"
+    if not text.is_file():
+        raise InputError(f"{vectors}: a tarball without vectors.txt (not BlazingText's model.tar.gz)")
+    return text
 
 
 def default_news(workdir: Path, news_url: str) -> Optional[Path]:
@@ -342,13 +355,14 @@ def build(model_dir: Path, model_path: Path, out: Path, data: Optional[Path], ve
     if vectors is None:
         report.sections.append(Section("Word-vector neighbours", note="no word vectors found: pass --vectors FILE"))
     else:
-        groups = word_neighbours(vectors)
+        with tempfile.TemporaryDirectory(prefix="headlines-vectors-") as scratch:
+            text = vectors_text(vectors, Path(scratch))
+            groups = word_neighbours(text)
+            evaluation = text.parent / "eval.json"
+            rho = json.loads(evaluation.read_text(encoding="utf-8")).get("mean_rho") if evaluation.is_file() else None
         quality = ""
-        evaluation = vectors.parent / "eval.json"
-        if evaluation.is_file():
-            rho = json.loads(evaluation.read_text(encoding="utf-8")).get("mean_rho")
-            if rho is not None:
-                quality = f"; WS-353 Spearman rho {rho:.3f} (higher is better; word2vec on the full text8 typically reaches about 0.7)"
+        if rho is not None:
+            quality = f"; WS-353 Spearman rho {rho:.3f} (higher is better; word2vec on the full text8 typically reaches about 0.7)"
         table = _table(("word", f"{NEIGHBOURS} nearest neighbours (cosine similarity)"),
                        [(probe, ", ".join(f"{word} {similarity:.2f}" for word, similarity in neighbours))
                         for probe, neighbours in groups.items()])

@@ -58,8 +58,12 @@ def test_report_draws_every_figure(model_with_history, tiny_training, tiny_news,
 
 
 def test_a_model_without_history_says_so(tiny_training, tiny_news, tmp_path):
+    older = shutil.copytree(tiny_training.model_dir, tmp_path / "older-model")  # trained before history was kept
+    metrics = json.loads((older / "metrics.json").read_text())
+    del metrics["history"]
+    (older / "metrics.json").write_text(json.dumps(metrics))
     out = tmp_path / "report"
-    index = report.write_report(tiny_training.artifact, out, data=tiny_news, vectors=None)
+    index = report.write_report(older, out, data=tiny_news, vectors=None)
     page = index.read_text()
     assert "no per-epoch history in this model" in page
     assert "curves.png" not in images(index) and not (out / "curves.png").exists()
