@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -490,10 +490,19 @@ class Pipeline(Construct):
 
         definition = ingest.next(embeddings).next(classifier).next(read_metric).next(gate)
 
-        # No fixed name on the retained log group (prod): a redeploy after a destroy would
-        # clash with the kept one. The state machine has a fixed name and is always deleted
-        # with the stack (its execution history is not data worth keeping).
-        self.log_group = logs.LogGroup(self, "Logs", retention=retention, removal_policy=removal)
+        # The log group is retained in prod, so its name ends with this stack's id: a redeploy
+        # after a destroy creates a new one instead of clashing with the kept one. (The
+        # /aws/vendedlogs/ prefix keeps CloudWatch Logs' account resource policy small.) The
+        # state machine has a fixed name and is always deleted with the stack (its execution
+        # history is not data worth keeping).
+        stack_uuid = Fn.select(2, Fn.split("/", stack.stack_id))
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=Fn.join("", [f"/aws/vendedlogs/states/{prefix}-pipeline-", stack_uuid]),
+            retention=retention,
+            removal_policy=removal,
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",

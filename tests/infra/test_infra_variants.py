@@ -55,6 +55,11 @@ def test_prod_retains_nothing_with_a_fixed_name(prod):
     assert ("HeadlinesProdPipeline", "AWS::S3::Bucket") in retained and ("HeadlinesProdPipeline", "AWS::KMS::Key") in retained
     types = {type_ for _, type_ in retained}
     assert "AWS::StepFunctions::StateMachine" not in types and "AWS::SSM::Parameter" not in types
+    # the retained state machine log group: vended-logs prefix, unique per stack (its id)
+    groups = [g["Properties"].get("LogGroupName") for g in prod.resources(prod.pipeline_name, "AWS::Logs::LogGroup").values()]
+    named = [g for g in groups if g is not None]
+    assert len(named) == 1 and "/aws/vendedlogs/states/headlines-prod-pipeline-" in json.dumps(named[0])
+    assert '"Ref": "AWS::StackId"' in json.dumps(named[0])
 
 
 def test_serverless_variant(prod):
