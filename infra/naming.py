@@ -13,8 +13,11 @@ OUTPUT_API_URL = "ApiUrl"
 CONTEXT_REHEARSAL = "headlines:rehearsal"
 CONTEXT_POWERTOOLS_LAYER_VERSION = "headlines:powertools_layer_version"
 
-#: Value of the serving pointer before the pipeline has approved a model.
+#: Values of the two model parameters before the pipeline has approved a model. The serving
+#: pointer keeps the two-field shape, so that CloudFormation's Fn::Select of its second field
+#: never fails before the template rule can say what is missing.
 NO_MODEL = "none"
+NO_MODEL_POINTER = "none no-model-approved-yet"
 
 
 def _camel(text: str) -> str:

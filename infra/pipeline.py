@@ -44,7 +44,7 @@ from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.functions import PythonFunction
 from infra.images import Images
-from infra.naming import NO_MODEL, approved_model_parameter, resource_prefix, serving_model_parameter, state_machine_name
+from infra.naming import NO_MODEL, NO_MODEL_POINTER, approved_model_parameter, resource_prefix, serving_model_parameter, state_machine_name
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, Storage, removal_policy
 
 NEWS_KEY = RAW_PREFIX + "news/NewsAggregatorDataset.zip"
@@ -156,12 +156,12 @@ class Pipeline(Construct):
                 self,
                 logical,
                 parameter_name=name,
-                string_value=NO_MODEL,
+                string_value=initial,
                 description=description,
             )
-            for logical, name, description in (
-                ("ApprovalRecord", self.parameter_name, "Approval record (JSON) of the last approved model; written by the pipeline"),
-                ("ServingModel", self.serving_parameter_name, "'<model_version> <model_data_url>' of the approved model; written by the pipeline, deployed by the serving stack"),
+            for logical, name, initial, description in (
+                ("ApprovalRecord", self.parameter_name, NO_MODEL, "Approval record (JSON) of the last approved model; written by the pipeline"),
+                ("ServingModel", self.serving_parameter_name, NO_MODEL_POINTER, "'<model_version> <model_data_url>' of the approved model; written by the pipeline, deployed by the serving stack"),
             )
         ]
 

@@ -3,8 +3,8 @@
 The model to serve is resolved by CloudFormation at deploy time, not by the app at synth
 time: a template parameter of type ``AWS::SSM::Parameter::Value<String>`` reads
 ``/<project>/<stage>/model/serving`` (``<model_version> <model_data_url>``, written by the
-pipeline's publish step; ``none`` until then). A template rule stops the deploy before any
-resource changes, with one line, while the value is ``none``. The CDK CLI always deploys a
+pipeline's publish step; ``none no-model-approved-yet`` until then). A template rule stops the deploy before any
+resource changes, with one line, while no model is approved. The CDK CLI always deploys a
 stack with such a parameter (it cannot know the value), so ``cdk deploy <prefix>Serving``
 after a pipeline run picks up the new model without any context.
 
@@ -48,7 +48,7 @@ from constructs import Construct
 from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.images import Images
-from infra.naming import NO_MODEL, endpoint_name, pipeline_stack_name, resource_prefix, serving_model_parameter
+from infra.naming import NO_MODEL_POINTER, endpoint_name, pipeline_stack_name, resource_prefix, serving_model_parameter
 from infra.sagemaker_role import ecr_pull_statements, log_group_statement, metrics_statement
 from infra.storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
 
@@ -68,7 +68,7 @@ def parse_model_data_url(url: str) -> Dict[str, str]:
 
 def no_model_message(cfg: HeadlinesConfig) -> str:
     return (
-        f"No model has been approved yet ({serving_model_parameter(cfg)} is {NO_MODEL}): run "
+        f"No model has been approved yet ({serving_model_parameter(cfg)} says none): run "
         f"headlines pipeline start --wait, then deploy {pipeline_stack_name(cfg).replace('Pipeline', 'Serving')} again."
     )
 
@@ -107,7 +107,7 @@ class Serving(Construct):
             "ModelApproved",
             assertions=[
                 CfnRuleAssertion(
-                    assert_=Fn.condition_not(Fn.condition_equals(self.approved.value_as_string, NO_MODEL)),
+                    assert_=Fn.condition_not(Fn.condition_equals(self.approved.value_as_string, NO_MODEL_POINTER)),
                     assert_description=no_model_message(cfg),
                 )
             ],
