@@ -13,7 +13,6 @@ os.environ.pop("CDK_DEFAULT_REGION", None)
 
 
 
-
 @dataclass
 class Synth:
     outdir: Path
