@@ -236,6 +236,10 @@ def test_the_whole_rehearsal_passes_end_to_end(tmp_path):
                         ("redeploy-pipeline", "HeadlinesPipeline"), ("redeploy-serving", "HeadlinesServing")):
         command = (logs / f"{name}.log").read_text().splitlines()[0]
         assert f" deploy {stack} " in command and " -c " not in command, command
+    # cdk.json's app ran in the project's environment, every feature flag configured (the CLI
+    # warns "N feature flags are not configured" after a synth otherwise)
+    synth_log = (logs / "synth.log").read_text()
+    assert "Successfully synthesized" in synth_log and "feature flags are not configured" not in synth_log
     # the update landed, and what each teardown left is only the documented gaps
     assert "PASS  update.endpoint-config" in out and "PASS  update.api-function-setting" in out
     assert out.count(" 0 unexplained leftovers, 0 missing") == 2
