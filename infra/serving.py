@@ -31,7 +31,6 @@ Modes (``serving.mode``):
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, Optional
 
 from aws_cdk import CfnParameter, CfnRule, CfnRuleAssertion, Duration, Fn, Stack
@@ -48,28 +47,19 @@ from constructs import Construct
 from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.images import Images
-from infra.naming import NO_MODEL_POINTER, endpoint_name, pipeline_stack_name, resource_prefix, serving_model_parameter
+from infra.naming import NO_MODEL_POINTER, endpoint_name, resource_prefix, serving_model_parameter, serving_stack_name
 from infra.sagemaker_role import ecr_pull_statements, log_group_statement, metrics_statement
 from infra.storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
 
 VARIANT = "AllTraffic"
-_MODEL_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.tar\.gz)$")
 #: Deployment guardrails: how long the old fleet stays while the alarms are watched.
 BAKE_SECONDS = 600
-
-
-def parse_model_data_url(url: str) -> Dict[str, str]:
-    """Bucket and key of an ``s3://bucket/.../model.tar.gz`` URL (ValueError otherwise)."""
-    match = _MODEL_URL.match(url or "")
-    if not match:
-        raise ValueError(f"model data URL must look like s3://bucket/path/model.tar.gz, got {url!r}")
-    return match.groupdict()
 
 
 def no_model_message(cfg: HeadlinesConfig) -> str:
     return (
         f"No model has been approved yet ({serving_model_parameter(cfg)} says none): run "
-        f"headlines pipeline start --wait, then deploy {pipeline_stack_name(cfg).replace('Pipeline', 'Serving')} again."
+        f"headlines pipeline start --wait, then deploy {serving_stack_name(cfg)} again."
     )
 
 
