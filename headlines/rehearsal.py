@@ -610,6 +610,7 @@ class Expectations:
     routes: Set[Tuple[str, str]]
     changed: Mapping[str, str] = field(default_factory=dict)
     previous_model_data_url: Optional[str] = None  # during the update: the model approved before
+    model_version: Optional[str] = None  # of the model approved last (read from its metrics.json)
 
 
 def expected_routes(openapi: Path = OPENAPI_PATH) -> Set[Tuple[str, str]]:
@@ -1049,6 +1050,22 @@ def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Res
     yield _result("wiring.api->endpoint", bool(users) and bool(endpoints),
                   f"a function's environment names the deployed endpoint {endpoints}",
                   ", ".join(users) or "no function names it")
+    if exp.model_version:
+        # One model identity: what /v1/health reports (MODEL_VERSION) and the ModelVersion output.
+        found = {f"{stack}.output.ModelVersion": outputs.get("ModelVersion")
+                 for stack, outputs in deployed.outputs.items() if "ModelVersion" in outputs}
+        for stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
+            with contextlib.suppress(Exception):
+                env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
+                if "MODEL_VERSION" in env:
+                    found[f"{logical}.MODEL_VERSION"] = env["MODEL_VERSION"]
+        ok = len(found) >= 2 and set(found.values()) == {exp.model_version}
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(found.items())) or "neither"
+        if not ok and exp.previous_model_data_url:
+            yield Result("wiring.model-version", "GAP", f"{exp.model_version} everywhere", f"{shown}: {KNOWN_GAPS['model-not-re-resolved']}")
+        else:
+            yield _result("wiring.model-version", ok,
+                          f"the approved model's version {exp.model_version} (metrics.json) in the function and the output", shown)
 
 
 @check("notebook")
@@ -1642,8 +1659,13 @@ class Rehearsal:
 
     def approve(self, generation: int, changed: Mapping[str, str]) -> None:
         """Stand-in for ``headlines pipeline start --wait``: what its publish step writes."""
+        from headlines.file_modules import load_lambda
+
         cfg = load_config({**self.stage_context, **dict(changed)})
-        url, version = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEYS[generation]}", placeholder_version(generation)
+        url = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEYS[generation]}"
+        # The version as the pipeline's model-identity function reads it from the artifact.
+        identity = load_lambda("model_identity", "model_identity")
+        version = identity.handler({"model_data_url": url}, None, client=self.aws.s3)
         ssm = self.aws.ssm
         ssm.put_parameter(Name=serving_model_parameter(cfg), Value=serving_model_value(version, url), Type="String", Overwrite=True)
         record = {"model_data_url": url, "model_version": version, "metrics": {}, "execution_id": "rehearsal"}
@@ -1683,7 +1705,8 @@ class Rehearsal:
         self._deploy("deploy", self.assembly)
 
     def expectations(self, changed: Mapping[str, str]) -> Expectations:
-        return Expectations(load_config({**self.stage_context, **dict(changed)}), self.model_data_url, expected_routes(), changed)
+        return Expectations(load_config({**self.stage_context, **dict(changed)}), self.model_data_url, expected_routes(), changed,
+                            model_version=self.state().get("model_version"))
 
     def _report(self, results: List[Result]) -> None:
         whys = {name: why for name, why, _ in EMULATOR_FIXUPS}
