@@ -11,8 +11,10 @@ PYTHON38 ?= $(shell PYENV_VERSION=3.8.18 command -v python3.8 >/dev/null 2>&1 &&
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+# make deploy STACKS=HeadlinesPipeline deploys one stack; the default is both, in order.
+STACKS ?= --all
 
-.PHONY: up test install browser page-assets synth rehearse bench lock clean
+.PHONY: up test install browser page-assets synth deploy destroy lint rehearse bench lock clean
 
 # Create the virtual environment and install the pinned dependencies, the project and the CDK CLI.
 $(STAMP): requirements.txt requirements-cdk.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
@@ -66,8 +68,22 @@ test: $(STAMP) $(SM_STAMP) browser
 synth: $(STAMP)
 	cdk synth --quiet
 
+## make deploy: the README's AWS deploy (needs AWS credentials): the pipeline stack, then serving
+##   (serving stops with one line until `headlines pipeline start --wait` has approved a model)
+deploy: $(STAMP)
+	cdk deploy $(STACKS)
+
+## make destroy: every stack the deploy created (serving first, then the pipeline)
+destroy: $(STAMP)
+	cdk destroy --all --force
+
+## make lint: cfn-lint, cdk-nag and the IAM policy linter over the synthesized templates
+lint: $(STAMP)
+	$(BIN)/python -m pytest -q -n 0 tests/infra/test_infra_compliance.py tests/infra/test_infra_permissions.py
+
+## make rehearse: the README's deploy / update / destroy / redeploy offline against moto (STAGE=prod for prod)
 rehearse: $(STAMP)
-	$(BIN)/python -m headlines.rehearsal
+	$(BIN)/python -m headlines.rehearsal --stage $(or $(STAGE),dev)
 
 bench: $(STAMP)
 	$(BIN)/python bench/quality.py

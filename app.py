@@ -1,17 +1,24 @@
 #!/usr/bin/env python3
 """CDK app of the headlines project: see infra/application.py and docs/aws.md.
 
-    npx cdk synth                                   # pipeline stack (offline)
+cdk.json runs it with the project's environment (.venv/bin/python app.py):
+
+    npx cdk list                       # HeadlinesPipeline, HeadlinesServing (offline)
     npx cdk deploy HeadlinesPipeline
     headlines pipeline start --wait
-    npx cdk deploy HeadlinesServing -c headlines:model_data_url=approved
+    npx cdk deploy HeadlinesServing    # the approved model, resolved from SSM at deploy time
+    npx cdk destroy --all
 """
+import os
 import sys
 
-import aws_cdk as cdk
+# jsii's banner about the Node.js version is noise for users of this app.
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
-from headlines.config import ConfigError
-from infra.application import build
+import aws_cdk as cdk  # noqa: E402
+
+from headlines.config import ConfigError  # noqa: E402
+from infra.application import build  # noqa: E402
 
 app = cdk.App()
 try:

@@ -189,11 +189,13 @@ def report_result(execution: Dict[str, Any], stack: str, out: TextIO) -> int:
         except ValueError:
             approved = {}
         print(f"succeeded: model approved: {approved.get('model_data_url', '(see the execution output)')}", file=out)
+        if approved.get("model_version"):
+            print(f"   model_version {approved['model_version']}", file=out)
         metrics = approved.get("metrics") or {}
         if metrics:
             print("   " + "  ".join(f"{k}={v}" for k, v in sorted(metrics.items())), file=out)
         print(
-            f"next: npx cdk deploy {serving_stack_for(stack)} -c headlines:model_data_url=approved",
+            f"next: npx cdk deploy {serving_stack_for(stack)}",
             file=out,
         )
         return 0

@@ -1,12 +1,17 @@
-"""Rehearse ``cdk deploy``, an update and ``cdk destroy`` offline, against moto's server.
+"""Rehearse the README's deploy, update and destroy commands offline, against moto's server.
 
-Run it as ``python -m headlines.rehearsal`` (``make rehearse``). It starts ``moto_server`` on a
-free loopback port, bootstraps the emulated account with the project's pinned CDK CLI, deploys
-every stack (with a placeholder model artifact for the serving stack), checks the deployed
-resources against a table of named expectations, deploys again with changed settings and checks
-that the change landed, destroys everything, and compares an inventory of the account taken
-before the deploy with one taken after the destroy. Only the emulator gaps listed in
-``KNOWN_GAPS`` may remain. docs/rehearsal.md says what this proves and what it does not.
+Run it as ``python -m headlines.rehearsal [--stage prod]`` (``make rehearse``). It starts
+``moto_server`` on a free loopback port, bootstraps the emulated account with the project's
+pinned CDK CLI and runs the README's sequence: ``cdk deploy <prefix>Pipeline``, the pipeline's
+approval (a stand-in for ``headlines pipeline start --wait``: a placeholder model artifact and
+the two SSM parameters the publish step writes), ``cdk deploy <prefix>Serving``; it checks the
+deployed resources against a table of named expectations, approves a new model with changed
+settings and deploys again (the README's update), ``cdk destroy --all``, compares an inventory
+of the account taken before the deploy with one taken after the destroy, then deploys again
+from scratch (a redeploy after a destroy must not clash with anything left behind) and
+destroys again, with a second inventory diff. Only the emulator gaps listed in ``KNOWN_GAPS``
+(and, for prod, what the templates retain on purpose) may remain. docs/rehearsal.md says what
+this proves and what it does not.
 
 Every workaround for the emulator lives here, none in the app: the app is synthesized and
 deployed with the CDK CLI as users run it, plus the context ``headlines:rehearsal=true`` (which
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -42,21 +48,21 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from headlines.config import OPENAPI_PATH, REPO_ROOT, HeadlinesConfig, load_config
+from infra.naming import approved_model_parameter, serving_model_parameter, serving_model_value
 from headlines.endpoint_server import free_port
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 REHEARSAL_CONTEXT = {"headlines:rehearsal": "true"}
-# The serving stack reads the model artifact's S3 URI from this context key.
-MODEL_CONTEXT_KEY = "headlines:model_data_url"
 ARTIFACT_BUCKET = "headlines-rehearsal-artifacts"
-ARTIFACT_KEY = "placeholder/model.tar.gz"
+# The first approved model, and the one the update approves (a new model: blue/green).
+ARTIFACT_KEYS = ("placeholder/v1/model.tar.gz", "placeholder/v2/model.tar.gz")
 # The update phase redeploys with these settings changed (update_results checks they landed).
 UPDATE_OVERRIDES = {
     "headlines.serving.instance_type": "ml.m5.large",
     "headlines.api.max_headline_chars": "321",
 }
-DEFAULT_BUDGET_SECONDS = 300.0
+DEFAULT_BUDGET_SECONDS = 600.0
 
 # What the emulator does not do, as measured with moto 5.2.5 (docs/rehearsal.md has more).
 KNOWN_GAPS = {
@@ -70,6 +76,9 @@ KNOWN_GAPS = {
                          "to run a custom resource provider): CloudFormation never owned it, and in "
                          "AWS it outlives the stack too",
     "not-emulated": "moto's CloudFormation skips this resource type (created nowhere)",
+    "model-not-re-resolved": "moto resolves the SSM-typed parameter again on update but updates only resources "
+                             "whose template text changed: the Model keeps the previous artifact (CloudFormation "
+                             "compares resolved values and replaces the Model, blue/green)",
     "endpoint-not-repointed": "moto updates only resources whose template text changed: after "
                               "the endpoint configuration is replaced, the Endpoint keeps the old "
                               "name (CloudFormation re-resolves the GetAtt and updates it)",
@@ -439,9 +448,12 @@ class Cdk:
         """``cdk synth`` with the rehearsal context; ``cdk deploy`` then deploys this assembly."""
         self.run(log_name, ["synth", "--quiet", "--output", str(out_dir), *self.context_args(context)], cap=180)
 
-    def deploy(self, log_name: str, assembly: Path, outputs: Path) -> None:
-        self.run(log_name, ["deploy", "--all", "--app", str(assembly), "--require-approval", "never",
-                            "--method=direct", "--progress", "events", "-O", str(outputs)], cap=240)
+    def deploy(self, log_name: str, assembly: Path, stack: str, outputs: Path,
+               parameters: Mapping[str, str] = ()) -> None:
+        """``cdk deploy <stack>``, as the README runs it (one stack at a time)."""
+        extra = [arg for key, value in dict(parameters).items() for arg in ("--parameters", f"{stack}:{key}={value}")]
+        self.run(log_name, ["deploy", stack, "--app", str(assembly), "--require-approval", "never",
+                            "--method=direct", "--progress", "events", "-O", str(outputs), *extra], cap=240)
 
     def destroy(self, assembly: Path) -> None:
         self.run("destroy", ["destroy", "--all", "--force", "--app", str(assembly)], cap=180)
@@ -597,6 +609,8 @@ class Expectations:
     model_data_url: str
     routes: Set[Tuple[str, str]]
     changed: Mapping[str, str] = field(default_factory=dict)
+    previous_model_data_url: Optional[str] = None  # during the update: the model approved before
+    model_version: Optional[str] = None  # of the model approved last (read from its metrics.json)
 
 
 def expected_routes(openapi: Path = OPENAPI_PATH) -> Set[Tuple[str, str]]:
@@ -999,9 +1013,13 @@ def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Re
                           f"{_name_of(model.get('ExecutionRoleArn', ''))} trusted by {sorted(principals)}")
             containers = [model.get("PrimaryContainer")] if model.get("PrimaryContainer") else model.get("Containers", [])
             urls = [c.get("ModelDataUrl") for c in containers]
-            yield _result(f"serving.model-data[{model_name}]", urls == [exp.model_data_url]
-                          and _s3_object_exists(aws, exp.model_data_url),
-                          f"the staged artifact {exp.model_data_url} (which exists)", urls)
+            if exp.previous_model_data_url and urls == [exp.previous_model_data_url]:
+                yield Result(f"serving.model-data[{model_name}]", "GAP", f"the newly approved {exp.model_data_url}",
+                             f"{urls}: {KNOWN_GAPS['model-not-re-resolved']}")
+            else:
+                yield _result(f"serving.model-data[{model_name}]", urls == [exp.model_data_url]
+                              and _s3_object_exists(aws, exp.model_data_url),
+                              f"the staged artifact {exp.model_data_url} (which exists)", urls)
             env = {k: v for c in containers for k, v in (c.get("Environment") or {}).items()}
             yield _result(f"serving.model-env[{model_name}]", "SAGEMAKER_PROGRAM" in env,
                           "SAGEMAKER_PROGRAM set (the entry point under code/)",
@@ -1032,6 +1050,22 @@ def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Res
     yield _result("wiring.api->endpoint", bool(users) and bool(endpoints),
                   f"a function's environment names the deployed endpoint {endpoints}",
                   ", ".join(users) or "no function names it")
+    if exp.model_version:
+        # One model identity: what /v1/health reports (MODEL_VERSION) and the ModelVersion output.
+        found = {f"{stack}.output.ModelVersion": outputs.get("ModelVersion")
+                 for stack, outputs in deployed.outputs.items() if "ModelVersion" in outputs}
+        for stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
+            with contextlib.suppress(Exception):
+                env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
+                if "MODEL_VERSION" in env:
+                    found[f"{logical}.MODEL_VERSION"] = env["MODEL_VERSION"]
+        ok = len(found) >= 2 and set(found.values()) == {exp.model_version}
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(found.items())) or "neither"
+        if not ok and exp.previous_model_data_url:
+            yield Result("wiring.model-version", "GAP", f"{exp.model_version} everywhere", f"{shown}: {KNOWN_GAPS['model-not-re-resolved']}")
+        else:
+            yield _result("wiring.model-version", ok,
+                          f"the approved model's version {exp.model_version} (metrics.json) in the function and the output", shown)
 
 
 @check("notebook")
@@ -1275,20 +1309,45 @@ def classify_leftovers(before: Inventory, deployed: Inventory, after: Inventory,
 
 # ----------------------------------------------------------------------------- the run
 
-PHASES = ("start", "bootstrap", "synth", "stage", "inventory", "deploy", "check", "update", "destroy", "teardown")
+PHASES = ("start", "bootstrap", "synth", "stage", "inventory", "deploy", "check", "update", "destroy", "teardown",
+          "redeploy", "destroy_again", "teardown_again")
 PHASE_TITLES = {
     "start": "start emulator", "bootstrap": "bootstrap", "synth": "synth",
     "stage": "stage model artifact and layers", "inventory": "inventory before", "deploy": "deploy",
     "check": "check", "update": "update", "destroy": "destroy", "teardown": "inventory after destroy",
+    "redeploy": "deploy again after destroy", "destroy_again": "destroy again",
+    "teardown_again": "inventory after the second destroy",
     "stop": "stop emulator",
 }
 
 
-def placeholder_artifact() -> bytes:
+def ssm_parameter_defaults(assembly: Path, stack: str) -> Dict[str, str]:
+    """The template's SSM-typed parameters with their defaults, passed explicitly on deploy.
+
+    On an update the CLI sends ``UsePreviousValue`` for a parameter left at its default; moto
+    stores only parameters given on create and fails the update with a KeyError. Passing the
+    default (the SSM parameter's name) is what CloudFormation would use anyway; it still
+    resolves the parameter's current value on every deploy.
+    """
+    for template in read_assembly(assembly):
+        if template.name == stack:
+            return {name: spec["Default"] for name, spec in template.template.get("Parameters", {}).items()
+                    if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value") and name != "BootstrapVersion"
+                    and "Default" in spec}
+    return {}
+
+
+def placeholder_version(generation: int) -> str:
+    """The placeholder's ``model_version`` (16 hex digits, like train.py's parameter hash)."""
+    return hashlib.sha256(f"headlines.rehearsal placeholder {generation}".encode()).hexdigest()[:16]
+
+
+def placeholder_artifact(generation: int = 0) -> bytes:
     """A small model.tar.gz with the contract's layout; the emulator never runs it."""
     files = {
         "PLACEHOLDER": b"Staged by headlines.rehearsal: not a trained model.\n",
         "labels.json": json.dumps({"labels": ["b", "t", "e", "m"]}).encode(),
+        "metrics.json": json.dumps({"model_version": placeholder_version(generation)}).encode(),
         "code/inference.py": b"# placeholder\n",
     }
     raw = io.BytesIO()
@@ -1394,6 +1453,45 @@ def _fix_sagemaker_names(template: Dict[str, Any]) -> List[str]:
     return changed
 
 
+def _fix_unemulated_getatt(template: Dict[str, Any]) -> List[str]:
+    """A GetAtt of a resource moto skips (here AWS::SageMaker::CodeRepository) becomes the
+    literal value of that resource's same-named property, which is what AWS would return."""
+    resources = template.get("Resources", {})
+    skipped = {logical for logical, resource in resources.items() if not moto_supported(resource.get("Type", ""))}
+    changed: List[str] = []
+
+    def rewrite(node: Any, owner: str, path: Tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            target = node.get("Fn::GetAtt") if len(node) == 1 else None
+            if isinstance(target, list) and len(target) == 2 and target[0] in skipped:
+                literal = resources[target[0]].get("Properties", {}).get(target[1])
+                if isinstance(literal, str):
+                    changed.append(f"{owner}.{'.'.join(path)}")
+                    return literal
+            return {k: rewrite(v, owner, path + (k,)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v, owner, path) for v in node]
+        return node
+
+    if skipped:
+        for logical, resource in resources.items():
+            if "Properties" in resource and logical not in skipped:
+                resource["Properties"] = rewrite(resource["Properties"], logical, ())
+    return changed
+
+
+def _fix_ssm_parameter_tags(template: Dict[str, Any]) -> List[str]:
+    """``AWS::SSM::Parameter`` Tags (a map in CloudFormation) as a Key/Value list: moto's handler
+    passes them to PutParameter, which wants the list, and fails on the map."""
+    changed = []
+    for logical, resource in template.get("Resources", {}).items():
+        tags = resource.get("Properties", {}).get("Tags") if resource.get("Type") == "AWS::SSM::Parameter" else None
+        if isinstance(tags, dict):
+            resource["Properties"]["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+            changed.append(logical)
+    return changed
+
+
 def _fix_integration_fields(template: Dict[str, Any]) -> List[str]:
     """moto's CloudFormation Method requires IntegrationHttpMethod and Uri (CORS MOCK methods have neither)."""
     changed = []
@@ -1417,6 +1515,10 @@ EMULATOR_FIXUPS: List[Tuple[str, str, Callable[[Dict[str, Any]], List[str]]]] = 
     ("integration-fields", "IntegrationHttpMethod and an empty Uri added to an integration without them (the "
                            "MOCK integrations of CORS preflights): moto's CloudFormation Method fails without them",
      _fix_integration_fields),
+    ("unemulated-getatt", "a GetAtt of a resource type moto's CloudFormation skips (AWS::SageMaker::CodeRepository) "
+                          "rewritten as the literal name it would return", _fix_unemulated_getatt),
+    ("ssm-parameter-tags", "AWS::SSM::Parameter Tags rewritten from a map to a Key/Value list: moto's "
+                           "CloudFormation handler fails on the map", _fix_ssm_parameter_tags),
 ]
 
 
@@ -1439,15 +1541,17 @@ def apply_fixups(out_dir: Path) -> List[str]:
 
 
 class Rehearsal:
-    def __init__(self, app_dir: Path, workdir: Path, endpoint_url: Optional[str], budget: float) -> None:
+    def __init__(self, app_dir: Path, workdir: Path, endpoint_url: Optional[str], budget: float,
+                 stage: str = "dev") -> None:
         self.app_dir = app_dir
+        # The README's stage override (-c headlines.stage=prod), nothing else.
+        self.stage_context = {} if stage == "dev" else {"headlines.stage": stage}
         self.workdir = workdir
         self.deadline = Deadline(budget)
         self.attached_url = endpoint_url
         self.emulator: Optional[Emulator] = None
         self.outputs = workdir / "outputs.json"
         self.state_path = workdir / "state.json"
-        self.model_data_url = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEY}"
         self.timings: List[Tuple[str, float]] = []
         self._aws: Optional[Clients] = None
         self._cdk: Optional[Cdk] = None
@@ -1475,7 +1579,12 @@ class Rehearsal:
         return self._cdk
 
     def context(self, changed: Mapping[str, str] = ()) -> Dict[str, str]:
-        return {**REHEARSAL_CONTEXT, MODEL_CONTEXT_KEY: self.model_data_url, **dict(changed)}
+        return {**REHEARSAL_CONTEXT, **self.stage_context, **dict(changed)}
+
+    @property
+    def model_data_url(self) -> str:
+        """The model approved last (the first placeholder until the update approves another)."""
+        return self.state().get("model_data_url", f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEYS[0]}")
 
     def state(self) -> Dict[str, Any]:
         if self.state_path.exists():
@@ -1538,8 +1647,9 @@ class Rehearsal:
         s3 = self.aws.s3
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=ARTIFACT_BUCKET)
-        s3.put_object(Bucket=ARTIFACT_BUCKET, Key=ARTIFACT_KEY, Body=placeholder_artifact())
-        say(f"  placeholder artifact at {self.model_data_url} (-c {MODEL_CONTEXT_KEY}=...)")
+        for generation, key in enumerate(ARTIFACT_KEYS):
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=placeholder_artifact(generation))
+            say(f"  placeholder artifact s3://{ARTIFACT_BUCKET}/{key} (model_version {placeholder_version(generation)})")
         self._stage_layers(read_assembly(self.assembly))
 
     def phase_inventory(self) -> None:
@@ -1547,9 +1657,36 @@ class Rehearsal:
         self.save_state(inventory_before={k: sorted(v) for k, v in before.items()})
         say("  " + ", ".join(f"{len(v)} {k}" for k, v in before.items() if v))
 
-    def _deploy(self, log_name: str, assembly: Path) -> Deployed:
+    def approve(self, generation: int, changed: Mapping[str, str]) -> None:
+        """Stand-in for ``headlines pipeline start --wait``: what its publish step writes."""
+        from headlines.file_modules import load_lambda
+
+        cfg = load_config({**self.stage_context, **dict(changed)})
+        url = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEYS[generation]}"
+        # The version as the pipeline's model-identity function reads it from the artifact.
+        identity = load_lambda("model_identity", "model_identity")
+        version = identity.handler({"model_data_url": url}, None, client=self.aws.s3)
+        ssm = self.aws.ssm
+        ssm.put_parameter(Name=serving_model_parameter(cfg), Value=serving_model_value(version, url), Type="String", Overwrite=True)
+        record = {"model_data_url": url, "model_version": version, "metrics": {}, "execution_id": "rehearsal"}
+        ssm.put_parameter(Name=approved_model_parameter(cfg), Value=json.dumps(record), Type="String", Overwrite=True)
+        self.save_state(model_data_url=url, model_version=version)
+        say(f"  approved (stand-in for the pipeline run): {serving_model_parameter(cfg)} = {version} {url}")
+
+    def _deploy(self, log_name: str, assembly: Path, generation: int = 0, changed: Mapping[str, str] = ()) -> Deployed:
+        """The README's sequence: deploy the pipeline stack, approve a model, deploy serving."""
+        names = [s.name for s in read_assembly(assembly)]
+        pipeline = next(n for n in names if n.endswith("Pipeline"))
+        serving = next(n for n in names if n.endswith("Serving"))
+        merged: Dict[str, Any] = {}
         with CustomResourceResponder(self.url, self.aws) as responder:
-            self.cdk.deploy(log_name, assembly, self.outputs)
+            for step, stack in (("pipeline", pipeline), ("serving", serving)):
+                if step == "serving":
+                    self.approve(generation, changed)
+                part = self.workdir / f"outputs-{stack}.json"
+                self.cdk.deploy(f"{log_name}-{step}", assembly, stack, part, ssm_parameter_defaults(assembly, stack))
+                merged.update(json.loads(part.read_text(encoding="utf-8")) if part.exists() else {})
+        self.outputs.write_text(json.dumps(merged, indent=1), encoding="utf-8")
         answered = sorted(set(self.state().get("custom_resources", [])) | set(responder.answered))
         self.save_state(assembly=str(assembly), custom_resources=answered)
         if responder.answered:
@@ -1568,7 +1705,8 @@ class Rehearsal:
         self._deploy("deploy", self.assembly)
 
     def expectations(self, changed: Mapping[str, str]) -> Expectations:
-        return Expectations(load_config(changed), self.model_data_url, expected_routes(), changed)
+        return Expectations(load_config({**self.stage_context, **dict(changed)}), self.model_data_url, expected_routes(), changed,
+                            model_version=self.state().get("model_version"))
 
     def _report(self, results: List[Result]) -> None:
         whys = {name: why for name, why, _ in EMULATOR_FIXUPS}
@@ -1592,8 +1730,10 @@ class Rehearsal:
         self._stage_layers(self._synth("synth-update", UPDATE_OVERRIDES, out_dir))
         say("  changed: " + ", ".join(f"{k}={v}" for k, v in UPDATE_OVERRIDES.items()))
         self.save_state(changed=dict(UPDATE_OVERRIDES))
-        deployed = self._deploy("update", out_dir)
+        previous = self.model_data_url
+        deployed = self._deploy("update", out_dir, generation=1, changed=UPDATE_OVERRIDES)
         exp = self.expectations(UPDATE_OVERRIDES)
+        exp.previous_model_data_url = previous
         self._report(update_results(self.aws, before, deployed, exp) + run_checks(self.aws, deployed, exp))
 
     def phase_destroy(self) -> None:
@@ -1612,11 +1752,28 @@ class Rehearsal:
         if alive:
             raise RehearsalError(f"stacks not deleted: {alive}")
 
-    def phase_teardown(self) -> None:
+    def phase_redeploy(self) -> None:
+        """Deploy again after the destroy (first assembly, first model): nothing may clash."""
+        # What the first destroy left (known gaps only, or it would have failed) is the
+        # baseline of the second inventory diff.
+        baseline = take_inventory(self.aws)
+        self.save_state(changed={}, inventory_before_redeploy={k: sorted(v) for k, v in baseline.items()})
+        out_dir = self.workdir / "cdk.out"
+        self._stage_layers(read_assembly(out_dir))
+        deployed = self._deploy("redeploy", out_dir)
+        self._report(run_checks(self.aws, deployed, self.expectations({})))
+
+    def phase_destroy_again(self) -> None:
+        self.phase_destroy()
+
+    def phase_teardown_again(self) -> None:
+        self.phase_teardown("inventory_before_redeploy")
+
+    def phase_teardown(self, baseline: str = "inventory_before") -> None:
         state = self.state()
-        if "inventory_before" not in state:
+        if baseline not in state:
             raise RehearsalError("no inventory from before the deploy (run the inventory phase)")
-        before = {k: set(v) for k, v in state["inventory_before"].items()}
+        before = {k: set(v) for k, v in state[baseline].items()}
         deployed = {k: set(v) for k, v in state.get("inventory_deployed", {}).items()}
         after = take_inventory(self.aws)
         owned = [Owned(**o) for o in state.get("owned", [])]
@@ -1714,6 +1871,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "removed after a pass)")
     parser.add_argument("--endpoint-url", help="use this running emulator instead of starting one")
     parser.add_argument("--phases", help=f"comma-separated subset of {','.join(PHASES)} (default: all)")
+    parser.add_argument("--stage", choices=("dev", "prod"), default="dev",
+                        help="rehearse this stage (prod: -c headlines.stage=prod, as the README says)")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_SECONDS,
                         help="seconds for the whole run (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -1727,7 +1886,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     temporary = args.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="headlines-rehearsal-")) if temporary else args.workdir.resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    rehearsal = Rehearsal(args.app_dir.resolve(), workdir, args.endpoint_url, args.budget)
+    rehearsal = Rehearsal(args.app_dir.resolve(), workdir, args.endpoint_url, args.budget, args.stage)
     # Ctrl-C and SIGTERM end the run through the same cleanup (even when started with SIGINT ignored).
     previous = {sig: signal.signal(sig, handler) for sig, handler in
                 ((signal.SIGTERM, _on_sigterm), (signal.SIGHUP, _on_sigterm), (signal.SIGINT, signal.default_int_handler))}

@@ -208,7 +208,8 @@ class Api(Construct):
                 f"Gateway{response_type.response_type}",
                 type=response_type,
                 status_code=status,
-                response_headers={"Access-Control-Allow-Origin": origin},
+                # The contract's X-Request-Id on every answer, the gateway's own included.
+                response_headers={"Access-Control-Allow-Origin": origin, "X-Request-Id": "context.requestId"},
                 templates={"application/json": _error_template(code, message)},
             )
 
@@ -245,6 +246,11 @@ class Api(Construct):
             ),
             (
                 "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level CloudWatch role uses the AWS managed policy "
+                "AmazonAPIGatewayPushToCloudWatchLogs, the documented way to let API Gateway write logs.",
+            ),
+            (
+                "AwsSolutions-IAM4[Policy::arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
                 "API Gateway's account-level CloudWatch role uses the AWS managed policy "
                 "AmazonAPIGatewayPushToCloudWatchLogs, the documented way to let API Gateway write logs.",
             ),

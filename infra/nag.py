@@ -138,8 +138,10 @@ def objects_under(logical_or_name: str, prefix: str) -> str:
 
 
 ACCOUNT = r"(?:<AWS::AccountId>|\d{12})"
+# A literal partition when the region is known (feature flag @aws-cdk/core:...partition literals).
+PARTITION = r"(?:<AWS::Partition>|aws(?:-cn|-us-gov)?)"
 REGION = r"(?:<AWS::Region>|[a-z]{2}(?:-[a-z]+)+-\d)"
 
 
 def log_streams_of(group: str) -> str:
-    return rf"Resource::arn:<AWS::Partition>:logs:{REGION}:{ACCOUNT}:log-group:{re.escape(group)}:log-stream:\*"
+    return rf"Resource::arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{re.escape(group)}:log-stream:\*"

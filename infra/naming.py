@@ -10,10 +10,14 @@ OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_API_URL = "ApiUrl"
 
 #: Context keys of app.py that are not part of the typed config.
-CONTEXT_MODEL_DATA_URL = "headlines:model_data_url"
 CONTEXT_REHEARSAL = "headlines:rehearsal"
 CONTEXT_POWERTOOLS_LAYER_VERSION = "headlines:powertools_layer_version"
-APPROVED = "approved"
+
+#: Values of the two model parameters before the pipeline has approved a model. The serving
+#: pointer keeps the two-field shape, so that CloudFormation's Fn::Select of its second field
+#: never fails before the template rule can say what is missing.
+NO_MODEL = "none"
+NO_MODEL_POINTER = "none no-model-approved-yet"
 
 
 def _camel(text: str) -> str:
@@ -39,8 +43,24 @@ def resource_prefix(cfg: HeadlinesConfig) -> str:
 
 
 def approved_model_parameter(cfg: HeadlinesConfig) -> str:
-    """The SSM parameter the pipeline writes and the serving stack reads."""
+    """The SSM parameter holding the approval record (JSON) the pipeline writes last."""
     return f"/{cfg.project_name}/{cfg.stage}/model/approved"
+
+
+def serving_model_parameter(cfg: HeadlinesConfig) -> str:
+    """The SSM parameter the serving stack resolves at deploy time: ``<model_version> <model_data_url>``.
+
+    Plain text, not JSON, because CloudFormation can split a parameter value but not parse JSON.
+    """
+    return f"/{cfg.project_name}/{cfg.stage}/model/serving"
+
+
+def serving_model_value(model_version: str, model_data_url: str) -> str:
+    return f"{model_version} {model_data_url}"
+
+
+def state_machine_name(cfg: HeadlinesConfig) -> str:
+    return f"{resource_prefix(cfg)}-pipeline"
 
 
 def endpoint_name(cfg: HeadlinesConfig) -> str:

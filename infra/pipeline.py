@@ -4,7 +4,13 @@
       -> Train embeddings (BlazingText training job, .sync)
       -> Train classifier (MXNet script-mode training job, .sync)
       -> Read quality metric -> Quality gate (Choice) -> Fail with a clear cause
-      -> Publish approved model (ssm:PutParameter) -> Succeed
+      -> Read model version (Lambda: metrics.json of the artifact)
+      -> Point serving at the model, Publish approval record (ssm:PutParameter) -> Succeed
+
+Both SSM parameters belong to this stack (CloudFormation creates them with the value ``none``
+and deletes them with the stack), so a destroyed stage leaves no pointer to a deleted bucket.
+The state machine overwrites their values; CloudFormation never rewrites them as long as their
+template properties stay the same (changing them would reset the value to ``none``).
 
 Every Task state has a timeout and retries with exponential backoff and jitter on throttling
 and transient service errors; the state machine logs ALL events to CloudWatch Logs, is traced
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping
 
-from aws_cdk import Duration, Size, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -28,6 +34,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -37,7 +44,7 @@ from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.functions import PythonFunction
 from infra.images import Images
-from infra.naming import approved_model_parameter, resource_prefix
+from infra.naming import NO_MODEL, NO_MODEL_POINTER, approved_model_parameter, resource_prefix, serving_model_parameter, state_machine_name
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, Storage, removal_policy
 
 NEWS_KEY = RAW_PREFIX + "news/NewsAggregatorDataset.zip"
@@ -130,6 +137,25 @@ class Pipeline(Construct):
         job_prefix = cfg.project_name.lower()[:20]
         self.parameter_name = approved_model_parameter(cfg)
         self.parameter_arn = stack.format_arn(service="ssm", resource="parameter", resource_name=self.parameter_name.lstrip("/"))
+        self.serving_parameter_name = serving_model_parameter(cfg)
+        self.serving_parameter_arn = stack.format_arn(
+            service="ssm", resource="parameter", resource_name=self.serving_parameter_name.lstrip("/")
+        )
+        # Owned by this stack (deleted with it, whatever the stage: a retained fixed name would
+        # clash with the next deploy); the pipeline overwrites the values.
+        self.parameters = [
+            ssm.StringParameter(
+                self,
+                logical,
+                parameter_name=name,
+                string_value=initial,
+                description=description,
+            )
+            for logical, name, initial, description in (
+                ("ApprovalRecord", self.parameter_name, NO_MODEL, "Approval record (JSON) of the last approved model; written by the pipeline"),
+                ("ServingModel", self.serving_parameter_name, NO_MODEL_POINTER, "'<model_version> <model_data_url>' of the approved model; written by the pipeline, deployed by the serving stack"),
+            )
+        ]
 
         # ---- failure notifications ------------------------------------------------------
         self.topic = sns.Topic(
@@ -173,13 +199,10 @@ class Pipeline(Construct):
                 resources=[storage.data.arn_for_objects(RAW_PREFIX + "*")],
             )
         )
-        fn_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[storage.data.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [RAW_PREFIX + "*"]}},
-            )
-        )
+        # ingest.py asks HeadObject whether a dataset is already there. S3 answers 404 for a
+        # missing key only to a caller with s3:ListBucket on the bucket (403 otherwise), and a
+        # HeadObject carries no s3:prefix, so a prefix-conditioned ListBucket would not apply.
+        fn_role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.data.bucket_arn]))
         fn_role.add_to_principal_policy(
             iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[storage.key.key_arn])
         )
@@ -367,7 +390,66 @@ class Pipeline(Construct):
             + " (classifier.quality_threshold): model ' & $states.input.classifier.job_name & ' is not approved.' %}",
         )
 
-        # ---- 5. publish ---------------------------------------------------------------------
+        # ---- 5. model identity: the version inside the artifact -----------------------------
+        self.identity = PythonFunction(
+            self,
+            "ModelIdentity",
+            folder="model_identity",
+            handler="model_identity.handler",
+            description="Reads model_version from metrics.json of the trained model.tar.gz",
+            environment={"POWERTOOLS_SERVICE_NAME": f"{cfg.project_name}-model-identity"},
+            timeout=Duration.minutes(2),
+            memory_mb=512,
+            log_retention=retention,
+            removal=removal,
+        )
+        self.identity.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.artifacts.arn_for_objects(MODELS_PREFIX + "*")])
+        )
+        self.identity.role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[storage.key.key_arn]))
+        read_version = tasks.LambdaInvoke(
+            self,
+            "Read model version",
+            lambda_function=self.identity.function,
+            payload=sfn.TaskInput.from_object({"model_data_url.$": "$.approved.model_data_url"}),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path="$.approved.model_version",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(3)),
+            comment="model_version of metrics.json in the artifact (the content hash of its parameters)",
+        )
+        read_version.add_retry(
+            **_throttling_retry(
+                ["Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
+                interval_s=2,
+                attempts=5,
+            )
+        )
+
+        # ---- 6. publish ---------------------------------------------------------------------
+        ssm_retry = _throttling_retry(
+            ["Ssm.TooManyUpdatesException", "Ssm.ThrottlingException", "Ssm.InternalServerErrorException"],
+            interval_s=2,
+            attempts=5,
+        )
+        point = tasks.CallAwsService(
+            self,
+            "Point serving at the model",
+            service="ssm",
+            action="putParameter",
+            iam_action="ssm:PutParameter",
+            iam_resources=[self.serving_parameter_arn],
+            parameters={
+                "Name": self.serving_parameter_name,
+                "Type": "String",
+                "Overwrite": True,
+                "Value.$": "States.Format('{} {}', $.approved.model_version, $.approved.model_data_url)",
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+            comment=f"'<model_version> <model_data_url>' to {self.serving_parameter_name} (the serving stack deploys it)",
+        )
+        point.add_retry(**ssm_retry)
         publish = tasks.CallAwsService(
             self,
             "Publish approved model",
@@ -379,20 +461,13 @@ class Pipeline(Construct):
                 "Name": self.parameter_name,
                 "Type": "String",
                 "Overwrite": True,
-                "Description": "Approved headline classifier (written by the training pipeline; read by the serving stack)",
                 "Value.$": "States.JsonToString($.approved)",
             },
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
             comment=f"Write the approval record to {self.parameter_name}",
         )
-        publish.add_retry(
-            **_throttling_retry(
-                ["Ssm.TooManyUpdatesException", "Ssm.ThrottlingException", "Ssm.InternalServerErrorException"],
-                interval_s=2,
-                attempts=5,
-            )
-        )
+        publish.add_retry(**ssm_retry)
         done = sfn.Succeed(self, "Model approved", output_path="$.approved")
 
         gate = (
@@ -400,30 +475,36 @@ class Pipeline(Construct):
             .when(sfn.Condition.jsonata("{% $states.input.quality.value = null %}"), missing)
             .when(
                 sfn.Condition.jsonata(f"{{% $states.input.quality.value >= {threshold} %}}"),
-                publish.next(done),
+                read_version.next(point).next(publish).next(done),
             )
             .otherwise(below)
         )
 
         definition = ingest.next(embeddings).next(classifier).next(read_metric).next(gate)
 
+        # The log group is retained in prod, so its name ends with this stack's id: a redeploy
+        # after a destroy creates a new one instead of clashing with the kept one. (The
+        # /aws/vendedlogs/ prefix keeps CloudWatch Logs' account resource policy small.) The
+        # state machine has a fixed name and is always deleted with the stack (its execution
+        # history is not data worth keeping).
+        stack_uuid = Fn.select(2, Fn.split("/", stack.stack_id))
         self.log_group = logs.LogGroup(
             self,
             "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{prefix}-pipeline",
+            log_group_name=Fn.join("", [f"/aws/vendedlogs/states/{prefix}-pipeline-", stack_uuid]),
             retention=retention,
             removal_policy=removal,
         )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            state_machine_name=f"{prefix}-pipeline",
+            state_machine_name=state_machine_name(cfg),
             comment="headlines: ingest -> embeddings -> classifier -> quality gate -> publish",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=Duration.minutes(cfg.pipeline.timeout_minutes),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            removal_policy=removal,
+            removal_policy=RemovalPolicy.DESTROY,
         )
 
         rule = events.Rule(
@@ -454,8 +535,10 @@ class Pipeline(Construct):
         nag.allow_wildcards(
             self,
             (nag.objects_under("StorageData", RAW_PREFIX), "The ingest function writes the datasets under raw/ only."),
+            (nag.objects_under("StorageArtifacts", MODELS_PREFIX), "The model-identity function reads trained artifacts under models/ only."),
+            (r"Resource::<PipelineModelIdentityFunction[A-Za-z0-9]*\.Arn>:\*", "Step Functions' Lambda integration may invoke the model-identity function's versions/aliases (CDK's grant)."),
             (r"Resource::<PipelineIngestFunction[A-Za-z0-9]*\.Arn>:\*", "Step Functions' Lambda integration may invoke the ingest function's versions/aliases (CDK's grant)."),
-            (rf"Resource::arn:<AWS::Partition>:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/\*", "The SageMaker .sync integration creates, describes and stops training jobs whose names are made per execution."),
+            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/\*", "The SageMaker .sync integration creates, describes and stops training jobs whose names are made per execution."),
             nag.XRAY,
         )
 

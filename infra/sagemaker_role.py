@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.images import ecr_repository_arn
-from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, Storage
+from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, SCRATCH_PREFIX, Storage
 
 
 def ecr_pull_statements(image_uris: Sequence[str], partition: str) -> list:
@@ -85,7 +85,12 @@ class SageMakerExecutionRole(Construct):
             iam.PolicyStatement(
                 actions=["s3:ListBucket"],
                 resources=[storage.data.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [RAW_PREFIX + "*"]}},
+                conditions={"StringLike": {"s3:prefix": [RAW_PREFIX + "*", SCRATCH_PREFIX + "*"]}},
+            ),
+            # Training jobs the data scientists launch from the notebook read and write scratch/.
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[storage.data.arn_for_objects(SCRATCH_PREFIX + "*")],
             ),
             iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
@@ -114,6 +119,7 @@ class SageMakerExecutionRole(Construct):
         nag.allow_wildcards(
             self,
             (nag.objects_under("StorageData", RAW_PREFIX), "Training reads the ingested datasets: objects under raw/ only."),
+            (nag.objects_under("StorageData", SCRATCH_PREFIX), "Notebook-launched training jobs read and write experiments under scratch/ only."),
             (nag.objects_under("StorageArtifacts", EMBEDDINGS_PREFIX), "BlazingText writes, and the classifier reads, its model under embeddings/ only."),
             (nag.objects_under("StorageArtifacts", MODELS_PREFIX), "The classifier job writes its model.tar.gz under models/ only."),
             (nag.log_streams_of("/aws/sagemaker/TrainingJobs"), "Training containers write log streams (named per job) of the TrainingJobs log group only."),

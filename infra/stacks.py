@@ -1,7 +1,9 @@
 """The two stacks: the pipeline (training) stack and the serving stack.
 
 They are separate so that serving can be deployed later, once the pipeline has approved a
-model, and redeployed on its own for each new model (``cdk deploy <prefix>Serving``).
+model, and redeployed on its own for each new model (``cdk deploy <prefix>Serving``). Both are
+always synthesized: the serving stack resolves the approved model when CloudFormation deploys
+it (infra/serving.py), so ``cdk destroy --all`` always sees it.
 """
 from __future__ import annotations
 
@@ -21,7 +23,13 @@ from headlines.config import HeadlinesConfig
 from headlines.sourcedir import build_sourcedir
 from infra.api import Api
 from infra.images import Images, resolve_images
-from infra.naming import OUTPUT_API_URL, OUTPUT_STATE_MACHINE_ARN
+from infra.naming import (
+    OUTPUT_API_URL,
+    OUTPUT_STATE_MACHINE_ARN,
+    approved_model_parameter,
+    serving_model_parameter,
+    state_machine_name,
+)
 from infra.notebook import Notebook
 from infra.pipeline import Pipeline
 from infra.sagemaker_role import SageMakerExecutionRole
@@ -59,7 +67,15 @@ class PipelineStack(Stack):
         )
         self.notebook: Optional[Notebook] = None
         if cfg.notebook.enabled:
-            self.notebook = Notebook(self, "Notebook", cfg=cfg, storage=self.storage)
+            self.notebook = Notebook(
+                self,
+                "Notebook",
+                cfg=cfg,
+                storage=self.storage,
+                training_role=self.training_role.role,
+                state_machine_name=state_machine_name(cfg),
+                parameter_names=[approved_model_parameter(cfg), serving_model_parameter(cfg)],
+            )
         self.pipeline = Pipeline(
             self,
             "Pipeline",
@@ -78,7 +94,9 @@ class PipelineStack(Stack):
         CfnOutput(self, "KeyArn", value=self.storage.key.key_arn, export_name=self.export_name("KeyArn"))
         CfnOutput(self, "AccessLogsBucketName", value=self.storage.access_logs.bucket_name)
         CfnOutput(self, "ApprovedModelParameter", value=self.pipeline.parameter_name,
-                  description="SSM parameter the pipeline writes the approved model to")
+                  description="SSM parameter the pipeline writes the approval record to")
+        CfnOutput(self, "ServingModelParameter", value=self.pipeline.serving_parameter_name,
+                  description="SSM parameter the serving stack deploys the model of")
         CfnOutput(self, "AlertsTopicArn", value=self.pipeline.topic.topic_arn, export_name=self.export_name("AlertsTopicArn"))
         CfnOutput(self, "NotebookName", value=self.notebook.notebook_name if self.notebook else "(disabled)")
 
@@ -97,7 +115,6 @@ class ServingStack(Stack):
         construct_id: str,
         *,
         cfg: HeadlinesConfig,
-        model_data_url: str,
         pipeline: PipelineStack,
         **kwargs,
     ) -> None:
@@ -116,7 +133,6 @@ class ServingStack(Stack):
             self,
             "Serving",
             cfg=cfg,
-            model_data_url=model_data_url,
             images=pipeline.images,
             key=key,
             artifacts=artifacts,
@@ -136,8 +152,9 @@ class ServingStack(Stack):
                   description="Base URL: POST <ApiUrl>v1/classify, GET <ApiUrl>v1/health")
         CfnOutput(self, "ClassifyUrl", value=self.api.api.url_for_path("/v1/classify"))
         CfnOutput(self, "EndpointName", value=self.serving.endpoint.attr_endpoint_name)
-        CfnOutput(self, "ModelDataUrl", value=model_data_url)
-        CfnOutput(self, "ModelVersion", value=self.serving.model_version)
+        CfnOutput(self, "ModelDataUrl", value=self.serving.model_data_url)
+        CfnOutput(self, "ModelVersion", value=self.serving.model_version,
+                  description="Content hash of the model's parameters (metrics.json model_version; /v1/health reports it)")
         if self.api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id,
                       description="aws apigateway get-api-key --include-value --api-key <id>")

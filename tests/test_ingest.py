@@ -125,3 +125,17 @@ def test_local_mode_falls_back_to_the_shipped_sample_with_one_warning(tmp_path):
 def test_an_explicit_url_that_fails_is_an_error_not_a_fallback(tmp_path):
     with pytest.raises(InputError, match="cannot download"):
         resolve_news("http://127.0.0.1:9/mine.csv", tmp_path, load_config(), Console(file=io.StringIO()))
+
+
+def test_a_403_from_head_object_is_one_line_naming_the_missing_list_permission():
+    """Without s3:ListBucket, S3 answers HeadObject on a missing key with 403 (not 404)."""
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
+    store = ingest.S3Store("data-bucket", client=client)
+    with stub, pytest.raises(ingest.IngestError) as error:
+        store.stat("raw/news/NewsAggregatorDataset.zip")
+    message = str(error.value)
+    assert "\n" not in message and "s3:ListBucket" in message and "s3://data-bucket/raw/news/" in message

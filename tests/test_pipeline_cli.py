@@ -137,7 +137,7 @@ def test_start_wait_follows_states_and_training_jobs_to_success(aws):
     text = out.getvalue()
     order = ["-> Ingest datasets", "-> Train embeddings", f"{job}: Downloading (Downloading input data)",
              f"{job}: Training", f"{job}: Completed", "-> Train classifier", "-> Publish approved model",
-             f"model approved: {MODEL}", "npx cdk deploy HeadlinesServing -c headlines:model_data_url=approved"]
+             f"model approved: {MODEL}", "npx cdk deploy HeadlinesServing"]
     positions = [text.index(item) for item in order]
     assert positions == sorted(positions)
     assert text.count("-> Train embeddings") == 1

@@ -95,8 +95,14 @@ class S3Store:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return None
+            if code in ("403", "AccessDenied", "Forbidden"):
+                # S3 answers 403, not 404, for a missing key unless the caller may s3:ListBucket
+                # the bucket (a HeadObject carries no s3:prefix for a condition to match).
+                raise IngestError("s3://{}/{}: HeadObject denied (403): a missing object reads as 403 without "
+                                  "s3:ListBucket on the bucket; grant it to this function".format(self.bucket, key))
             raise
         return head["ContentLength"], head.get("Metadata", {}).get("sha256")
 

@@ -5,7 +5,7 @@ from typing import Dict
 
 import pytest
 
-from infra_support import MODEL_URL, Synth, synthesize
+from infra_support import Synth, synthesize
 
 
 @pytest.fixture(scope="session")
@@ -15,11 +15,11 @@ def _synth_cache() -> Dict[str, Synth]:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory, _synth_cache) -> Synth:
-    """Defaults (dev stage, instance serving) with a model URL, so both stacks exist.
+    """Defaults (dev stage, instance serving) and no context at all, as plain `npx cdk synth`.
 
     Synthesized once per worker and shared by the modules marked ``xdist_group("infra")``
     (they run on the same worker with ``--dist loadgroup``).
     """
     if "dev" not in _synth_cache:
-        _synth_cache["dev"] = synthesize(tmp_path_factory.mktemp("cdk-dev"), {"headlines:model_data_url": MODEL_URL})
+        _synth_cache["dev"] = synthesize(tmp_path_factory.mktemp("cdk-dev"), {})
     return _synth_cache["dev"]

@@ -11,7 +11,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.pop("CDK_DEFAULT_ACCOUNT", None)  # account-agnostic templates, whatever the shell has
 os.environ.pop("CDK_DEFAULT_REGION", None)
 
-MODEL_URL = "s3://headlines-test-artifacts/models/headlines-clf-0123abcd/output/model.tar.gz"
 
 
 @dataclass

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from infra_support import MODEL_URL, synthesize
+from infra_support import synthesize
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -65,7 +65,6 @@ def test_nag_is_active_on_the_whole_app(tmp_path):
     from infra.application import build, cdk_json_context
 
     ctx = cdk_json_context()
-    ctx["headlines:model_data_url"] = MODEL_URL
     ctx["headlines.notebook.enabled"] = "false"
     app = cdk.App(outdir=str(tmp_path), context=ctx)
     built = build(app)

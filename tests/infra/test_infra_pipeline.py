@@ -26,13 +26,15 @@ def test_states_in_order(asl):
     assert states["Train classifier"]["Next"] == "Read quality metric"
     assert states["Read quality metric"]["Next"] == "Quality gate"
     assert states["Quality gate"]["Type"] == "Choice"
+    assert states["Read model version"]["Next"] == "Point serving at the model"
+    assert states["Point serving at the model"]["Next"] == "Publish approved model"
     assert states["Publish approved model"]["Next"] == "Model approved"
     assert {states["Quality gate failed"]["Type"], states["Quality metric missing"]["Type"]} == {"Fail"}
 
 
 def test_every_task_has_a_timeout_and_retries_with_backoff(asl):
     tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
-    assert len(tasks) == 4
+    assert len(tasks) == 6
     for name, state in tasks.items():
         assert 0 < state["TimeoutSeconds"] <= 4 * 3600, name
         assert state["Retry"], name
@@ -145,6 +147,29 @@ def test_publish_writes_the_approval_record_to_ssm(asl, dev):
         assert f"'{field}'" in output
 
 
+def test_model_version_comes_from_the_artifact_and_reaches_both_parameters(asl, dev):
+    read = asl["States"]["Read model version"]
+    assert read["Parameters"] == {"model_data_url.$": "$.approved.model_data_url"}
+    assert read["ResultPath"] == "$.approved.model_version"  # so the approval record carries it
+    point = asl["States"]["Point serving at the model"]["Parameters"]
+    assert point["Name"] == "/headlines/dev/model/serving"
+    # '<model_version> <model_data_url>': the serving stack splits it (infra/serving.py)
+    assert point["Value.$"] == "States.Format('{} {}', $.approved.model_version, $.approved.model_data_url)"
+    function = next(
+        f for f in dev.resources(dev.pipeline_name, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "model_identity.handler"
+    )
+    assert function["Properties"]["Runtime"] == "python3.12"
+
+
+def test_both_parameters_belong_to_the_stack_and_start_as_none(dev):
+    parameters = {p["Properties"]["Name"]: p for p in dev.resources(dev.pipeline_name, "AWS::SSM::Parameter").values()}
+    assert set(parameters) == {"/headlines/dev/model/approved", "/headlines/dev/model/serving"}
+    for parameter in parameters.values():
+        assert parameter["Properties"]["Value"].split(" ")[0] == "none" and parameter["Properties"]["Type"] == "String"
+        assert parameter.get("DeletionPolicy", "Delete") == "Delete"  # a destroy leaves no pointer behind
+
+
 def test_state_machine_logs_all_and_is_traced(dev):
     dev.template(dev.pipeline_name).has_resource_properties(
         "AWS::StepFunctions::StateMachine",
@@ -155,7 +180,7 @@ def test_state_machine_logs_all_and_is_traced(dev):
     )
 
 
-def test_state_machine_may_write_only_the_approval_parameter(dev):
+def test_state_machine_may_write_only_the_two_model_parameters(dev):
     policies = dev.resources(dev.pipeline_name, "AWS::IAM::Policy")
     puts = [
         s
@@ -163,8 +188,10 @@ def test_state_machine_may_write_only_the_approval_parameter(dev):
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if "ssm:PutParameter" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
-    assert len(puts) == 1
-    assert json.dumps(puts[0]["Resource"]).endswith(':parameter/headlines/dev/model/approved"]]}')
+    resources = sorted(json.dumps(r) for s in puts for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]))
+    assert len(resources) == 2
+    assert resources[0].endswith(':parameter/headlines/dev/model/approved"]]}')
+    assert resources[1].endswith(':parameter/headlines/dev/model/serving"]]}')
 
 
 def test_failures_are_notified_on_an_encrypted_topic(dev):
@@ -206,6 +233,6 @@ def test_ingest_function(dev):
 
 def test_outputs(dev):
     outputs = dev.templates[dev.pipeline_name]["Outputs"]
-    for key in ("StateMachineArn", "DataBucketName", "ArtifactsBucketName", "NotebookName", "ApprovedModelParameter"):
+    for key in ("StateMachineArn", "DataBucketName", "ArtifactsBucketName", "NotebookName", "ApprovedModelParameter", "ServingModelParameter"):
         assert key in outputs
     assert outputs["NotebookName"]["Value"] == "headlines-dev-notebook"

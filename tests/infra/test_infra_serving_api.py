@@ -21,7 +21,7 @@ def test_model_runs_the_artifact_code_in_the_mxnet_inference_image(dev):
     model = _one(dev, "AWS::SageMaker::Model")
     container = model["PrimaryContainer"]
     assert container["Image"] == "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-inference:1.9.0-cpu-py38"
-    assert container["ModelDataUrl"] == dev.context["headlines:model_data_url"]
+    assert container["ModelDataUrl"] == {"Fn::Select": [1, {"Fn::Split": [" ", {"Ref": "ApprovedModel"}]}]}
     assert container["Environment"] == {
         "SAGEMAKER_PROGRAM": "inference.py",
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
@@ -58,14 +58,23 @@ def test_instance_variant_with_kms_and_autoscaling(dev):
     assert endpoint["RetainAllVariantProperties"] is True
 
 
-def test_names_change_with_the_model_for_blue_green_updates(dev):
-    from infra.serving import model_version
-
+def test_generated_names_so_a_new_model_replaces_model_and_config_blue_green(dev):
     model = _one(dev, "AWS::SageMaker::Model")
     config = _one(dev, "AWS::SageMaker::EndpointConfig")
-    assert model["ModelName"].startswith("headlines-dev-") and config["EndpointConfigName"].startswith("headlines-dev-")
-    assert config["ProductionVariants"][0]["ModelName"] == model["ModelName"]
-    assert model_version(dev.context["headlines:model_data_url"]) == "headlines-clf-0123abcd"
+    assert "ModelName" not in model and "EndpointConfigName" not in config
+    (model_id,) = dev.resources(dev.serving_name, "AWS::SageMaker::Model")
+    assert config["ProductionVariants"][0]["ModelName"] == {"Fn::GetAtt": [model_id, "ModelName"]}
+
+
+def test_deployment_guardrails_roll_back_on_the_endpoint_alarms(dev):
+    endpoint = _one(dev, "AWS::SageMaker::Endpoint")
+    deployment = endpoint["DeploymentConfig"]
+    routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "ALL_AT_ONCE" and routing["WaitIntervalInSeconds"] >= 300
+    alarms = dev.resources(dev.serving_name, "AWS::CloudWatch::Alarm")
+    assert sorted(a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]) == sorted(alarms)
+    for alarm in alarms.values():  # literal endpoint name: no cycle with the endpoint's rollback alarms
+        assert {"Name": "EndpointName", "Value": "headlines-dev"} in alarm["Properties"]["Dimensions"]
 
 
 def test_alarms_on_errors_and_latency_notify_the_topic(dev):
@@ -88,7 +97,8 @@ def test_api_function(dev):
     env = function["Environment"]["Variables"]
     assert env["MAX_HEADLINE_CHARS"] == "500" and env["MAX_BATCH_SIZE"] == "100"
     assert env["ENDPOINT_TIMEOUT_SECONDS"] == "10.0"
-    assert env["MODEL_VERSION"] == "headlines-clf-0123abcd"
+    # the content hash of the parameters, from the pointer the pipeline wrote (metrics.json model_version)
+    assert env["MODEL_VERSION"] == {"Fn::Select": [0, {"Fn::Split": [" ", {"Ref": "ApprovedModel"}]}]}
     assert env["POWERTOOLS_SERVICE_NAME"] == "headlines-api"
     assert "ENDPOINT_NAME" in env and "CORS_ALLOW_ORIGINS" in env
     layers = json.dumps(function["Layers"])
@@ -176,8 +186,10 @@ def test_gateway_errors_use_the_contract_error_body(dev):
     assert responses["INTEGRATION_TIMEOUT"]["StatusCode"] == "504"
     assert responses["INVALID_API_KEY"]["StatusCode"] == "403"
     assert '"code": "forbidden"' in responses["INVALID_API_KEY"]["ResponseTemplates"]["application/json"].replace('":"', '": "')
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "BAD_REQUEST_BODY", "THROTTLED", "QUOTA_EXCEEDED", "INVALID_API_KEY"} <= set(responses)
     codes = set()
     for props in responses.values():
+        assert props["ResponseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
         body = props["ResponseTemplates"]["application/json"]
         assert "$context.requestId" in body
         codes.add(json.loads(body.replace("$context.error.validationErrorString", "x").replace("$context.error.message", "x"))["error"]["code"])
@@ -198,3 +210,9 @@ def test_cors_preflight_from_config(dev):
 def test_outputs(dev):
     outputs = dev.templates[dev.serving_name]["Outputs"]
     assert {"ApiUrl", "ClassifyUrl", "EndpointName", "ModelDataUrl", "ModelVersion"} <= set(outputs)
+    function = next(
+        f["Properties"] for f in dev.resources(dev.serving_name, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "app.handler"
+    )
+    # one model identity: the output and the API's health answer read the same value
+    assert outputs["ModelVersion"]["Value"] == function["Environment"]["Variables"]["MODEL_VERSION"]

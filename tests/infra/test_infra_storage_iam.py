@@ -157,6 +157,14 @@ def test_ingest_function_writes_raw_prefix_only(dev):
     assert len(writes) == 1 and json.dumps(writes[0]["Resource"]).endswith('/raw/*"]]}')
 
 
+def test_ingest_may_list_the_data_bucket_so_a_missing_key_is_404_not_403(dev):
+    """S3 answers HeadObject on a missing key with 404 only given s3:ListBucket on the bucket,
+    and a HeadObject request carries no s3:prefix: the statement must have no prefix condition."""
+    statements = _role_statements(dev, dev.pipeline_name, "PipelineIngestRole")
+    listing = [s for s in statements if "s3:ListBucket" in _as_list(s["Action"])]
+    assert listing and all("Condition" not in s for s in listing)
+
+
 def test_notebook_instance_is_locked_down(dev):
     dev.template(dev.pipeline_name).has_resource_properties(
         "AWS::SageMaker::NotebookInstance",
@@ -166,8 +174,17 @@ def test_notebook_instance_is_locked_down(dev):
             "KmsKeyId": Match.any_value(),
             "VolumeSizeInGB": 10,
             "LifecycleConfigName": Match.any_value(),
+            "PlatformIdentifier": "notebook-al2023-v1",
+            "InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": "2"},
         },
     )
+
+
+def test_notebook_opens_on_the_project_repository(dev):
+    (repository_id, repository), = dev.resources(dev.pipeline_name, "AWS::SageMaker::CodeRepository").items()
+    assert repository["Properties"]["GitConfig"]["RepositoryUrl"] == dev.built.cfg.notebook.repository_url
+    (instance,) = dev.resources(dev.pipeline_name, "AWS::SageMaker::NotebookInstance").values()
+    assert instance["Properties"]["DefaultCodeRepository"] == {"Fn::GetAtt": [repository_id, "CodeRepositoryName"]}
 
 
 def _lifecycle_scripts(dev):
@@ -177,15 +194,16 @@ def _lifecycle_scripts(dev):
     return decode(props["OnCreate"]), decode(props["OnStart"])
 
 
-def test_notebook_lifecycle_clones_in_background_and_installs_idle_stop(dev):
-    on_create, on_start = _lifecycle_scripts(dev)
-    repo = dev.built.cfg.notebook.repository_url
-    for script in (on_create, on_start):
-        assert repo in script
-        clone_lines = [line for line in script.splitlines() if "git clone" in line]
-        assert clone_lines and all(line.strip().startswith("nohup") and line.rstrip().endswith("&") for line in clone_lines)
-    assert f"autostop.py {dev.built.cfg.notebook.idle_minutes}" in on_start
-    assert "crontab" in on_start and "stop_notebook_instance" in on_start
+def test_notebook_lifecycle_installs_the_kernel_in_background_and_a_systemd_idle_stop(dev):
+    _, on_start = _lifecycle_scripts(dev)
+    assert "crontab" not in on_start  # Amazon Linux 2023 has no cron daemon
+    assert "systemctl enable --now headlines-autostop.timer" in on_start
+    assert f"autostop.py {dev.built.cfg.notebook.idle_minutes}" in on_start and "stop_notebook_instance" in on_start
+    assert "ipykernel install --user --name headlines" in on_start
+    assert "install --quiet --no-deps -e" in on_start
+    assert "HEADLINES-KERNEL-FAILED.txt" in on_start  # a failed install is visible in Jupyter
+    (background,) = [line for line in on_start.splitlines() if line.startswith("nohup ")]
+    assert on_start.rstrip().endswith("&")
 
 
 def test_notebook_lifecycle_scripts_are_valid_bash_and_python(dev, tmp_path):
@@ -205,9 +223,25 @@ def test_notebook_role_may_stop_only_itself(dev):
     assert "notebook-instance/headlines-dev-notebook" in json.dumps(stop[0]["Resource"])
 
 
-def test_model_role_reads_only_the_approved_artifact(dev):
+def test_notebook_role_starts_the_pipeline_and_passes_only_the_training_role(dev):
+    statements = _role_statements(dev, dev.pipeline_name, "NotebookRole")
+    start = [s for s in statements if "states:StartExecution" in _as_list(s["Action"])]
+    assert len(start) == 1 and json.dumps(start[0]["Resource"]).endswith(':stateMachine:headlines-dev-pipeline"]]}')
+    follow = [s for s in statements if "states:GetExecutionHistory" in _as_list(s["Action"])]
+    assert follow and ":execution:headlines-dev-pipeline:*" in json.dumps(follow[0]["Resource"])
+    (passing,) = [s for s in statements if "iam:PassRole" in _as_list(s["Action"])]
+    (training_role,) = [k for k in dev.resources(dev.pipeline_name, "AWS::IAM::Role") if k.startswith("TrainingRole")]
+    assert passing["Resource"] == {"Fn::GetAtt": [training_role, "Arn"]}
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    train = [s for s in statements if "sagemaker:CreateTrainingJob" in _as_list(s["Action"])]
+    assert train and json.dumps(train[0]["Resource"]).endswith(':training-job/headlines-*"]]}')
+    invoke = [s for s in statements if "sagemaker:InvokeEndpoint" in _as_list(s["Action"])]
+    assert invoke and json.dumps(invoke[0]["Resource"]).endswith(':endpoint/headlines-dev"]]}')
+
+
+def test_model_role_reads_current_and_previous_models(dev):
     statements = _role_statements(dev, dev.serving_name, "ServingRole")
     reads = [s for s in statements if "s3:GetObject" in _as_list(s["Action"])]
     assert len(reads) == 1
-    bucket_key = dev.context["headlines:model_data_url"][len("s3://"):]
-    assert json.dumps(reads[0]["Resource"]).count(bucket_key) == 1
+    resource = json.dumps(reads[0]["Resource"])
+    assert "ArtifactsBucketName" in resource and resource.endswith('/models/*"]]}')

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from infra_support import MODEL_URL, synthesize
+from infra_support import synthesize
 
 pytestmark = pytest.mark.xdist_group("infra-variants")
 
@@ -15,7 +16,6 @@ def prod(tmp_path_factory):
     return synthesize(
         tmp_path_factory.mktemp("cdk-prod"),
         {
-            "headlines:model_data_url": MODEL_URL,
             "headlines.stage": "prod",
             "headlines.serving.mode": "serverless",
             "headlines.serving.serverless_memory_mb": "3072",
@@ -36,6 +36,30 @@ def test_prod_retains_data(prod):
     assert not prod.resources(prod.pipeline_name, "Custom::S3AutoDeleteObjects")
     keys = prod.resources(prod.pipeline_name, "AWS::KMS::Key")
     assert all(k["DeletionPolicy"] == "Retain" for k in keys.values())
+
+
+# Properties that give a resource a fixed physical name (a retained one would make the next
+# deploy fail with "already exists").
+_NAME_PROPERTIES = re.compile(r"^(\w*Name|Alias\w*)$")
+
+
+def test_prod_retains_nothing_with_a_fixed_name(prod):
+    retained = []
+    for stack, template in prod.templates.items():
+        for logical, resource in template["Resources"].items():
+            if resource.get("DeletionPolicy") == "Retain" or resource.get("UpdateReplacePolicy") == "Retain":
+                named = [key for key, value in resource.get("Properties", {}).items() if _NAME_PROPERTIES.match(key) and isinstance(value, str)]
+                retained.append((stack, resource["Type"]))
+                assert not named, (stack, logical, resource["Type"], named)
+    # what prod keeps: data (buckets, key, log groups) and API Gateway's account-level role
+    assert ("HeadlinesProdPipeline", "AWS::S3::Bucket") in retained and ("HeadlinesProdPipeline", "AWS::KMS::Key") in retained
+    types = {type_ for _, type_ in retained}
+    assert "AWS::StepFunctions::StateMachine" not in types and "AWS::SSM::Parameter" not in types
+    # the retained state machine log group: vended-logs prefix, unique per stack (its id)
+    groups = [g["Properties"].get("LogGroupName") for g in prod.resources(prod.pipeline_name, "AWS::Logs::LogGroup").values()]
+    named = [g for g in groups if g is not None]
+    assert len(named) == 1 and "/aws/vendedlogs/states/headlines-prod-pipeline-" in json.dumps(named[0])
+    assert '"Ref": "AWS::StackId"' in json.dumps(named[0])
 
 
 def test_serverless_variant(prod):
@@ -81,7 +105,7 @@ def test_data_capture_needs_instance_mode(tmp_path):
     with pytest.raises(Exception, match="data_capture needs serving.mode=instance"):
         synthesize(
             tmp_path,
-            {"headlines:model_data_url": MODEL_URL, "headlines.serving.mode": "serverless", "headlines.serving.data_capture": "true"},
+            {"headlines.serving.mode": "serverless", "headlines.serving.data_capture": "true"},
             nag=False,
         )
 
