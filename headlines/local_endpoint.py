@@ -230,14 +230,20 @@ def container_environment(base_dir: Path, port: int, workers: int) -> dict:
     return env
 
 
-def start_model_server(model_dir: Union[str, Path], workers: Optional[int] = None, port: int = 0,
-                       timeout: float = START_TIMEOUT_SECONDS) -> ModelServer:
-    """Start the container for ``model_dir`` and wait until the model answers."""
+def check_serving_prerequisites() -> Path:
+    """The container's Python 3.8, if it and Java are there; else one line saying how to get them."""
     try:
         python = container_env.python()
         container_env.java()
     except container_env.ContainerEnvError as error:
         raise LocalServeError(str(error)) from None
+    return python
+
+
+def start_model_server(model_dir: Union[str, Path], workers: Optional[int] = None, port: int = 0,
+                       timeout: float = START_TIMEOUT_SECONDS) -> ModelServer:
+    """Start the container for ``model_dir`` and wait until the model answers."""
+    python = check_serving_prerequisites()
     model_dir = check_model_dir(model_dir)
     workers = workers or default_workers()
     port = port or free_mms_port()

@@ -85,9 +85,10 @@ def main():
 
     from sagemaker_mxnet_serving_container import serving
 
-    serving.main()
+    serving.main()  # returns when the Java frontend exited
     sys.stdout.flush()
-    os._exit(0)  # the watcher thread may still be blocked in read
+    # No worker outlives its frontend (they share this process group); this ends the watcher too.
+    os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 if __name__ == "__main__":

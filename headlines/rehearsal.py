@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from headlines.config import OPENAPI_PATH, REPO_ROOT, HeadlinesConfig, load_config
-from headlines.endpoint_server import free_port
+from headlines.local_endpoint import free_port
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
