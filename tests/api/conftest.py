@@ -1,7 +1,7 @@
 """Fixtures of the API and serving tests (helpers live in api_support.py)."""
 import pytest
 
-from api_support import app_module, contract, fake_model_dir  # noqa: F401 - fixtures
+from api_support import app_module, contract, fake_container, fake_model_dir  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")
