@@ -91,13 +91,14 @@ def check_model_dir(model_dir: Union[str, Path]) -> Path:
 _LOGGED_ERROR = re.compile(r"WorkerLifeCycle - ((?:\w+\.)*\w*(?:Error|Exception)\b: .+)$")
 
 
-def _last_model_error(log_path: Path) -> Optional[str]:
-    """The last exception a model worker logged (MMS prefixes worker output with its logger)."""
+def _first_model_error(log_path: Path) -> Optional[str]:
+    """The first exception a model worker logged (MMS prefixes worker output with its logger):
+    the cause; what follows are its consequences on later requests."""
     try:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    for line in reversed(lines):
+    for line in lines:
         found = _LOGGED_ERROR.search(line)
         if found:
             return found.group(1).strip()[:300]
@@ -271,7 +272,7 @@ def _wait_ready(server: ModelServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not server.ping(timeout=1.0):
         if not server.running():
-            detail = _last_model_error(server.log_path) or "see its log above"
+            detail = _first_model_error(server.log_path) or "see its log above"
             raise LocalServeError(f"the model server exited while starting: {detail}")
         if time.monotonic() > deadline:
             raise LocalServeError(f"the model server did not answer /ping within {timeout:.0f} s")
@@ -282,7 +283,7 @@ def _wait_ready(server: ModelServer, timeout: float) -> None:
     except OSError as error:
         raise LocalServeError(f"the model server did not answer a first invocation: {error}") from None
     if status >= 500:
-        detail = _last_model_error(server.log_path) or _first_line(body)
+        detail = _first_model_error(server.log_path) or _first_line(body)
         raise LocalServeError(f"the model failed to load in the SageMaker MXNet serving toolkit: {detail}")
 
 
