@@ -23,7 +23,7 @@ from headline_text import Vocabulary
 
 try:  # present in the SageMaker serving container: it maps status_code onto the response
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
-except ImportError:  # locally: same attributes, handled by the local endpoint server
+except ImportError:  # outside the container (unit tests in .venv): same attributes
     class _ToolkitError(Exception):  # type: ignore[no-redef]
         def __init__(self, status_code, message=None, phrase=None):
             super().__init__(status_code, message, phrase)

@@ -15,7 +15,7 @@ Configuration (environment): ``ENDPOINT_NAME``, ``MAX_HEADLINE_CHARS``, ``MAX_BA
 ``ENDPOINT_TIMEOUT_SECONDS`` (boto3 read timeout; retries are bounded so that the worst case
 stays under API Gateway's 29 s integration timeout), ``MODEL_VERSION``, optional
 ``CORS_ALLOW_ORIGINS`` (comma-separated, default ``*``). In local mode the boto3 clients are
-pointed at the local endpoint server with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (invocations)
+pointed at the local SageMaker runtime API with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (invocations)
 and ``AWS_ENDPOINT_URL_SAGEMAKER`` (the health check's DescribeEndpoint), so this file runs
 unchanged in both places.
 
