@@ -284,7 +284,10 @@ def _wait_ready(server: ModelServer, timeout: float) -> None:
         raise LocalServeError(f"the model server did not answer a first invocation: {error}") from None
     if status >= 500:
         detail = _first_model_error(server.log_path) or _first_line(body)
-        raise LocalServeError(f"the model failed to load in the SageMaker MXNet serving toolkit: {detail}")
+        hint = ""
+        if "Unsupported model type" in detail:  # e.g. an artifact packaged before model_fn returned a Block
+            hint = " (the artifact serves the code/inference.py it was trained with: `headlines up --retrain`)"
+        raise LocalServeError(f"the model failed to load in the SageMaker MXNet serving toolkit: {detail}{hint}")
 
 
 def _first_line(body: bytes) -> str:
