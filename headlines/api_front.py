@@ -321,8 +321,8 @@ class FrontHandler(FastHandler):
                                 message or "malformed HTTP request", close=True)
 
     def send_error_body(self, status: int, message: str, close: bool = False) -> None:
-        self.send_api_error(status, "bad_request" if status == 400 else "request_timeout" if status == 408
-                            else "bad_request", message, close=close)
+        # 400 (malformed framing) and 408 (request not received in time), in the contract's codes.
+        self.send_api_error(status, "timeout" if status == 408 else "bad_request", message, close=close)
 
     def send_too_large(self) -> None:
         self.drain_body()

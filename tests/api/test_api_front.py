@@ -136,7 +136,7 @@ def test_a_slow_client_gets_408_at_the_deadline(front, monkeypatch):
         assert sock.recv(65536) == b""  # then the connection is closed
     assert time.monotonic() - started < 5
     status, body = status_and_json(answer)
-    assert status == 408 and body["error"]["code"] == "request_timeout"
+    assert status == 408 and body["error"]["code"] == "timeout"
 
 
 def test_a_slow_header_sender_is_cut_off_too(front, monkeypatch):
