@@ -35,6 +35,43 @@ class MalformedRequest(Exception):
     """A body that is not valid HTTP/1.1 framing."""
 
 
+class _Deadlines:
+    """One thread for every connection's request deadline (a timer thread per request would
+    cost a thread start each time); checked every 50 ms."""
+
+    interval = 0.05
+
+    def __init__(self) -> None:
+        self._due: Dict[Any, float] = {}
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, handler: "FastHandler", seconds: float) -> None:
+        with self._lock:
+            self._due[handler] = time.monotonic() + seconds
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="request-deadlines", daemon=True)
+                self._thread.start()
+
+    def remove(self, handler: "FastHandler") -> None:
+        with self._lock:
+            self._due.pop(handler, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            now = time.monotonic()
+            with self._lock:
+                expired = [handler for handler, due in self._due.items() if due <= now]
+                for handler in expired:
+                    del self._due[handler]
+            for handler in expired:
+                handler.expire()
+
+
+_deadlines = _Deadlines()
+
+
 class FastHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive, Nagle off, one write per response, no access log, a deadline per
     request, strict body framing."""
@@ -51,10 +88,9 @@ class FastHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         LOG.debug("%s " + format, self.address_string(), *args)
 
-    # --- the deadline: a watchdog shuts the reading side when the client is too slow -------------
+    # --- the deadline: past it, the reading side is shut and the client gets a 408 ---------------
     def handle_one_request(self) -> None:
         self._timed_out = False
-        self._watchdog: Optional[threading.Timer] = None
         self.connection.settimeout(self.timeout)
         try:
             first = self.rfile.peek(1)[:1] if hasattr(self.rfile, "peek") else b"x"
@@ -65,9 +101,7 @@ class FastHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         # From the first byte on, the whole request must arrive within the deadline.
-        self._watchdog = threading.Timer(self.request_deadline_seconds, self._expire)
-        self._watchdog.daemon = True
-        self._watchdog.start()
+        _deadlines.add(self, self.request_deadline_seconds)
         try:
             super().handle_one_request()
         except (socket.timeout, ConnectionError):
@@ -75,7 +109,7 @@ class FastHandler(BaseHTTPRequestHandler):
         finally:
             self.request_done()
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         self._timed_out = True
         try:
             self.connection.shutdown(socket.SHUT_RD)
@@ -84,10 +118,7 @@ class FastHandler(BaseHTTPRequestHandler):
 
     def request_done(self) -> None:
         """The request is read: stop its deadline (the answer may take as long as it takes)."""
-        watchdog = getattr(self, "_watchdog", None)
-        if watchdog is not None:
-            watchdog.cancel()
-            self._watchdog = None
+        _deadlines.remove(self)
 
     def parse_request(self) -> bool:
         ok = super().parse_request()
