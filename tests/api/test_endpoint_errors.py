@@ -18,7 +18,8 @@ from botocore.stub import Stubber
 
 from api_support import invoke, load_app, make_event
 
-pytestmark = pytest.mark.xdist_group("local-api")  # shares the session's model servers
+# The tests on the real toolkit share the session's model servers with the other such tests.
+ON_THE_MODEL_SERVER = pytest.mark.xdist_group("local-api")
 ONE = {"headline": "Fed raises interest rates again"}
 
 
@@ -147,6 +148,7 @@ def via_local_server(fake_endpoint):
                     AWS_ENDPOINT_URL_SAGEMAKER=fake_endpoint)
 
 
+@ON_THE_MODEL_SERVER
 @pytest.mark.parametrize("headline, status, code", [
     ("a fine headline", 200, None),
     ("__bad__", 400, "bad_request"),     # the model's 4xx
@@ -154,7 +156,7 @@ def via_local_server(fake_endpoint):
     ("__junk__", 502, "model_error"),    # an answer that is not JSON
     ("__slow__", 504, "timeout"),        # slower than ENDPOINT_TIMEOUT_SECONDS
 ])
-def test_through_the_local_endpoint_server(via_local_server, contract, headline, status, code):
+def test_through_the_real_toolkit(via_local_server, contract, headline, status, code):
     answer = classify(via_local_server, {"headline": headline})
     assert answer.status == status, answer.text
     contract.validate("POST", "/v1/classify", status, answer.headers, answer.json)
@@ -165,6 +167,7 @@ def test_through_the_local_endpoint_server(via_local_server, contract, headline,
         assert answer.json["error"]["message"] == "the model refuses this headline"
 
 
+@ON_THE_MODEL_SERVER
 def test_wrong_endpoint_name_is_503(fake_endpoint, contract):
     module = load_app(ENDPOINT_NAME="no-such-endpoint", AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=fake_endpoint,
                       AWS_ENDPOINT_URL_SAGEMAKER=fake_endpoint)
@@ -176,7 +179,8 @@ def test_wrong_endpoint_name_is_503(fake_endpoint, contract):
     contract.validate("GET", "/v1/health", 200, health.headers, health.json)
 
 
-def test_health_through_the_local_endpoint_server(via_local_server, contract):
+@ON_THE_MODEL_SERVER
+def test_health_through_the_local_runtime_api(via_local_server, contract):
     health = invoke(via_local_server, make_event(method="GET", path="/v1/health", body=None))
     assert health.status == 200
     contract.validate("GET", "/v1/health", 200, health.headers, health.json)
