@@ -379,8 +379,18 @@ class FrontHandler(FastHandler):
 class ApiFrontServer(LocalHTTPServer):
     pool: HandlerPool  # set once bound (a port in use fails before any process starts)
 
-    def __init__(self, address: Tuple[str, int]):
-        super().__init__(address, FrontHandler)
+    def __init__(self, address: Tuple[str, int], listen: bool = True):
+        # listen=False: the port is taken (bound) but connections are refused until
+        # server_activate(), so that callers retry rather than wait in the backlog while the
+        # model server starts.
+        super().__init__(address, FrontHandler, bind_and_activate=False)
+        try:
+            self.server_bind()
+            if listen:
+                self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
 
 
 def _bind(factory: Callable[[], Any], host: str, port: int) -> Any:
@@ -449,7 +459,7 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127
     stops: List[Callable[[], None]] = []
     try:
         # The front's port first: a port in use fails before anything starts.
-        front = _bind(lambda: ApiFrontServer((host, port)), host, port)
+        front = _bind(lambda: ApiFrontServer((host, port), listen=False), host, port)
         stops.append(front.server_close)
         model_server = start_model_server(model_dir, workers=workers)
         stops.append(model_server.stop)
@@ -460,6 +470,7 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127
         add_handler_pool(front, endpoint_url, endpoint_name, model_dir, HANDLER_FILE,
                          handler_workers or model_server.workers)
         stops.append(front.pool.close)
+        front.server_activate()
         stops.append(start_in_thread(front))
     except BaseException:
         for stop in reversed(stops):
