@@ -3,35 +3,34 @@
 
 Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
 
-1. the model alone, in process: ``predict_fn`` on input already parsed (one headline, and a
-   batch of 100), and the container's whole chain ``input_fn -> predict_fn -> output_fn``;
-2. the endpoint server alone (``POST /invocations``) at concurrency 1, 8 and 32, as
-   ``headlines serve`` runs it (a worker process per CPU, no batching), and for one headline
-   also with the opt-in opportunistic batching (``--batching``);
+1. the model alone, in the container's Python (``.venv-sagemaker``: 3.8, mxnet 1.9.0, with the
+   serving toolkit's thread settings): ``predict_fn`` on input already parsed (one headline,
+   and a batch of 100), and the chain ``input_fn -> predict_fn -> output_fn``;
+2. the endpoint as the SageMaker MXNet image runs it: AWS's serving toolkit behind Multi Model
+   Server (``POST /invocations``, one worker per CPU) at concurrency 1, 8 and 32;
 3. the Lambda handler's own overhead per invocation: the handler called with API Gateway
    events, its endpoint call answered (a) by botocore's Stubber and (b) by an instant
    loopback server, minus that server's bare round trip;
-4. the whole local path (HTTP -> API front -> Lambda handler -> boto3 -> endpoint server ->
-   model) at concurrency 1, 8 and 32.
+4. the whole local path (HTTP -> API front -> handler processes -> boto3 -> local SageMaker
+   runtime API -> MMS -> toolkit -> model) at concurrency 1, 8 and 32.
 
-Servers run in their own processes (``python -m headlines.api_front``, which starts the
-endpoint server as a further process, as SageMaker runs the container apart from the Lambda);
-the load generator is this process: threads on keep-alive connections with pre-built
-requests, so that the client costs little. Every cell is bounded in requests and seconds.
+Servers run in their own processes (``python -m headlines.api_front``, which starts MMS as
+``headlines serve`` does); the load generator is this process: threads on keep-alive
+connections with pre-built requests, so that the client costs little. Every cell is bounded
+in requests and seconds. The machine's load average is printed before and after: on a shared
+machine, compare figures from one run only.
 
-Usage: ``python bench/serving.py [--model DIR] [--seconds S] [--profile]``. Without --model it
-uses the current local model (``.headlines/model``), else trains a tiny one on the shipped
-sample into a temporary folder.
+Usage: ``python bench/serving.py [--model DIR] [--seconds S]``. Without --model it uses the
+current local model (``.headlines/model``), else trains a tiny one on the shipped sample into a
+temporary folder.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
 import io
 import json
 import os
-import pstats
 import re
 import socket
 import subprocess
@@ -202,7 +201,7 @@ def start_local_api_process(model_dir: Path, extra_env: Optional[Dict[str, str]]
         line = process.stdout.readline()
         if not line:
             raise RuntimeError(f"the local API exited with status {process.wait()}")
-        if line.startswith("endpoint server"):
+        if line.startswith("model server"):
             endpoint_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))
         elif line.startswith("REST API"):
             api_port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))
@@ -222,7 +221,7 @@ def instant_server_main() -> None:
     """A stand-in endpoint that answers every request at once (for the handler's overhead)."""
     from http.server import ThreadingHTTPServer
 
-    from headlines.endpoint_server import FastHandler
+    from headlines.local_http import FastHandler
 
     class Instant(FastHandler):
         def do_POST(self) -> None:  # noqa: N802
@@ -238,32 +237,49 @@ def instant_server_main() -> None:
 
 
 # --- the stages ------------------------------------------------------------------------------------
-def bench_model(model_dir: Path, seconds: float) -> List[Row]:
-    from headlines.endpoint_server import ModelService
+def model_stage_main(model_dir: str, seconds: float) -> None:
+    """Runs in the container's Python: the model rows, as JSON lines on stdout."""
+    code_dir = os.path.join(model_dir, "code")
+    sys.path.insert(0, code_dir)
+    import importlib.util
 
-    service = ModelService(model_dir)
-    module, model = service.module, service.model
-    rows = []
+    spec = importlib.util.spec_from_file_location("inference", os.path.join(code_dir, "inference.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.model_fn(model_dir)
     for label, headlines, count in (("1", [ONE], 3000), ("batch 100", BATCH, 500)):
         body = json.dumps({"headlines": headlines}).encode()
         data = module.input_fn(body, "application/json")
         latencies, wall = timed_loop(lambda: module.predict_fn(data, model), count, seconds)
-        rows.append(Row("model: predict_fn (in process)", label, None, latencies, wall, len(headlines)))
-        latencies, wall = timed_loop(lambda: service.invoke(body, "application/json", "application/json"), count, seconds)
-        rows.append(Row("model: input_fn+predict_fn+output_fn", label, None, latencies, wall, len(headlines)))
+        print(json.dumps(["model: predict_fn (container Python)", label, latencies, wall, len(headlines)]), flush=True)
+
+        def chain() -> object:
+            return module.output_fn(module.predict_fn(module.input_fn(body, "application/json"), model),
+                                    "application/json")
+
+        latencies, wall = timed_loop(chain, count, seconds)
+        print(json.dumps(["model: input_fn+predict_fn+output_fn", label, latencies, wall, len(headlines)]), flush=True)
+
+
+def bench_model(model_dir: Path, seconds: float) -> List[Row]:
+    from headlines import container_env
+    from headlines.local_endpoint import check_serving_prerequisites
+
+    check_serving_prerequisites()
+    # The serving toolkit's thread settings (sagemaker_mxnet_serving_container.serving).
+    env = dict(os.environ, MXNET_CPU_WORKER_NTHREADS="1", MXNET_CPU_PRIORITY_NTHREADS="1",
+               MXNET_KVSTORE_REDUCTION_NTHREADS="1", OMP_NUM_THREADS="1")
+    env.pop("PYTHONPATH", None)
+    run = container_env.run([__file__, "--model-stage", str(model_dir), "--seconds", str(seconds)],
+                            capture_output=True, text=True, env=env, timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"the model stage failed: {run.stderr[-2000:]}")
+    rows = []
+    for line in run.stdout.splitlines():
+        if line.startswith("["):
+            stage, label, latencies, wall, count = json.loads(line)
+            rows.append(Row(stage, label, None, latencies, wall, count))
     return rows
-
-
-def start_endpoint_process(model_dir: Path, *options: str) -> Tuple[subprocess.Popen, int]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    process = subprocess.Popen([sys.executable, "-m", "headlines.endpoint_server", "--model", str(model_dir), *options],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                               env=env, text=True)
-    line = process.stdout.readline()
-    found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-    if not found:
-        raise RuntimeError(f"the endpoint server did not start (status {process.wait()})")
-    return process, int(found.group(1))
 
 
 def bench_server(name: str, port: int, path: str, seconds: float, body_for: Callable[[List[str]], bytes],
@@ -337,26 +353,6 @@ def bench_handler(seconds: float) -> Tuple[List[Row], Dict[str, float]]:
         instant.wait(timeout=10)
 
 
-def profile_model_chain(model_dir: Path, count: int = 3000) -> None:
-    """cProfile of what the endpoint server does per single-headline request, in one thread:
-    the container chain (input_fn -> predict_fn -> output_fn) under the server's lock."""
-    from headlines.endpoint_server import ModelService
-
-    service = ModelService(model_dir)
-    body = json.dumps({"headlines": [ONE]}).encode()
-    for _ in range(100):
-        service.invoke(body, "application/json", "application/json")
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(count):
-        service.invoke(body, "application/json", "application/json")
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
-    print(f"\nprofile: {count} single-headline invocations of the container chain, by own time")
-    print(out.getvalue())
-
-
 # --- the model to serve ----------------------------------------------------------------------------
 def find_or_train_model(explicit: Optional[str]) -> Path:
     if explicit:
@@ -394,60 +390,51 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="extracted model artifact (default: .headlines/model, else train a tiny one)")
     parser.add_argument("--seconds", type=float, default=3.0, help="time bound of each cell (default 3)")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the model chain")
     parser.add_argument("--instant-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--model-stage", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.instant_server:
         instant_server_main()
         return 0
+    if args.model_stage:
+        model_stage_main(args.model_stage, args.seconds)
+        return 0
 
-    from headlines.endpoint_server import WORKER_ENVIRONMENT
-
-    for name, value in WORKER_ENVIRONMENT.items():  # the model rows run as the server's workers do
-        os.environ.setdefault(name, value)
     model_dir = find_or_train_model(args.model)
     print(f"model: {model_dir}")
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, cell bound {args.seconds:g} s, "
-          f"load average before: {os.getloadavg()[0]:.2f} (other processes compete for the same CPUs)\n", flush=True)
+          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          "(other processes compete for the same CPUs)\n", flush=True)
     rows: List[Row] = []
     rows += bench_model(model_dir, args.seconds)
     handler_rows, overhead = bench_handler(args.seconds)
     process, endpoint_port, api_port = start_local_api_process(model_dir)
     try:
-        rows += bench_server("endpoint server: POST /invocations", endpoint_port, "/invocations",
+        rows += bench_server("endpoint (toolkit + MMS): POST /invocations", endpoint_port, "/invocations",
                              args.seconds, lambda h: json.dumps({"headlines": h}).encode())
-        batched, batched_port = start_endpoint_process(model_dir, "--batching")
-        try:
-            rows += bench_server("  same, opt-in batching (--batching)", batched_port, "/invocations",
-                                 args.seconds, lambda h: json.dumps({"headlines": h}).encode(), payloads=("1",))
-        finally:
-            batched.terminate()
-            batched.wait(timeout=20)
         rows += handler_rows
         rows += bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", args.seconds,
                              lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode())
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        process.wait(timeout=60)
     print_table(rows)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
     def cell(stage: str, payload: str, concurrency: Optional[int]) -> Row:
         return next(r for r in rows if r.stage.startswith(stage) and r.payload == payload and r.concurrency == concurrency)
 
-    p99 = cell("endpoint server", "1", 8).p99
-    throughput = max(cell("endpoint server", "batch 100", c).hps for c in CONCURRENCY)
+    p99 = cell("endpoint", "1", 8).p99
+    throughput = max(cell("endpoint", "batch 100", c).hps for c in CONCURRENCY)
     handler_p50 = min(overhead.values())
-    print("\ntargets (issue 4):")
-    print(f"  endpoint server p99, one headline, concurrency 8:   {p99:7.2f} ms    (<= 10 ms)   "
+    print("\ntargets (issue 10):")
+    print(f"  endpoint p99, one headline, concurrency 8:   {p99:7.2f} ms    (<= 10 ms)   "
           f"{'ok' if p99 <= 10 else 'MISSED'}")
-    print(f"  endpoint server, batches of 100:                   {throughput:7.0f} headlines/s (>= 1000) "
-          f"{'ok' if throughput >= 1000 else 'MISSED'}")
+    print(f"  endpoint, batches of 100:                   {throughput:7.0f} headlines/s (>= 5000) "
+          f"{'ok' if throughput >= 5000 else 'MISSED'}")
     print(f"  Lambda handler overhead p50: stubbed {overhead['stubbed_p50']:.3f} ms, "
           f"instant server minus round trip {overhead['instant_minus_roundtrip_p50']:.3f} ms   (<= 2 ms)   "
           f"{'ok' if handler_p50 <= 2 else 'MISSED'}")
-    if args.profile:
-        profile_model_chain(model_dir)
     return 0
 
 

@@ -1,54 +1,55 @@
 """Local stand-in for API Gateway: HTTP requests -> REST proxy events -> the Lambda handler.
 
-The handler is the unchanged ``lambda/api/app.py``, loaded by file path. Its boto3 clients are
-pointed at the local endpoint server (``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` for
-InvokeEndpoint, ``AWS_ENDPOINT_URL_SAGEMAKER`` for the health check's DescribeEndpoint), with
-dummy credentials and a region when none are set, so nothing here can reach AWS.
+The handler is the unchanged ``lambda/api/app.py``, loaded by file path in each of a pool of
+handler worker processes (like Lambda's execution environments: one event at a time each,
+since Powertools' resolver keeps the current event in class attributes; API Gateway fans out
+over many). Its boto3 clients are pointed at the local SageMaker runtime API
+(``headlines.runtime_api``: ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` for InvokeEndpoint,
+``AWS_ENDPOINT_URL_SAGEMAKER`` for the health check's DescribeEndpoint), which forwards to the
+container (``headlines.local_endpoint``: AWS's MXNet serving toolkit behind Multi Model
+Server), with dummy credentials and a region when none are set, so nothing here can reach AWS.
 
 Like API Gateway, the front turns each request into a REST API proxy event (payload format
 1.0: ``resource``, ``path``, ``httpMethod``, ``headers``/``multiValueHeaders``, query
 parameters, ``body`` with ``isBase64Encoded``, ``requestContext.requestId``), answers bodies
-over 64 KiB with 413 itself, and answers 502 when the handler fails or returns something that
-is not a proxy response. Invocations are serialised: one execution environment, one event at
-a time (Powertools' resolver keeps the current event in class attributes).
+over 64 KiB with 413 itself, a malformed request with 400, a request not sent within its
+deadline with 408, and answers 502 when the handler fails or returns something that is not a
+proxy response, 504 when it does not answer within the function's timeout.
 
 The environment variables the handler needs are set only while it is imported (the moment a
 Lambda cold start reads them), then the caller's environment is restored, so that starting a
 local API inside a test session leaks nothing into other tests.
 
-Entry points: ``serve_local(model_dir, port, endpoint_port=0)`` (blocks; ``headlines serve``)
-and ``start_local_api(model_dir)`` (background threads, for tests and benchmarks).
+Entry points: ``serve_local(model_dir, port)`` (blocks; ``headlines serve``) and
+``start_local_api(model_dir)`` (in the background, for tests and benchmarks).
 """
 from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
 import contextlib
 import importlib.util
 import itertools
 import json
 import logging
+import multiprocessing
 import os
-import re
 import signal
-import subprocess
 import sys
 import threading
 import time
 import uuid
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, unquote
 
-from headlines.endpoint_server import (
-    DEFAULT_ENDPOINT_NAME,
-    FastHandler,
-    start_endpoint_server,
-    start_in_thread,
-)
+from headlines.local_endpoint import LocalServeError, ModelServer, start_model_server
+from headlines.local_http import FastHandler, LocalHTTPServer, start_in_thread
+from headlines.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
 
 LOG = logging.getLogger("headlines.api_front")
 
@@ -62,8 +63,10 @@ KNOWN_RESOURCES = ("/v1/classify", "/v1/health")
 DEFAULT_PORT = 8080
 
 
-class LocalServeError(RuntimeError):
-    """A readable one-line reason why the local API could not start."""
+# The function's timeout (infra/api.py) and API Gateway's integration timeout.
+FUNCTION_TIMEOUT_SECONDS = 28.0
+GATEWAY_TIMEOUT_SECONDS = 29.0
+__all__ = ["LocalServeError", "start_local_api", "serve_local"]
 
 
 # --- loading the handler -----------------------------------------------------------------------
@@ -226,6 +229,64 @@ def _error_body(status_code: str, message: str, request_id: str) -> bytes:
 _HOP_BY_HOP = {"content-length", "connection", "transfer-encoding", "keep-alive"}
 
 
+# --- the handler workers (Lambda execution environments) ------------------------------------------
+_worker_module: Optional[ModuleType] = None
+
+
+def _start_worker(environment: Mapping[str, Optional[str]], handler_file: str) -> None:
+    global _worker_module
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the front's to handle
+    _worker_module = load_handler(environment, Path(handler_file))
+
+
+def _invoke_in_worker(event: Dict[str, Any]) -> Any:
+    try:
+        return _worker_module.handler(event, LocalLambdaContext(FUNCTION_TIMEOUT_SECONDS))
+    except Exception:  # what Lambda reports as a function error; API Gateway answers 502
+        LOG.exception("the Lambda handler raised")
+        return None
+
+
+def _warm(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+class HandlerPool:
+    """``size`` processes, each with the handler loaded, each running one event at a time.
+    A pool whose process died is replaced by a fresh one (a new cold start)."""
+
+    def __init__(self, environment: Mapping[str, Optional[str]], size: int, handler_file: Path = HANDLER_FILE):
+        self.size = max(1, size)
+        self._environment = dict(environment)
+        self._handler_file = str(handler_file)
+        self._lock = threading.Lock()
+        self._executor = self._new_executor()
+        # Start every process now: cold starts stay off the first requests.
+        list(concurrent.futures.wait([self._executor.submit(_warm, 0.3) for _ in range(self.size)])[0])
+
+    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(self._environment, self._handler_file))
+
+    def invoke(self, event: Dict[str, Any], timeout: float = GATEWAY_TIMEOUT_SECONDS) -> Any:
+        """The handler's result; None when it failed; TimeoutError past ``timeout``."""
+        executor = self._executor
+        try:
+            return executor.submit(_invoke_in_worker, event).result(timeout=timeout)
+        except BrokenProcessPool:
+            LOG.error("a handler worker process died; starting a fresh pool")
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = self._new_executor()
+            executor.shutdown(wait=False, cancel_futures=True)
+            return None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 # --- the HTTP front ---------------------------------------------------------------------------------
 class FrontHandler(FastHandler):
     server: "ApiFrontServer"
@@ -251,14 +312,17 @@ class FrontHandler(FastHandler):
 
     # The standard library's own errors (bad request line, headers too large, unknown method).
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
-        if code == 501:
+        if self._timed_out:
+            self.send_timeout()
+        elif code == 501:
             self.send_api_error(405, "method_not_allowed", f"method {self.command!r} is not supported", close=True)
         else:
             self.send_api_error(code if 400 <= code < 500 else 400, "bad_request",
                                 message or "malformed HTTP request", close=True)
 
     def send_error_body(self, status: int, message: str, close: bool = False) -> None:
-        self.send_api_error(status, "bad_request", message, close=close)
+        # 400 (malformed framing) and 408 (request not received in time), in the contract's codes.
+        self.send_api_error(status, "timeout" if status == 408 else "bad_request", message, close=close)
 
     def send_too_large(self) -> None:
         self.drain_body()
@@ -272,7 +336,12 @@ class FrontHandler(FastHandler):
         rid = self._request_id()
         event = build_event(self.command, self.path, list(self.headers.items()), body, rid,
                             self.client_address[0])
-        result = self.server.invoke(event)
+        try:
+            result = self.server.pool.invoke(event)
+        except concurrent.futures.TimeoutError:
+            # What API Gateway answers when the integration times out.
+            self.send_api_error(504, "timeout", f"the API handler did not answer within {GATEWAY_TIMEOUT_SECONDS:g} s")
+            return
         status, headers, payload = self._translate(result, rid)
         self.send(status, payload, None, headers)
 
@@ -307,97 +376,71 @@ class FrontHandler(FastHandler):
         raise AttributeError(name)
 
 
-class ApiFrontServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256
+class ApiFrontServer(LocalHTTPServer):
+    pool: HandlerPool  # set once bound (a port in use fails before any process starts)
 
-    def __init__(self, address: Tuple[str, int], handler_module: ModuleType):
-        self.handler_module = handler_module
-        self._invoke_lock = threading.Lock()
-        super().__init__(address, FrontHandler)
+    def __init__(self, address: Tuple[str, int], listen: bool = True):
+        # listen=False: the port is taken (bound) but connections are refused until
+        # server_activate(), so that callers retry rather than wait in the backlog while the
+        # model server starts.
+        super().__init__(address, FrontHandler, bind_and_activate=False)
+        try:
+            self.server_bind()
+            if listen:
+                self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
 
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
 
-    def invoke(self, event: Dict[str, Any]) -> Any:
-        with self._invoke_lock:
-            try:
-                return self.handler_module.handler(event, LocalLambdaContext())
-            except Exception:
-                LOG.exception("the Lambda handler raised")
-                return None
+def _bind(factory: Callable[[], Any], host: str, port: int) -> Any:
+    try:
+        return factory()
+    except OverflowError:
+        raise LocalServeError(f"port {port} is out of range (1-65535)") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        hint = f" (another process uses it: try --port {port + 1})" if exc.errno == 98 else ""
+        raise LocalServeError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
 
 
 def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                    endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_dir: Optional[Union[str, Path]] = None,
-                   handler_file: Path = HANDLER_FILE) -> ApiFrontServer:
-    """Load the handler against ``endpoint_url`` and bind the front (``port=0``: a free port)."""
-    module = load_handler(handler_environment(endpoint_url, endpoint_name, _model_version(model_dir)), handler_file)
+                   handler_file: Path = HANDLER_FILE, handler_workers: int = 1) -> ApiFrontServer:
+    """Bind the front (``port=0``: a free port) with ``handler_workers`` handler processes
+    pointed at ``endpoint_url``."""
+    check_port(port)
+    server = _bind(lambda: ApiFrontServer((host, port)), host, port)
     try:
-        return ApiFrontServer((host, port), module)
-    except OSError as exc:
-        raise LocalServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        add_handler_pool(server, endpoint_url, endpoint_name, model_dir, handler_file, handler_workers)
+    except BaseException:
+        server.server_close()
+        raise
+    return server
 
 
-# --- the endpoint server as a separate process (like its own container) ----------------------------
-def spawn_endpoint_process(model_dir: Union[str, Path], host: str = "127.0.0.1", port: int = 0,
-                           endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None,
-                           timeout: float = 300.0) -> Tuple[subprocess.Popen, int]:
-    """Start ``python -m headlines.endpoint_server`` and wait until it listens: (process, port).
-
-    ``workers``: model worker processes (default: one per CPU, as the SageMaker model server).
-    The child exits when its standard input closes, i.e. when this process goes away."""
-    command = [sys.executable, "-m", "headlines.endpoint_server", "--model", str(model_dir), "--host", host,
-               "--port", str(port), "--endpoint-name", endpoint_name, "--exit-with-parent"]
-    if workers:
-        command += ["--workers", str(workers)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
-    ready: Dict[str, Any] = {}
-
-    def watch() -> None:
-        for line in process.stdout:
-            found = re.search(r"listening on http://[^:\s]+:(\d+)", line)
-            if found and "port" not in ready:
-                ready["port"] = int(found.group(1))
-            elif line.strip():
-                sys.stdout.write(line)
-
-    threading.Thread(target=watch, daemon=True, name="endpoint-stdout").start()
-    deadline = time.monotonic() + timeout
-    while "port" not in ready:
-        if process.poll() is not None:
-            raise LocalServeError(f"the endpoint server exited with status {process.returncode} "
-                                  f"while loading {model_dir} (its error is above)")
-        if time.monotonic() > deadline:
-            process.kill()
-            raise LocalServeError(f"the endpoint server did not start within {timeout:.0f} s")
-        time.sleep(0.02)
-    return process, ready["port"]
+def add_handler_pool(server: ApiFrontServer, endpoint_url: str, endpoint_name: str,
+                     model_dir: Optional[Union[str, Path]], handler_file: Path, handler_workers: int) -> None:
+    environment = handler_environment(endpoint_url, endpoint_name, _model_version(model_dir))
+    server.pool = HandlerPool(environment, handler_workers, handler_file)
 
 
-def _stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+def check_port(port: int) -> None:
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise LocalServeError(f"port {port} is out of range (1-65535)")
 
 
 # --- entry points ----------------------------------------------------------------------------------
 @dataclass
 class LocalApi:
-    """A running local API: its base URL, the endpoint server's URL, and how to stop both."""
+    """A running local API: its base URL, the local SageMaker API's URL, the container, and
+    how to stop them all."""
 
     url: str
     endpoint_url: str
-    stop: Callable[[], None] = field(repr=False)
+    model_server: ModelServer = field(repr=False)
     front: ApiFrontServer = field(repr=False)
+    stop: Callable[[], None] = field(repr=False)
 
     def __enter__(self) -> "LocalApi":
         return self
@@ -406,21 +449,28 @@ class LocalApi:
         self.stop()
 
 
-def start_local_api(model_dir: Union[str, Path], port: int = 0, endpoint_port: int = 0,
-                    host: str = "127.0.0.1", endpoint_process: bool = False,
-                    endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None) -> LocalApi:
-    """Start the endpoint server and the API front in the background (threads; the endpoint
-    server in its own processes with ``endpoint_process=True``, ``workers`` of them)."""
+def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127.0.0.1",
+                    endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None,
+                    handler_workers: Optional[int] = None) -> LocalApi:
+    """Start the container (``workers`` model workers, default one per CPU), the local
+    SageMaker API and the API front (``handler_workers`` handler processes, default as many
+    as model workers) in the background."""
+    check_port(port)
     stops: List[Callable[[], None]] = []
     try:
-        if endpoint_process:
-            process, bound = spawn_endpoint_process(model_dir, host, endpoint_port, endpoint_name, workers)
-            stops.append(lambda: _stop_process(process))
-        else:
-            _, bound, stop_endpoint = start_endpoint_server(model_dir, host, endpoint_port, endpoint_name)
-            stops.append(stop_endpoint)
-        endpoint_url = f"http://{host}:{bound}"
-        front = make_api_front(endpoint_url, host, port, endpoint_name, model_dir)
+        # The front's port first: a port in use fails before anything starts.
+        front = _bind(lambda: ApiFrontServer((host, port), listen=False), host, port)
+        stops.append(front.server_close)
+        model_server = start_model_server(model_dir, workers=workers)
+        stops.append(model_server.stop)
+        runtime = _bind(lambda: RuntimeApiServer((host, 0), model_server.host, model_server.port, endpoint_name),
+                        host, 0)
+        stops.append(start_in_thread(runtime))
+        endpoint_url = f"http://{host}:{runtime.port}"
+        add_handler_pool(front, endpoint_url, endpoint_name, model_dir, HANDLER_FILE,
+                         handler_workers or model_server.workers)
+        stops.append(front.pool.close)
+        front.server_activate()
         stops.append(start_in_thread(front))
     except BaseException:
         for stop in reversed(stops):
@@ -429,56 +479,58 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, endpoint_port: i
 
     def stop_all() -> None:
         while stops:
-            stops.pop()()
+            with contextlib.suppress(Exception):
+                stops.pop()()
 
-    return LocalApi(url=f"http://{host}:{front.port}", endpoint_url=endpoint_url, stop=stop_all, front=front)
+    return LocalApi(url=f"http://{host}:{front.port}", endpoint_url=endpoint_url, model_server=model_server,
+                    front=front, stop=stop_all)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, endpoint_port: int = 0,
-                host: str = "127.0.0.1", workers: Optional[int] = None) -> None:
-    """``headlines serve``: the endpoint server (its own processes, like its own container:
-    ``workers`` of them, default one per CPU) and the API front on ``host:port``; blocks until
-    interrupted (Ctrl-C or SIGTERM)."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "code" / "inference.py").is_file():
-        raise LocalServeError(f"{model_dir} is not an extracted model artifact (no code/inference.py)")
-    process, bound = spawn_endpoint_process(model_dir, host, endpoint_port, workers=workers)
+def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str = "127.0.0.1",
+                workers: Optional[int] = None) -> None:
+    """``headlines serve``: the container, the local SageMaker API and the API front on
+    ``host:port``; blocks until interrupted (Ctrl-C or SIGTERM), then stops everything,
+    Multi Model Server's Java frontend included."""
+    check_port(port)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    api: Optional[LocalApi] = None
     try:
-        endpoint_url = f"http://{host}:{bound}"
-        front = make_api_front(endpoint_url, host, port, DEFAULT_ENDPOINT_NAME, model_dir)
-        print(f"endpoint server (SageMaker container contract): {endpoint_url}  [GET /ping, POST /invocations]",
-              flush=True)
-        print(f"REST API: http://{host}:{front.port}  [POST /v1/classify, GET /v1/health]  (Ctrl-C stops)", flush=True)
-        print(f"  try: curl -s -XPOST http://{host}:{front.port}/v1/classify "
+        print("starting the SageMaker MXNet serving toolkit behind Multi Model Server ...", flush=True)
+        api = start_local_api(model_dir, port=port, host=host, workers=workers)
+        server = api.model_server
+        print(f"model server (the SageMaker container): {server.url}  [GET /ping, POST /invocations]  "
+              f"{server.workers} workers, log {server.log_path}", flush=True)
+        print(f"REST API: {api.url}  [POST /v1/classify, GET /v1/health]  (Ctrl-C stops)", flush=True)
+        print(f"  try: curl -s -XPOST {api.url}/v1/classify "
               """-H 'Content-Type: application/json' -d '{"headline":"Fed raises interest rates again"}'""",
               flush=True)
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            front.serve_forever(poll_interval=0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            front.server_close()
+        while True:
+            time.sleep(0.5)
+            if not server.running():
+                raise LocalServeError("the model server stopped unexpectedly (its log: "
+                                      f"{server.log_path})")
+    except KeyboardInterrupt:
+        pass
     finally:
-        _stop_process(process)
+        if api is not None:
+            api.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve the REST API locally (endpoint server + API front).")
+    parser = argparse.ArgumentParser(description="Serve the REST API locally (container + local SageMaker API + front).")
     parser.add_argument("--model", required=True, help="extracted model artifact directory")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--endpoint-port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--workers", type=int, default=None, help="endpoint worker processes (default: one per CPU)")
+    parser.add_argument("--workers", type=int, default=None, help="model workers (default: one per CPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve_local(args.model, args.port, args.endpoint_port, args.host, args.workers)
+        serve_local(args.model, args.port, args.host, args.workers)
     except LocalServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_train_arguments(train)
     train.set_defaults(run=cmd_train)
 
-    serve = commands.add_parser("serve", help="serve a model: local endpoint server + REST API")
+    serve = commands.add_parser("serve", help="serve a model: SageMaker serving toolkit + REST API")
     serve.add_argument("--model", type=Path, help="model.tar.gz or its unpacked folder; default: the workdir's model")
     serve.add_argument("--workdir", type=Path, default=None)
     serve.add_argument("--port", type=int, default=8080)
@@ -119,24 +119,54 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def _unpacked(model: Path, workdir: Path) -> Path:
-    """A model folder; a model.tar.gz is unpacked next to the workdir's runs."""
+    """A model folder. A ``model.tar.gz`` is extracted under ``<workdir>/serving/`` into a
+    folder named by its content hash: safely (``filter="data"``: no member outside the folder,
+    no links out, no devices) into a temporary folder first, renamed when complete, so that a
+    corrupt or truncated archive leaves nothing behind."""
+    import hashlib
+    import shutil
     import tarfile
+    import tempfile
+    import zlib
+
+    from headlines.api_front import LocalServeError
 
     if model.is_dir():
         return model
     if not model.is_file():
         raise FileNotFoundError(f"{model}: no such model")
-    target = workdir / "serving" / model.name.replace(".tar.gz", "")
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(model) as tar:
-        tar.extractall(target)
+    digest = hashlib.sha256()
+    with open(model, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    serving = workdir / "serving"
+    target = serving / f"{model.name.removesuffix('.tar.gz')}-{digest.hexdigest()[:12]}"
+    if target.is_dir():
+        return target
+    serving.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=serving))
+    try:
+        with tarfile.open(model) as tar:
+            tar.extractall(partial, filter="data")
+        partial.rename(target)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        if target.is_dir():  # another `headlines serve` extracted the same archive meanwhile
+            return target
+        if isinstance(error, tarfile.ReadError) and "could not be opened" in str(error):
+            reason = "not a gzip-compressed tar archive"
+        else:
+            reason = (str(error).splitlines() or [type(error).__name__])[0].rstrip(":")
+        raise LocalServeError(f"{model}: not a usable model archive: {reason}") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return target
 
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
-    from headlines.api_front import serve_local
+    from headlines.api_front import check_port, serve_local
     from headlines.local_pipeline import DEFAULT_WORKDIR, current_model
 
+    check_port(args.port)
     workdir = args.workdir or DEFAULT_WORKDIR
     model = args.model or current_model(workdir)
     if model is None:
@@ -146,9 +176,12 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_up(args: argparse.Namespace, console: Console) -> int:
-    from headlines.api_front import serve_local
+    from headlines.api_front import check_port, serve_local
+    from headlines.local_endpoint import check_serving_prerequisites
     from headlines.local_pipeline import current_model
 
+    check_port(args.port)
+    check_serving_prerequisites()  # before minutes of training, not after
     model = None if args.retrain else current_model(args.workdir)
     if model is not None:
         console.print(f"using the model in {model} (--retrain trains a new one)")

@@ -1,9 +1,10 @@
 """``headlines evaluate``: score a model artifact on a News Aggregator file of either format.
 
-The model is loaded the way serving loads it (its own ``code/inference.py`` through the local
-endpoint server's handler chain: ``model_fn`` once, then ``input_fn`` -> ``predict_fn`` ->
+The model is loaded the way serving loads it (its own ``code/inference.py``, the functions the
+MXNet serving toolkit calls: ``model_fn`` once, then ``input_fn`` -> ``predict_fn`` ->
 ``output_fn``), so the figures are those of what an endpoint would answer, not of a copy of
-the network. The metrics are computed by ``training/metrics.py``, the code that wrote the
+the network. It runs in this process, not behind Multi Model Server: scoring a file needs the
+handler chain, not the model server's start-up and HTTP path. The metrics are computed by ``training/metrics.py``, the code that wrote the
 model's own ``metrics.json``.
 """
 from __future__ import annotations
@@ -43,7 +44,8 @@ def news_data():
 @dataclass
 class LoadedModel:
     directory: Path  # the unpacked artifact
-    service: Any  # headlines.endpoint_server.ModelService
+    module: Any  # the artifact's code/inference.py
+    network: Any  # what its model_fn returned
     labels: List[Dict[str, str]]  # [{"code", "name"}] in output order
     metrics: Dict[str, Any]  # the artifact's own metrics.json
 
@@ -71,8 +73,6 @@ def unpack_model(model: Path, into: Optional[Path] = None) -> Path:
 
 def load_model(model: Path) -> LoadedModel:
     """The artifact's own serving code with the model loaded (what the endpoint would run)."""
-    from headlines.endpoint_server import ModelService
-
     directory = unpack_model(model)
     for name in ("code/inference.py", "labels.json", "metrics.json"):
         if not (directory / name).is_file():
@@ -85,25 +85,27 @@ def load_model(model: Path) -> LoadedModel:
     try:
         labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["labels"]
         metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))
-        service = ModelService(directory)
+        module = load_file_module(f"headlines_inference_{abs(hash(str(directory.resolve())))}",
+                                  directory / "code" / "inference.py")
+        network = module.model_fn(str(directory))
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(f"{model}: cannot load the model ({type(error).__name__}: {error})")
     except Exception as error:  # MXNet raises its own MXNetError for a broken network file
         raise InputError(f"{model}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0]})")
-    return LoadedModel(directory, service, labels, metrics)
+    return LoadedModel(directory, module, network, labels, metrics)
 
 
 def predict(model: LoadedModel, headlines: Sequence[str]) -> List[Dict[str, Any]]:
     """The endpoint's predictions ({"label", "category", "confidence", "scores"}), in order."""
-    from headlines.endpoint_server import ModelInvocationError
-
+    chain = model.module
     predictions: List[Dict[str, Any]] = []
     for start in range(0, len(headlines), INVOCATION_BATCH):
         body = json.dumps({"headlines": list(headlines[start:start + INVOCATION_BATCH])}).encode("utf-8")
         try:
-            answer, _ = model.service.invoke(body, "application/json", "application/json")
-        except ModelInvocationError as error:
-            raise InputError(f"the model refused headlines {start}-{start + INVOCATION_BATCH - 1}: {error.message}")
+            data = chain.input_fn(body, "application/json")
+            answer, _ = chain.output_fn(chain.predict_fn(data, model.network), "application/json")
+        except chain.ClientError as error:  # the 4xx the toolkit would answer
+            raise InputError(f"the model refused headlines {start}-{start + INVOCATION_BATCH - 1}: {error}")
         predictions.extend(json.loads(answer)["predictions"])
     return predictions
 

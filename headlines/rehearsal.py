@@ -49,7 +49,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from headlines.config import OPENAPI_PATH, REPO_ROOT, HeadlinesConfig, load_config
 from infra.naming import approved_model_parameter, serving_model_parameter, serving_model_value
-from headlines.endpoint_server import free_port
+from headlines.local_endpoint import free_port
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

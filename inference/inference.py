@@ -23,7 +23,7 @@ from headline_text import Vocabulary
 
 try:  # present in the SageMaker serving container: it maps status_code onto the response
     from sagemaker_inference.errors import GenericInferenceToolkitError as _ToolkitError
-except ImportError:  # locally: same attributes, handled by the local endpoint server
+except ImportError:  # outside the container (unit tests in .venv): same attributes
     class _ToolkitError(Exception):  # type: ignore[no-redef]
         def __init__(self, status_code, message=None, phrase=None):
             super().__init__(status_code, message, phrase)
@@ -49,13 +49,25 @@ class ClientError(_ToolkitError):
         return self.message
 
 
-class HeadlineModel:
-    """The exported network plus what turns text into its input and its output into labels."""
+class HeadlineModel(mx.gluon.Block):
+    """The exported network plus what turns text into its input and its output into labels.
+
+    A Gluon ``Block`` (wrapping the exported ``SymbolBlock``), because the MXNet serving
+    toolkit accepts only a ``Block`` or a ``BaseModule`` from ``model_fn`` when the module
+    defines ``input_fn``/``predict_fn``/``output_fn`` (HandlerService._user_module_transformer);
+    any other object fails every worker with "Unsupported model type".
+    """
 
     def __init__(self, model_dir: str):
+        super(HeadlineModel, self).__init__()
+
         def load(name):
-            with open(os.path.join(model_dir, name), encoding="utf-8") as handle:
-                return json.load(handle)
+            path = os.path.join(model_dir, name)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    return json.load(handle)
+            except (OSError, ValueError) as error:
+                raise ValueError("cannot load the model's {}: {}".format(name, error))
 
         self.vocab = Vocabulary.from_json(load("vocab.json"))
         self.labels = [(label["code"], label["name"]) for label in load("labels.json")["labels"]]
@@ -71,6 +83,9 @@ class HeadlineModel:
                 os.path.join(model_dir, "model-0000.params"), ctx=mx.cpu())
         self.net.hybridize(static_alloc=True, static_shape=True)
 
+    def forward(self, tokens):  # pylint: disable=arguments-differ
+        return self.net(tokens)
+
     def probabilities(self, headlines: Sequence[str]) -> np.ndarray:
         tokens = np.asarray([self.vocab.encode(text) for text in headlines], dtype=np.float32)
         parts = []
@@ -78,7 +93,7 @@ class HeadlineModel:
             # from_numpy hands the buffer over without a copy; mx.nd.array would copy it and
             # probe scipy.sparse on every call (a deprecation warning each time).
             chunk = mx.nd.from_numpy(np.array(tokens[start:start + PREDICT_BATCH]), zero_copy=True)
-            parts.append(self.net(chunk).asnumpy())
+            parts.append(self(chunk).asnumpy())
         logits = np.concatenate(parts).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)  # softmax, numerically stable
         exponentials = np.exp(logits)

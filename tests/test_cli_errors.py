@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from headlines import cli, errors
-from headlines.endpoint_server import free_port
+from headlines.local_endpoint import free_port
 
 HEAVY_MODULES = ("gensim", "scipy", "mxnet", "numpy", "rich", "sklearn", "boto3", "headlines.local_pipeline",
                  "headlines.embeddings", "headlines.api_front")

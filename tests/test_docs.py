@@ -33,7 +33,7 @@ import pytest
 
 from headlines import cli
 from headlines.config import REPO_ROOT
-from headlines.endpoint_server import free_port
+from headlines.local_endpoint import free_port
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 SHELL_INFO = {"bash", "sh", "shell", "console"}

@@ -125,5 +125,5 @@ def test_two_models_in_one_process_each_use_their_own_text_module(tiny_model_dir
         loaded.append((name, model))
     for name, model in loaded:
         # The file its code was compiled from (inspect.getfile would look the name up in sys.modules).
-        text_module = Path(model.service.module.Vocabulary.from_json.__code__.co_filename).resolve()
+        text_module = Path(model.module.Vocabulary.from_json.__code__.co_filename).resolve()
         assert text_module == (tmp_path / name / "code" / "headline_text.py").resolve()

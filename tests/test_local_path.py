@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from headlines.endpoint_server import free_port
+from headlines.local_endpoint import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ Configuration (environment): ``ENDPOINT_NAME``, ``MAX_HEADLINE_CHARS``, ``MAX_BA
 ``ENDPOINT_TIMEOUT_SECONDS`` (boto3 read timeout; retries are bounded so that the worst case
 stays under API Gateway's 29 s integration timeout), ``MODEL_VERSION``, optional
 ``CORS_ALLOW_ORIGINS`` (comma-separated, default ``*``). In local mode the boto3 clients are
-pointed at the local endpoint server with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (invocations)
+pointed at the local SageMaker runtime API with ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` (invocations)
 and ``AWS_ENDPOINT_URL_SAGEMAKER`` (the health check's DescribeEndpoint), so this file runs
 unchanged in both places.
 
@@ -264,6 +264,31 @@ def parse_classify_request(body: bytes) -> Tuple[List[str], bool]:
 
 
 # --- the model endpoint --------------------------------------------------------------------
+MODEL_MESSAGE_CHARS = 300
+_TRACE_MARKERS = ("Traceback (most recent call last)", 'File "', "\n  File ")
+
+
+def model_message(original: Any) -> str:
+    """What a caller may see of the container's error body: its first line only.
+
+    The SageMaker serving toolkit answers a failed request with the exception's message
+    followed by the Python traceback (``Transformer.handle_error``), and Multi Model Server
+    with ``{"code", "type", "message"}``; neither the traceback nor file paths reach callers.
+    """
+    text = str(original or "")
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+        text = decoded["message"]
+    text = text.split("Traceback (most recent call last)", 1)[0]
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    if not line or any(marker in line for marker in _TRACE_MARKERS):
+        return "the model rejected the input"
+    return line[:MODEL_MESSAGE_CHARS]
+
+
 def _client_error(exc: ClientError) -> ApiError:
     """Map a sagemaker-runtime error (its real shapes) to the API's answer."""
     error = exc.response.get("Error", {})
@@ -280,8 +305,7 @@ def _client_error(exc: ClientError) -> ApiError:
         if isinstance(original, int) and 400 <= original < 500:
             # The model judged the input bad (the container's client-error contract): the
             # caller's problem, with the model's own message, never a 5xx.
-            message = str(exc.response.get("OriginalMessage") or "the model rejected the input")
-            return bad_request(message[:300])
+            return bad_request(model_message(exc.response.get("OriginalMessage")))
         return ApiError(502, "model_error", "the model could not process the request")
     metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
     logger.warning("the endpoint call failed", extra={"error_code": code, "http_status": status,
@@ -310,8 +334,11 @@ def invoke_endpoint(headlines: List[str]) -> Dict[str, Any]:
         raise _client_error(exc) from None
     except (ReadTimeoutError, ConnectTimeoutError) as exc:
         metrics.add_metric(name="EndpointTimeouts", unit=MetricUnit.Count, value=1)
-        logger.warning("the endpoint call timed out", extra={"error": type(exc).__name__})
-        raise ApiError(504, "timeout", f"the model endpoint did not answer within {ENDPOINT_TIMEOUT_SECONDS:g} s") from None
+        waited = time.perf_counter() - started
+        logger.warning("the endpoint call timed out", extra={"error": type(exc).__name__, "waited_s": round(waited, 1)})
+        # Timed-out attempts are retried (standard mode), so say how long the caller waited.
+        raise ApiError(504, "timeout", f"the model endpoint did not answer within {waited:.0f} s "
+                                       f"({ENDPOINT_TIMEOUT_SECONDS:g} s per attempt)") from None
     except BotoCoreError as exc:  # connection refused or reset, no credentials, ...
         metrics.add_metric(name="EndpointErrors", unit=MetricUnit.Count, value=1)
         logger.warning("the endpoint call failed", extra={"error": type(exc).__name__, "detail": str(exc)})

@@ -196,7 +196,30 @@ def fake_model_dir(tmp_path_factory) -> Path:
     (root / "code").mkdir()
     shutil.copy(FAKE_INFERENCE, root / "code" / "inference.py")
     (root / "metrics.json").write_text(json.dumps({"accuracy": 0.5, "macro_f1": 0.4}), encoding="utf-8")
+    (root / "slow_seconds").write_text("2", encoding="utf-8")
+    for name in ("model-symbol.json", "model-0000.params", "vocab.json", "labels.json"):  # a whole artifact's names
+        (root / name).write_text("{}", encoding="utf-8")
     return root
+
+
+@pytest.fixture(scope="session")
+def fake_container(fake_model_dir):
+    """The real serving toolkit behind Multi Model Server, serving the stand-in model, with the
+    local SageMaker runtime API in front (endpoint name ``headlines-test``)."""
+    from headlines import container_env
+    from headlines.local_endpoint import start_model_server
+    from headlines.local_http import start_in_thread
+    from headlines.runtime_api import RuntimeApiServer
+
+    reason = container_env.available()
+    if reason:
+        pytest.skip(reason)
+    server = start_model_server(fake_model_dir, workers=2)
+    runtime = RuntimeApiServer(("127.0.0.1", 0), server.host, server.port, "headlines-test")
+    stop_runtime = start_in_thread(runtime)
+    yield server, f"http://127.0.0.1:{runtime.port}"
+    stop_runtime()
+    server.stop()
 
 
 def invoke(module, event: Dict[str, Any]) -> Answer:

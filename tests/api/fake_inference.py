@@ -1,28 +1,37 @@
-"""A stand-in ``code/inference.py`` with the real one's contract, for the serving tests that
-need a model that fails on purpose (the real model is used everywhere else).
+"""A stand-in ``code/inference.py`` with the real one's contract, served by the real MXNet
+serving toolkit behind Multi Model Server, for the tests that need a model that fails on
+purpose (the real model is used everywhere else). Runs on the container's Python 3.8.
 
-Special headlines: ``__bad__`` -> a 4xx client error, ``__boom__`` -> an unexpected
-exception (500), ``__slow__`` -> sleeps ``SLOW_SECONDS``, ``__junk__`` -> an answer that is
-not JSON.
+Special headlines: ``__bad__`` -> a toolkit client error (400), ``__boom__`` -> an unexpected
+exception (the toolkit answers 500), ``__slow__`` -> sleeps ``FAKE_MODEL_SLOW_SECONDS``,
+``__junk__`` -> an answer that is not JSON.
 """
 import json
 import os
 import time
 
+import mxnet as mx
+from sagemaker_inference.errors import GenericInferenceToolkitError
+
 LABELS = [("b", "business"), ("t", "science_technology"), ("e", "entertainment"), ("m", "health")]
-SLOW_SECONDS = float(os.environ.get("FAKE_MODEL_SLOW_SECONDS", "3"))
 
 
-class ClientError(Exception):
-    def __init__(self, status_code, message):
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
+class FakeModel(mx.gluon.Block):
+    """A Gluon Block, as the toolkit requires of model_fn's answer."""
+
+    def __init__(self, metrics):
+        super(FakeModel, self).__init__()
+        self.metrics = metrics
+
+
+def slow_seconds():
+    with open(os.path.join(os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "."), "..", "slow_seconds")) as handle:
+        return float(handle.read().strip())
 
 
 def model_fn(model_dir):
     with open(os.path.join(model_dir, "metrics.json")) as handle:
-        return {"metrics": json.load(handle)}
+        return FakeModel(json.load(handle))
 
 
 def input_fn(body, content_type):
@@ -33,25 +42,25 @@ def input_fn(body, content_type):
     try:
         data = json.loads(body)
     except ValueError:
-        raise ClientError(400, "body is not JSON")
+        raise GenericInferenceToolkitError(400, "body is not JSON")
     if isinstance(data, dict) and "headline" in data:
         return [data["headline"]]
     if isinstance(data, dict) and "headlines" in data:
         return list(data["headlines"])
     if isinstance(data, list):
         return data
-    raise ClientError(400, "expected headline or headlines")
+    raise GenericInferenceToolkitError(400, "expected headline or headlines")
 
 
 def predict_fn(data, model):
     out = []
     for text in data:
         if text == "__bad__":
-            raise ClientError(400, "the model refuses this headline")
+            raise GenericInferenceToolkitError(400, "the model refuses this headline")
         if text == "__boom__":
             raise RuntimeError("secret internal detail /etc/passwd")
         if text == "__slow__":
-            time.sleep(SLOW_SECONDS)
+            time.sleep(slow_seconds())
         if text == "__junk__":
             return "junk"
         index = len(text) % 4
@@ -62,6 +71,6 @@ def predict_fn(data, model):
 
 
 def output_fn(prediction, accept):
-    if prediction == {"predictions": "junk"} or prediction == "junk":
+    if prediction == "junk":
         return "this is not json", "text/plain"
     return json.dumps(prediction), "application/json"

@@ -62,3 +62,113 @@ def test_patched_environ_restores_and_unsets():
         assert os.environ["HEADLINES_TEST_KEEP"] == "1" and "HEADLINES_TEST_NEW" not in os.environ
     finally:
         del os.environ["HEADLINES_TEST_KEEP"]
+
+
+# --- the HTTP front itself: framing, deadlines, the handler pool ----------------------------------
+import json  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+from headlines.api_front import FrontHandler, LocalServeError, make_api_front  # noqa: E402
+from headlines.local_http import start_in_thread  # noqa: E402
+
+from api_support import CLOSED_PORT_URL  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def front():
+    """The front with one handler process, its endpoint on a closed port (the handler answers
+    503 there): enough for everything the front decides itself."""
+    server = make_api_front(CLOSED_PORT_URL, port=0, handler_workers=2)
+    stop = start_in_thread(server)
+    yield server
+    stop()
+    server.pool.close()
+
+
+def exchange(port, data: bytes, wait: float = 15.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_and_json(answer: bytes):
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+HEAD = b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    HEAD + b"Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",       # negative chunk size
+    HEAD + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",       # not hexadecimal
+    HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",          # no CRLF after a chunk
+    HEAD + b"Content-Length: -1\r\n\r\n{}",
+    HEAD + b"Content-Length: 1e3\r\n\r\n{}",
+    HEAD + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    HEAD + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+    HEAD + b"Transfer-Encoding: gzip\r\n\r\n{}",
+    b"NONSENSE\r\n\r\n",
+])
+def test_malformed_requests_are_400_json(front, request_bytes):
+    status, body = status_and_json(exchange(front.port, request_bytes))
+    assert status == 400 and body["error"]["code"] == "bad_request"
+
+
+def test_a_slow_client_gets_408_at_the_deadline(front, monkeypatch):
+    monkeypatch.setattr(FrontHandler, "request_deadline_seconds", 0.5)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        sock.sendall(HEAD + b"Content-Length: 100\r\n\r\n{")  # and never the rest
+        answer = sock.recv(65536)
+        assert sock.recv(65536) == b""  # then the connection is closed
+    assert time.monotonic() - started < 5
+    status, body = status_and_json(answer)
+    assert status == 408 and body["error"]["code"] == "timeout"
+
+
+def test_a_slow_header_sender_is_cut_off_too(front, monkeypatch):
+    monkeypatch.setattr(FrontHandler, "request_deadline_seconds", 0.5)
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(20):
+            time.sleep(0.1)
+            try:
+                sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+        answer = sock.recv(65536)
+    assert answer.split()[1] == b"408"
+
+
+def test_requests_are_spread_over_handler_processes(front):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from headlines.api_front import build_event
+
+    event = build_event("GET", "/v1/health", [], b"", "r")
+
+    def pid_of_handler(_):
+        return front.pool._executor.submit(__import__("os").getpid).result()
+
+    with ThreadPoolExecutor(4) as threads:
+        pids = set(threads.map(pid_of_handler, range(40)))
+    assert len(pids) == 2
+    assert front.pool.invoke(event)["statusCode"] == 200
+
+
+def test_a_port_out_of_range_is_one_line():
+    with pytest.raises(LocalServeError, match="out of range"):
+        make_api_front(CLOSED_PORT_URL, port=70000)

@@ -1,12 +1,14 @@
 """How the handler answers when the model endpoint fails.
 
 First with botocore's Stubber on the real sagemaker-runtime error shapes, then for real over
-loopback: a socket that accepts and never answers (read timeout), a closed port, and the
-local endpoint server running a stand-in model that fails on purpose (its 424 ModelError and
-400 ValidationError go through botocore's own parsing).
+loopback: a socket that accepts and never answers (read timeout), a closed port, and the real
+serving toolkit behind Multi Model Server running a stand-in model that fails on purpose,
+behind the local SageMaker runtime API (its 424 ModelError, with the toolkit's traceback in
+OriginalMessage, and 400 ValidationError go through botocore's own parsing).
 """
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -15,8 +17,9 @@ import pytest
 from botocore.stub import Stubber
 
 from api_support import invoke, load_app, make_event
-from headlines.endpoint_server import start_endpoint_server
 
+# The tests on the real toolkit share the session's model servers with the other such tests.
+ON_THE_MODEL_SERVER = pytest.mark.xdist_group("local-api")
 ONE = {"headline": "Fed raises interest rates again"}
 
 
@@ -121,6 +124,9 @@ def test_read_timeout_is_504(contract):
     # Bounded: the configured attempts of 0.4 s each plus standard-mode backoff (< 1 s, < 2 s).
     assert len(server.connections) == attempts
     assert elapsed < attempts * 0.4 + sum(2 ** i for i in range(attempts - 1)) + 1.0
+    # The message says how long the caller waited, all attempts together.
+    waited = float(re.search(r"within (\d+) s", answer.json["error"]["message"]).group(1))
+    assert abs(waited - elapsed) <= 1.0, answer.json["error"]["message"]
 
 
 def test_connection_refused_is_503(contract):
@@ -132,16 +138,8 @@ def test_connection_refused_is_503(contract):
 
 
 @pytest.fixture(scope="module")
-def fake_endpoint(fake_model_dir):
-    import os
-
-    os.environ["FAKE_MODEL_SLOW_SECONDS"] = "2"
-    try:
-        server, port, stop = start_endpoint_server(fake_model_dir, endpoint_name="headlines-test")
-    finally:
-        del os.environ["FAKE_MODEL_SLOW_SECONDS"]
-    yield f"http://127.0.0.1:{port}"
-    stop()
+def fake_endpoint(fake_container):
+    return fake_container[1]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +148,7 @@ def via_local_server(fake_endpoint):
                     AWS_ENDPOINT_URL_SAGEMAKER=fake_endpoint)
 
 
+@ON_THE_MODEL_SERVER
 @pytest.mark.parametrize("headline, status, code", [
     ("a fine headline", 200, None),
     ("__bad__", 400, "bad_request"),     # the model's 4xx
@@ -157,15 +156,18 @@ def via_local_server(fake_endpoint):
     ("__junk__", 502, "model_error"),    # an answer that is not JSON
     ("__slow__", 504, "timeout"),        # slower than ENDPOINT_TIMEOUT_SECONDS
 ])
-def test_through_the_local_endpoint_server(via_local_server, contract, headline, status, code):
+def test_through_the_real_toolkit(via_local_server, contract, headline, status, code):
     answer = classify(via_local_server, {"headline": headline})
     assert answer.status == status, answer.text
     contract.validate("POST", "/v1/classify", status, answer.headers, answer.json)
     if code:
         assert answer.json["error"]["code"] == code
-        assert "secret" not in answer.text
+        assert "secret" not in answer.text and "Traceback" not in answer.text and 'File "' not in answer.text
+    if headline == "__bad__":  # the model's own message, without the traceback the toolkit appends
+        assert answer.json["error"]["message"] == "the model refuses this headline"
 
 
+@ON_THE_MODEL_SERVER
 def test_wrong_endpoint_name_is_503(fake_endpoint, contract):
     module = load_app(ENDPOINT_NAME="no-such-endpoint", AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=fake_endpoint,
                       AWS_ENDPOINT_URL_SAGEMAKER=fake_endpoint)
@@ -177,8 +179,24 @@ def test_wrong_endpoint_name_is_503(fake_endpoint, contract):
     contract.validate("GET", "/v1/health", 200, health.headers, health.json)
 
 
-def test_health_through_the_local_endpoint_server(via_local_server, contract):
+@ON_THE_MODEL_SERVER
+def test_health_through_the_local_runtime_api(via_local_server, contract):
     health = invoke(via_local_server, make_event(method="GET", path="/v1/health", body=None))
     assert health.status == 200
     contract.validate("GET", "/v1/health", 200, health.headers, health.json)
     assert health.json["status"] == "ok" and health.json["model"]["status"] == "InService"
+
+
+@pytest.mark.parametrize("original, expected", [
+    # The serving toolkit's body: message, newline, traceback (Transformer.handle_error).
+    ('headline 0 is empty\nTraceback (most recent call last):\n  File "/opt/ml/model/code/inference.py", line 3\n'
+     "ClientError: headline 0 is empty", "headline 0 is empty"),
+    # Multi Model Server's own error body.
+    ('{"code": 413, "type": "RequestTooLarge", "message": "request too large"}', "request too large"),
+    ('Traceback (most recent call last):\n  File "/x.py", line 1', "the model rejected the input"),
+    ('  File "/opt/ml/model/code/inference.py", line 3, in input_fn', "the model rejected the input"),
+    (None, "the model rejected the input"),
+    ("x" * 400, "x" * 300),
+])
+def test_model_messages_reach_callers_without_tracebacks(app_module, original, expected):
+    assert app_module.model_message(original) == expected

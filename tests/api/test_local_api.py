@@ -1,5 +1,6 @@
-"""The whole local path on a real (tiny) trained model: HTTP -> API front -> the unchanged
-Lambda handler -> boto3 -> the local endpoint server -> code/inference.py -> MXNet."""
+"""The whole local path on a real (tiny) trained model: HTTP -> API front -> a pool of
+processes running the unchanged Lambda handler -> boto3 -> the local SageMaker runtime API ->
+Multi Model Server -> AWS's MXNet serving toolkit -> code/inference.py -> MXNet."""
 from __future__ import annotations
 
 import http.client
@@ -8,13 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import pytest
 
-from headlines.endpoint_server import free_port
+from headlines.local_endpoint import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-api")]
 CATEGORIES = {"business", "science_technology", "entertainment", "health"}
@@ -128,15 +130,21 @@ def test_nothing_leaks_into_the_environment(local_api):
     assert os.environ.get("ENDPOINT_NAME") != "headlines-local"
 
 
-def test_serve_local_blocks_serves_and_stops_cleanly(tiny_model_dir):
+def test_serve_local_blocks_serves_and_stops_cleanly(tiny_model_dir, sagemaker_python):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO)
     process = subprocess.Popen([sys.executable, "-m", "headlines.api_front", "--model", str(tiny_model_dir),
-                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                               text=True)
+                                "--port", str(port), "--workers", "1"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=env, text=True)
     try:
         client = Client(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 120
+        model_line = ""
+        while "model server" not in model_line:
+            model_line = process.stdout.readline()
+            assert model_line or process.poll() is None, "no model server line in the output"
+        model_port = int(model_line.split("http://127.0.0.1:")[1].split()[0])
+        log_dir = model_line.rsplit("log ", 1)[1].strip().rsplit("/logs/", 1)[0]
+        deadline = time.monotonic() + 60
         while True:
             try:
                 status, _, body = client.call("POST", "/v1/classify", {"headline": "Fed raises interest rates again"})
@@ -146,18 +154,17 @@ def test_serve_local_blocks_serves_and_stops_cleanly(tiny_model_dir):
                 assert time.monotonic() < deadline, "the local API did not come up"
                 time.sleep(0.2)
         assert status == 200 and body["category"] in CATEGORIES
-        endpoint = ""
-        while "endpoint server" not in endpoint:
-            endpoint = process.stdout.readline()
-            assert endpoint, "no endpoint server line in the output"
-        endpoint_port = int(endpoint.split("http://127.0.0.1:")[1].split()[0])
-        assert Client(f"http://127.0.0.1:{endpoint_port}").call("GET", "/ping")[0] == 200
+        java = int(open(os.path.join(log_dir, "model-server.pid")).read())
+        assert Client(f"http://127.0.0.1:{model_port}").call("GET", "/ping")[0] == 200
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        process.wait(timeout=30)
     assert process.returncode == 0
-    with pytest.raises(OSError):  # the endpoint server went with it
-        Client(f"http://127.0.0.1:{endpoint_port}").call("GET", "/ping")
+    with pytest.raises(OSError):  # the model server went with it
+        Client(f"http://127.0.0.1:{model_port}").call("GET", "/ping")
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{java}"), "Multi Model Server's Java frontend outlived headlines serve"
+    assert not os.path.exists(log_dir)
 
 
 def test_a_busy_port_is_a_readable_error(local_api, tiny_model_dir):
@@ -165,3 +172,49 @@ def test_a_busy_port_is_a_readable_error(local_api, tiny_model_dir):
 
     with pytest.raises(LocalServeError, match="cannot listen"):
         start_local_api(tiny_model_dir, port=urlparse(local_api.url).port)
+
+
+def test_a_killed_model_worker_is_replaced_under_load(local_api, client):
+    """kill -9 of a model worker while requests run: the API answers 200 again within 20 s,
+    nobody restarts anything, and MMS brings the worker back. (Last in this module: it
+    leaves the shared endpoint as it found it, with all its workers.)"""
+    server = local_api.model_server
+    pids = server.worker_pids()
+    parents = {pid: int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) for pid in pids}
+    model_workers = [pid for pid, parent in parents.items() if parent in parents]
+    assert len(model_workers) == server.workers, parents
+    answers = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            try:
+                status = client.call("POST", "/v1/classify", {"headline": "Fed raises interest rates again"})[0]
+            except OSError:
+                status = 0
+            answers.append((time.monotonic(), status))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        os.kill(model_workers[0], signal.SIGKILL)
+        deadline = killed_at + 20
+        while time.monotonic() < deadline and not any(t > killed_at + 0.5 and s == 200 for t, s in answers):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=40)
+    after = [status for t, status in answers if t > killed_at + 0.5]
+    assert 200 in after, f"no 200 within 20 s after the kill: {after[:20]}"
+    # MMS replaces the worker by itself.
+    deadline = time.monotonic() + 120
+    while len(server.worker_pids()) < len(pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(server.worker_pids()) == len(pids)
+    assert model_workers[0] not in server.worker_pids()
+    status, _, body = client.call("GET", "/v1/health")
+    assert status == 200 and body["status"] == "ok"
