@@ -256,8 +256,23 @@ def _local_api_command(command: Command) -> bool:
         (_headlines_words(command.text) or [""])[0] == "classify" and command.kind == "shell")
 
 
+def jupyter_commands() -> List[Command]:
+    return [command for command in COMMANDS if command.text.startswith(".venv/bin/jupyter execute ")]
+
+
+@pytest.mark.parametrize("command", jupyter_commands(), ids=str)
+def test_each_notebook_command_names_a_notebook_and_real_flags(command):
+    """tests/test_notebooks.py runs the notebooks themselves; here: the file and the runner's flags."""
+    words = shlex.split(command.text.split("#")[0])
+    notebooks = [word for word in words if word.endswith(".ipynb")]
+    assert notebooks and all((REPO_ROOT / word).is_file() for word in notebooks), command
+    options = subprocess.run([str(REPO_ROOT / ".venv/bin/jupyter"), "execute", "--help"],
+                             capture_output=True, text=True, timeout=60).stdout
+    assert all(f"{word.split('=')[0]}=" in options for word in words if word.startswith("--")), command
+
+
 def test_every_shell_command_is_checked_or_needs_aws():
-    checked = {id(command) for command in make_commands() + script_commands()}
+    checked = {id(command) for command in make_commands() + script_commands() + jupyter_commands()}
     unchecked = [str(command) for command in COMMANDS
                  if command.kind == "shell" and id(command) not in checked and not command.needs_aws
                  and _headlines_words(command.text) is None and not _local_api_command(command)
@@ -423,7 +438,8 @@ def test_troubleshooting_port_in_use_is_the_real_message(tiny_training, tmp_path
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        symptom = _troubleshooting_symptom("error: cannot listen").replace(LOCAL_PORT, str(port))
+        symptom = (_troubleshooting_symptom("error: cannot listen").replace(LOCAL_PORT, str(port))
+                   .replace(str(int(LOCAL_PORT) + 1), str(port + 1)))  # "try --port 8081"
         result = subprocess.run([sys.executable, "-m", "headlines.cli", "serve", "--model", str(tiny_training.artifact),
                                  "--workdir", str(tmp_path), "--port", str(port)],
                                 capture_output=True, text=True, timeout=120)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -180,7 +181,9 @@ def test_train_scores_on_a_given_test_file_in_the_other_format(tiny_news, tiny_c
         writer = csv.writer(handle)
         writer.writerow(["ID", "TITLE", "URL", "PUBLISHER", "CATEGORY", "STORY", "HOSTNAME", "TIMESTAMP"])
         writer.writerows(rows)
-    workdir = tiny_training.model_dir.parent
+    # A copy of the tiny model's workdir (its cached vectors), so the shared tiny model stays as it is.
+    workdir = tmp_path / "workdir"
+    shutil.copytree(tiny_training.model_dir.parent / "embeddings", workdir / "embeddings")
     result = headlines("train", "--data", str(tiny_news), "--corpus", str(tiny_corpus), "--test-data", str(test_file),
                        "--workdir", str(workdir), "-H", "epochs=1")
     assert result.returncode == 0, result.stderr
