@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a model on a News Aggregator file (either format)")
     evaluate.add_argument("--model", type=Path, metavar="PATH", help="model.tar.gz or its unpacked folder; default: the workdir's model")
-    evaluate.add_argument("--data", type=Path, required=True, metavar="FILE", help="News Aggregator file: CSV (either format) or zip")
+    evaluate.add_argument("--data", type=Path, required=True, metavar="FILE", help="News Aggregator file: CSV (either format), zip or .gz")
     evaluate.add_argument("--json", type=Path, metavar="OUT", help="also write the scores as JSON to this file")
     evaluate.add_argument("--workdir", type=Path, default=None, metavar="DIR")
     evaluate.set_defaults(run=cmd_evaluate)
@@ -200,11 +200,20 @@ def _model_or_current(model: Optional[Path], workdir: Path) -> Path:
     return Path(model)
 
 
+def _news_file(location: Path, workdir: Path, console: Console) -> Path:
+    """A --data file read as ``train --data`` reads it (a .gz or zip unpacked in the workdir)."""
+    from headlines.config import load_config
+    from headlines.sources import resolve_news
+
+    return resolve_news(str(location), workdir, load_config(), console).path
+
+
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from headlines import evaluate
     from headlines.local_pipeline import DEFAULT_WORKDIR
 
-    result = evaluate.evaluate(_model_or_current(args.model, args.workdir or DEFAULT_WORKDIR), args.data)
+    workdir = Path(args.workdir or DEFAULT_WORKDIR)
+    result = evaluate.evaluate(_model_or_current(args.model, workdir), _news_file(args.data, workdir, console))
     print(evaluate.format_result(result))
     if args.json:
         evaluate.write_json(result, args.json)
@@ -219,7 +228,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
     workdir = Path(args.workdir or DEFAULT_WORKDIR)
     model = _model_or_current(args.model, workdir)
-    data = args.data or report.default_news(workdir, load_config().data.news_url)
+    data = _news_file(args.data, workdir, console) if args.data else report.default_news(workdir, load_config().data.news_url)
     index = report.write_report(model, args.out or workdir / "report", data,
                                 args.vectors or report.latest_vectors(workdir), explicit_data=args.data is not None)
     console.print(f"report: {index}")

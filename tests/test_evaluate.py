@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import subprocess
 import sys
@@ -86,6 +87,16 @@ def test_the_default_model_is_the_workdirs(tiny_training, tiny_news):
     result = headlines("evaluate", "--workdir", str(tiny_training.model_dir.parent), "--data", str(tiny_news))
     assert result.returncode == 0, result.stderr
     assert tiny_training.metrics["model_version"] in result.stdout
+
+
+def test_a_gzipped_file_is_read_as_train_reads_it(tiny_training, tiny_news, tmp_path):
+    packed = tmp_path / "news.csv.gz"
+    packed.write_bytes(gzip.compress(tiny_news.read_bytes()))
+    result = headlines("evaluate", "--model", str(tiny_training.model_dir), "--data", str(packed),
+                       "--workdir", str(tmp_path / "work"))
+    assert result.returncode == 0, result.stderr
+    plain = headlines("evaluate", "--model", str(tiny_training.model_dir), "--data", str(tiny_news))
+    assert result.stdout.splitlines()[1:] == plain.stdout.splitlines()[1:]  # the same scores
 
 
 @pytest.mark.parametrize("case", ["missing data", "neither format", "missing model", "not a model",
