@@ -9,6 +9,7 @@ SM_VENV := .venv-sagemaker
 SM_STAMP := $(SM_VENV)/.installed
 PYTHON38 ?= $(shell PYENV_VERSION=3.8.18 command -v python3.8 >/dev/null 2>&1 && echo 'env PYENV_VERSION=3.8.18 python3.8' || echo python3.8)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # make deploy STACKS=HeadlinesPipeline deploys one stack; the default is both, in order.

@@ -12,8 +12,10 @@ cdk.json runs it with the project's environment (.venv/bin/python app.py):
 import os
 import sys
 
-# jsii's banner about the Node.js version is noise for users of this app.
+# jsii's 12-line banners about the Node.js version (deprecated; end of life for Node 20, which
+# still works) are noise on every cdk command; the README names the supported versions.
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import aws_cdk as cdk  # noqa: E402
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.pop("CDK_DEFAULT_ACCOUNT", None)  # account-agnostic templates, whatever the shell has
 os.environ.pop("CDK_DEFAULT_REGION", None)
 
