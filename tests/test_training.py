@@ -294,7 +294,8 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
     for name, epochs in history.items():
         assert [entry["epoch"] for entry in epochs] == [1, 2], name
         for entry in epochs:
-            assert set(entry) == {"epoch", "train_loss", "validation_accuracy", "validation_macro_f1", "seconds"}
+            assert set(entry) == {"epoch", "train_loss", "validation_accuracy", "validation_macro_f1", "seconds",
+                                  "cpu_seconds"}
             assert entry["train_loss"] > 0 and 0 <= entry["validation_macro_f1"] <= 1 and entry["seconds"] >= 0
     labels = json.loads((model_dir / "labels.json").read_text())["labels"]
     assert [label["code"] for label in labels] == ["b", "t", "e", "m"]
@@ -428,3 +429,60 @@ def test_epochs_on_the_command_line_is_every_members_budget():
     assert classifier_hyperparameters(load_config({"headlines.embeddings.hyperparameters.vector_dim": 50}))[
         "vector_dim"] == 50
     assert classifier_hyperparameters(config, {"kernel_sizes": "[2, 3]", "refit": "true"})["kernel_sizes"] == "2,3"
+
+
+# --- batches: compact encoding, trimmed inputs ----------------------------------------------
+
+_TRIM_SCRIPT = r'''
+import sys
+sys.path[:0] = [sys.argv[1] + "/training", sys.argv[1] + "/inference"]
+import numpy as np, mxnet as mx
+import batches, train
+from news_data import load_headlines
+
+args = train.parse_args(["--train", sys.argv[2], "--embeddings", "unused", "--vector_dim", "16",
+                         "--num_filters", "8", "--ngram_buckets", "4096", "--ngram_dim", "8"])
+rows = load_headlines(sys.argv[2]).rows
+vocab = train.build_vocabulary(rows, {}, args)
+kinds = train.member_kinds(args)
+linear = [member for member, kind in enumerate(kinds) if kind == "linear"]
+views = [train.linear_view(args, member) for member in linear]
+encoded, seen = train.encode(rows, vocab, batches.view_hashers(vocab, views))
+plain, _ = train.encode(rows, vocab)
+everything = np.arange(len(rows))
+expected = np.asarray([vocab.encode(row.title) for row in rows], dtype=np.float32)
+assert (batches.full_width(encoded, everything) == expected).all()
+assert (batches.full_width(plain, everything) == expected).all()
+for view, marks in zip(views, seen):
+    assert (marks[1:] == train.view_buckets(rows, vocab, view)[1:]).all(), view  # 0: padding
+rng = np.random.RandomState(3)
+cut = []
+for member, kind in enumerate(kinds):
+    train.seed_everything(member)
+    two = train.fresh_network(args, vocab, {}, member=member, two_inputs=True)
+    values = {name: rng.normal(0, 0.5, param.shape).astype(np.float32)
+              for name, param in two.collect_params().items()}
+    for name in values:
+        if name.endswith("idf_weight"):
+            values[name][0] = 0.0  # as training sets it: padding has no idf
+    two = train.fresh_network(args, vocab, values, member=member, two_inputs=True)
+    one = train.fresh_network(args, vocab, values, member=member)
+    for batch in (everything[:7], everything[100:164], everything):
+        inputs = train.member_inputs(encoded, batch, train.widest_filter(args, kind))
+        cut.append(inputs[0].shape[1] < vocab.max_len and inputs[1].shape[1] < vocab.ngrams.max_ngrams)
+        trimmed = two(*inputs).asnumpy()
+        full = one(mx.nd.array(batches.full_width(encoded, batch))).asnumpy()
+        assert np.allclose(trimmed, full, atol=1e-4), (kind, float(abs(trimmed - full).max()))
+assert any(cut), "no batch was cut"
+print("same")
+'''
+
+
+@pytest.mark.slow
+def test_trimmed_batches_give_the_exported_networks_results(sagemaker_python):
+    """The compact encoding (one pass, views included) is vocab.encode's, and every member
+    gives the same outputs on inputs cut to the batch as on the exported full-width input."""
+    result = subprocess.run([str(sagemaker_python), "-c", _TRIM_SCRIPT, str(ROOT), str(TAB_FILE)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "same"
