@@ -486,3 +486,17 @@ def test_trimmed_batches_give_the_exported_networks_results(sagemaker_python):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "same"
+
+
+def test_sm_num_gpus_selects_the_gpu_only_where_mxnet_has_one(sagemaker_python):
+    """SageMaker's SM_NUM_GPUS picks mx.gpu(0); with a CPU build of MXNet (here, and in the
+    CPU image) the job trains on the CPU and says why."""
+    script = ("import os, sys; sys.path[:0] = [sys.argv[1] + '/training', sys.argv[1] + '/inference']; "
+              "import mxnet as mx, train; print(train.device(), mx.context.num_gpus())")
+    for gpus in ("0", "1"):
+        result = subprocess.run([str(sagemaker_python), "-c", script, str(ROOT)], capture_output=True, text=True,
+                                timeout=120, env=dict(os.environ, SM_NUM_GPUS=gpus))
+        assert result.returncode == 0, result.stderr[-2000:]
+        chosen, visible = result.stdout.split()
+        assert chosen == ("gpu(0)" if gpus == "1" and int(visible) > 0 else "cpu(0)")
+        assert ("MXNet sees no GPU" in result.stderr) == (gpus == "1" and int(visible) == 0)

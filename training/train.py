@@ -79,6 +79,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def device():
+    """``mx.gpu(0)`` when SageMaker gives the job GPUs (``SM_NUM_GPUS``) and MXNet sees one,
+    else the CPU. One device per process, chosen once."""
+    global _DEVICE
+    if _DEVICE is None:
+        import mxnet as mx
+
+        wanted = int(os.environ.get("SM_NUM_GPUS", "0") or 0)
+        _DEVICE = mx.gpu(0) if wanted > 0 and mx.context.num_gpus() > 0 else mx.cpu()
+        if wanted > 0 and _DEVICE == mx.cpu():
+            LOG.warning("SM_NUM_GPUS=%d, but MXNet sees no GPU (a CPU build of MXNet?): training on the CPU", wanted)
+    return _DEVICE
+
+
+_DEVICE = None
+
+
+def array(values):
+    """An NDArray on the training device."""
+    import mxnet as mx
+
+    return mx.nd.array(values, ctx=device())
+
+
 def seed_everything(seed: int) -> None:
     import mxnet as mx
 
@@ -195,9 +219,9 @@ def member_inputs(encoded: batches.Encoded, rows: np.ndarray, widest: Optional[i
     import mxnet as mx
 
     if widest is None:
-        return (mx.nd.array(batches.full_width(encoded, rows)),)
+        return (array(batches.full_width(encoded, rows)),)
     tokens, ngrams = batches.trimmed(encoded, rows, widest)
-    return mx.nd.array(tokens), mx.nd.array(ngrams)
+    return array(tokens), array(ngrams)
 
 
 def predict_classes(net, encoded: batches.Encoded, batch: int = 512, widest: Optional[int] = 0) -> np.ndarray:
@@ -208,7 +232,7 @@ def predict_classes(net, encoded: batches.Encoded, batch: int = 512, widest: Opt
     outputs = []
     for start in range(0, len(encoded), batch):
         rows = np.arange(start, min(start + batch, len(encoded)))
-        inputs = ((mx.nd.array(batches.full_width(encoded, rows)),) if widest == 0
+        inputs = ((array(batches.full_width(encoded, rows)),) if widest == 0
                   else member_inputs(encoded, rows, widest))
         outputs.append(net(*inputs).argmax(axis=1).asnumpy())
     return np.concatenate(outputs).astype(np.int64)
@@ -247,7 +271,7 @@ def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_
     from mxnet import autograd, gluon
 
     names = [name for _, name in LABELS]
-    weights = mx.nd.array(class_weights(train_xy.labels, args.class_weighting))
+    weights = array(class_weights(train_xy.labels, args.class_weighting))
     trainer = gluon.Trainer(net.collect_params(), "adam",
                             {"learning_rate": args.learning_rate, "wd": args.weight_decay})
     order_rng = np.random.RandomState(seed)
@@ -257,9 +281,9 @@ def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_
     for epoch in range(1, args.epochs + 1):
         started, cpu_started = time.time(), time.process_time()
         trainer.set_learning_rate(args.learning_rate * args.lr_decay ** (epoch - 1))
-        total_loss = mx.nd.zeros((1,))  # summed on the engine: no wait for each step
+        total_loss = mx.nd.zeros((1,), ctx=device())  # summed on the engine: no wait for each step
         for batch in batches.batch_order(train_xy, args.batch_size, order_rng):
-            inputs, label = member_inputs(train_xy, batch, widest), mx.nd.array(train_xy.labels[batch])
+            inputs, label = member_inputs(train_xy, batch, widest), array(train_xy.labels[batch])
             with autograd.record():
                 loss = smoothed_loss(mx.nd, net(*inputs), label, weights, args.label_smoothing)
             loss.backward()
@@ -344,6 +368,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     loaded = load_headlines(args.train)
     test_rows = load_headlines(args.test).rows if args.test else None
     split = make_split(loaded.rows, args.split, args.validation_fraction, args.test_fraction, args.seed, test_rows)
+    print("device: {}".format(device()), flush=True)
     print("data: {} rows ({} skipped, {}); train {} / validation {} / test {} ({}); train classes {}".format(
         len(loaded.rows), loaded.skipped, loaded.source_format, len(split.train), len(split.validation),
         len(split.test), "given file" if test_rows is not None else "{} split".format(args.split),
@@ -411,7 +436,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                  "train": len(split.train), "validation": len(split.validation), "test": len(split.test),
                  "refit_on_train_and_validation": bool(args.refit)},
         "vocabulary": {"tokens": len(vocab), "with_pretrained_vectors": found},
-        "training": dict(progress, seconds=round(time.time() - started, 1)),
+        "training": dict(progress, seconds=round(time.time() - started, 1), device=str(device())),
         "history": history,
     }
     try:
@@ -448,23 +473,23 @@ def fresh_network(args: argparse.Namespace, vocab: Vocabulary, values: Dict[str,
                        prefix="ensemble_")
     else:
         net = one(member)
-    net.initialize(mx.init.Xavier(), ctx=mx.cpu())
+    net.initialize(mx.init.Xavier(), ctx=device())
     params = net.collect_params()
     missing = sorted(set(values) - set(params.keys()))
     if missing:
         raise ValueError("no such parameters in the network: {}".format(", ".join(missing)))
     for name, param in params.items():
         if name in values:
-            param.set_data(mx.nd.array(values[name]))
+            param.set_data(array(values[name]))
     if embedding is not None:
-        net.embedding.weight.set_data(mx.nd.array(embedding))
+        net.embedding.weight.set_data(array(embedding))
     net.hybridize()
     # oneDNN: when the first hybridized call records gradients, later inference calls fail;
     # one inference call first avoids it.
     if two_inputs:
-        net(mx.nd.zeros((2, vocab.max_len)), mx.nd.zeros((2, vocab.ngrams.max_ngrams if vocab.ngrams else 1)))
+        net(array(np.zeros((2, vocab.max_len))), array(np.zeros((2, vocab.ngrams.max_ngrams if vocab.ngrams else 1))))
     else:
-        net(mx.nd.zeros((2, vocab.width)))
+        net(array(np.zeros((2, vocab.width))))
     return net
 
 
