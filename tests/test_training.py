@@ -500,3 +500,25 @@ def test_sm_num_gpus_selects_the_gpu_only_where_mxnet_has_one(sagemaker_python):
         chosen, visible = result.stdout.split()
         assert chosen == ("gpu(0)" if gpus == "1" and int(visible) > 0 else "cpu(0)")
         assert ("MXNet sees no GPU" in result.stderr) == (gpus == "1" and int(visible) == 0)
+
+
+def test_local_progress_shows_rows_per_second_and_the_projection():
+    """`headlines train`: one live line per epoch (rows/s, validation metric), one summary per
+    member, and up front the projected time for this file and for the full dataset."""
+    from rich.console import Console
+
+    from headlines import local_pipeline
+
+    console = Console(record=True, width=240)
+    with local_pipeline._TrainProgress(console) as progress:
+        for member in ("0", "1"):
+            for epoch in ("1", "2"):
+                progress.line("member={}; epoch={}; train_loss=0.5; val_accuracy=0.8; val_macro_f1=0.7{}; "
+                              "seconds=2.0; rows_per_second=40{}7;".format(member, epoch, epoch, epoch))
+    text = console.export_text()
+    assert "classifier: member 0: 2 epochs, 4027 rows/s in the last, validation macro-F1 0.72" in text
+    assert "classifier: member 1: 2 epochs" in text and "epoch=" not in text  # no scroll of raw lines
+    local_pipeline._say_how_long(108_000, console)
+    estimate = console.export_text()
+    assert "for 108,000 rows on a 2-core machine (the full dataset, 422,937 rows: about" in estimate
+    assert "projections" in estimate

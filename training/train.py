@@ -299,9 +299,10 @@ def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_
         history.append({"epoch": epoch, "train_loss": total_loss / len(train_xy), "validation_accuracy": report["accuracy"],
                         "validation_macro_f1": report["macro_f1"], "seconds": round(time.time() - started, 3),
                         "cpu_seconds": round(time.process_time() - cpu_started, 3)})
-        print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f};".format(
-            tag, epoch, total_loss / len(train_xy), report["accuracy"], report["macro_f1"], time.time() - started),
-            flush=True)
+        print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f}; "
+              "rows_per_second={:.0f};".format(tag, epoch, total_loss / len(train_xy), report["accuracy"],
+                                               report["macro_f1"], time.time() - started,
+                                               len(train_xy) / max(time.time() - started, 1e-9)), flush=True)
         if report["macro_f1"] > best["macro_f1"]:
             best = {"macro_f1": report["macro_f1"], "epoch": epoch,
                     # numpy copies: oneDNN may hold parameters in a layout set_data cannot restore.
