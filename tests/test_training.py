@@ -522,3 +522,14 @@ def test_local_progress_shows_rows_per_second_and_the_projection():
     estimate = console.export_text()
     assert "for 108,000 rows on a 2-core machine (the full dataset, 422,937 rows: about" in estimate
     assert "projections" in estimate
+
+
+def test_large_epochs_are_scored_every_validation_rows():
+    """Early stopping counts in rows seen: an epoch of 81,000 rows is scored four times, the
+    sample's 8,134 rows once (as before), and validation_rows=0 means once per epoch."""
+    import train
+
+    assert train.validation_checks(8134, 256, 20000) == {32: 1}
+    assert train.validation_checks(81000, 256, 20000) == {79: 0.25, 158: 0.5, 238: 0.75, 317: 1.0}
+    assert train.validation_checks(81000, 256, 0) == {317: 1}
+    assert train.validation_checks(10, 256, 1) == {1: 1}

@@ -110,11 +110,13 @@ def concatenate(first: Encoded, second: Encoded) -> Encoded:
 
 
 def _ngram_matrix(encoded: Encoded, rows: np.ndarray, width: int) -> np.ndarray:
+    """The n-gram ids of ``rows``, padded to ``width`` (one fancy-indexed copy, no Python loop)."""
     matrix = np.zeros((len(rows), width), dtype=np.float32)
-    starts, stops = encoded.ngram_offsets[rows], encoded.ngram_offsets[rows + 1]
-    for position, (start, stop) in enumerate(zip(starts, stops)):
-        count = min(int(stop - start), width)
-        matrix[position, :count] = encoded.ngram_ids[start:start + count]
+    starts = encoded.ngram_offsets[rows]
+    counts = np.minimum(encoded.ngram_offsets[rows + 1] - starts, width)
+    row_of = np.repeat(np.arange(len(rows)), counts)
+    column = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    matrix[row_of, column] = encoded.ngram_ids[np.repeat(starts, counts) + column]
     return matrix
 
 

@@ -236,7 +236,10 @@ CLASSIFIER = (
     H("refit", "bool", False,
       "after early stopping, train each member again on training + validation rows for its best "
       "number of epochs (validation metrics are then those of the models before the refit)"),
-    H("patience", "int", 3, "epochs without validation macro-F1 gain before stopping", minimum=1),
+    H("patience", "int", 3, "validation checks without macro-F1 gain before stopping", minimum=1),
+    H("validation_rows", "int", 20000,
+      "score the validation side about every this many training rows (at least once per epoch; 0: once per "
+      "epoch): on large data, early stopping counts in rows seen, not in whole passes", minimum=0),
     H("fine_tune_embeddings", "bool", True, "train the pretrained word vectors further"),
     H("class_weighting", "str", "balanced", "loss weight per class: n / (classes * count), its square root, or 1",
       choices=("balanced", "sqrt", "none")),

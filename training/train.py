@@ -276,45 +276,73 @@ def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_
                             {"learning_rate": args.learning_rate, "wd": args.weight_decay})
     order_rng = np.random.RandomState(seed)
     best = {"macro_f1": -1.0, "epoch": 0, "params": None}
-    history: List[Dict[str, float]] = []  # per epoch, for metrics.json (the training report)
-    epoch = 0
+    history: List[Dict[str, float]] = []  # per validation check, for metrics.json (the training report)
+    checks = validation_checks(len(train_xy), args.batch_size, args.validation_rows if val_xy is not None else 0)
+    since_best = 0
+    done = 0.0
     for epoch in range(1, args.epochs + 1):
         started, cpu_started = time.time(), time.process_time()
         trainer.set_learning_rate(args.learning_rate * args.lr_decay ** (epoch - 1))
         total_loss = mx.nd.zeros((1,), ctx=device())  # summed on the engine: no wait for each step
-        for batch in batches.batch_order(train_xy, args.batch_size, order_rng):
+        rows = 0
+        stop = False
+        for number, batch in enumerate(batches.batch_order(train_xy, args.batch_size, order_rng), start=1):
             inputs, label = member_inputs(train_xy, batch, widest), array(train_xy.labels[batch])
             with autograd.record():
                 loss = smoothed_loss(mx.nd, net(*inputs), label, weights, args.label_smoothing)
             loss.backward()
             trainer.step(len(batch))
             total_loss += loss.sum()
-        total_loss = float(total_loss.asscalar())
-        if val_xy is None:  # a refit: a fixed number of epochs, the last one kept
-            print("{}refit epoch={}; train_loss={:.4f}; seconds={:.1f};".format(
-                tag, epoch, total_loss / len(train_xy), time.time() - started), flush=True)
-            continue
-        report = classification_report(val_xy.labels.astype(np.int64), predict_classes(net, val_xy, widest=widest),
-                                       names)
-        history.append({"epoch": epoch, "train_loss": total_loss / len(train_xy), "validation_accuracy": report["accuracy"],
-                        "validation_macro_f1": report["macro_f1"], "seconds": round(time.time() - started, 3),
-                        "cpu_seconds": round(time.process_time() - cpu_started, 3)})
-        print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f}; "
-              "rows_per_second={:.0f};".format(tag, epoch, total_loss / len(train_xy), report["accuracy"],
-                                               report["macro_f1"], time.time() - started,
-                                               len(train_xy) / max(time.time() - started, 1e-9)), flush=True)
-        if report["macro_f1"] > best["macro_f1"]:
-            best = {"macro_f1": report["macro_f1"], "epoch": epoch,
-                    # numpy copies: oneDNN may hold parameters in a layout set_data cannot restore.
-                    "params": {name: param.data().asnumpy() for name, param in net.collect_params().items()}}
-        elif epoch - best["epoch"] >= args.patience:
-            print("{}early stop: validation macro-F1 has not improved for {} epochs".format(tag, args.patience),
-                  flush=True)
+            rows += len(batch)
+            if number not in checks:
+                continue
+            done = epoch - 1 + checks[number]
+            mean_loss = float(total_loss.asscalar()) / rows
+            seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
+            if val_xy is None:  # a refit: a fixed number of epochs, the last one kept
+                print("{}refit epoch={}; train_loss={:.4f}; seconds={:.1f};".format(tag, epoch, mean_loss, seconds),
+                      flush=True)
+                continue
+            report = classification_report(val_xy.labels.astype(np.int64),
+                                           predict_classes(net, val_xy, widest=widest), names)
+            seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
+            history.append({"epoch": done, "train_loss": mean_loss, "validation_accuracy": report["accuracy"],
+                            "validation_macro_f1": report["macro_f1"], "seconds": round(seconds, 3),
+                            "cpu_seconds": round(cpu_seconds, 3)})
+            print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f}; "
+                  "rows_per_second={:.0f};".format(tag, done, mean_loss, report["accuracy"], report["macro_f1"],
+                                                   seconds, rows / max(seconds, 1e-9)), flush=True)
+            started, cpu_started, rows = time.time(), time.process_time(), 0
+            total_loss = mx.nd.zeros((1,), ctx=device())
+            if report["macro_f1"] > best["macro_f1"]:
+                best = {"macro_f1": report["macro_f1"], "epoch": done,
+                        # numpy copies: oneDNN may hold parameters in a layout set_data cannot restore.
+                        "params": {name: param.data().asnumpy() for name, param in net.collect_params().items()}}
+                since_best = 0
+                continue
+            since_best += 1
+            if since_best >= args.patience:
+                print("{}early stop: validation macro-F1 has not improved for {} checks".format(tag, args.patience),
+                      flush=True)
+                stop = True
+                break
+        if stop:
             break
     if val_xy is None:
-        return {"epochs_run": epoch}, {name: param.data().asnumpy() for name, param in net.collect_params().items()}
-    return ({"best_epoch": best["epoch"], "epochs_run": epoch, "val_macro_f1": best["macro_f1"], "history": history},
+        return {"epochs_run": done}, {name: param.data().asnumpy() for name, param in net.collect_params().items()}
+    return ({"best_epoch": best["epoch"], "epochs_run": done, "val_macro_f1": best["macro_f1"], "history": history},
             best["params"])
+
+
+def validation_checks(rows: int, batch_size: int, validation_rows: int) -> Dict[int, float]:
+    """After which batch of an epoch to score the validation side, and the share of the epoch
+    done then (an int 1 at the epoch's end): once per epoch, or about every ``validation_rows``
+    rows of a large epoch, so that early stopping counts in data seen, not in whole passes."""
+    steps = max(1, -(-rows // batch_size))
+    per_epoch = max(1, min(steps, int(round(rows / validation_rows)))) if validation_rows > 0 else 1
+    if per_epoch == 1:
+        return {steps: 1}
+    return {int(round(steps * part / per_epoch)): round(part / per_epoch, 2) for part in range(1, per_epoch + 1)}
 
 
 def train_member(args: argparse.Namespace, vocab: Vocabulary, kind: str, member: int, train_xy, val_xy,
@@ -417,7 +445,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         refit_params: Dict[str, np.ndarray] = {}
         for member, kind in enumerate(kinds):
             tag = "member={}; ".format(member) if len(kinds) > 1 else ""
-            epochs = max(1, int(members[member]["best_epoch"]))
+            epochs = max(1, int(round(members[member]["best_epoch"])))
             _, params = train_member(args, vocab, kind, member, both_xy, None, vectors, tag, embeddings, views,
                                      epochs)
             refit_params.update(params)
