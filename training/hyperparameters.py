@@ -197,8 +197,11 @@ CLASSIFIER = (
     H("model", "str", "textcnn", "network: textcnn (the ensemble) or seed (the first baseline)",
       choices=("textcnn", "seed")),
     H("epochs", "int", 12, "most epochs of each CNN member (early stopping may end sooner)", minimum=1),
-    H("batch_size", "int", 256, "headlines per optimisation step of the CNN members", minimum=1),
-    H("learning_rate", "float", 0.004, "Adam's step size of the CNN members", above=0),
+    H("batch_size", "int", 256,
+      "most headlines per optimisation step of a CNN member: with fewer than 100 x batch_size training rows, "
+      "the largest power of two <= rows / 100 (at least 32) and learning_rate x sqrt(batch / batch_size)",
+      minimum=1),
+    H("learning_rate", "float", 0.004, "Adam's step size of the CNN members at batch_size", above=0),
     H("weight_decay", "float", 0.0, "L2 penalty of the CNN members", minimum=0),
     H("seed", "int", 42, "seed of the split and of member 0 (member n: seed+n)", minimum=0),
     H("split", "str", "story", "story: each story on one side; random_leaky: rows at random",

@@ -64,6 +64,7 @@ class TextCNN(HybridBlock):
                  ngram_buckets: int = 0, ngram_dim: int = 0, **kwargs):
         super(TextCNN, self).__init__(**kwargs)
         self.max_len = max_len
+        self.kernel_sizes = tuple(kernel_sizes)
         self.use_ngrams = ngram_buckets > 0 and ngram_dim > 0
         with self.name_scope():
             # A dense gradient, though a step reads a few hundred rows: Adam's lazy sparse update
@@ -84,16 +85,18 @@ class TextCNN(HybridBlock):
         tokens, ngrams = _split(F, inputs, ngrams, self.max_len)
         embedded = self.embed_dropout(self.embedding(tokens))  # (batch, time, dim)
         words = F.transpose(embedded, axes=(0, 2, 1))  # (batch, dim, time)
-        # Windows that start on padding are masked (ReLU outputs: 0 never wins the max), so
-        # the features do not depend on how much padding follows the words.
-        # F.where, not broadcast_mul: MXNet's backward of a broadcast product is 5x slower.
-        starts_on_word = F.expand_dims(tokens > 0, axis=1)  # (batch, 1, time)
+        # The result must not depend on how much padding follows the words (batches are cut to
+        # their longest headline): a window that lies wholly on padding gives the same vector
+        # for every headline, so each width's pooled maximum also takes that vector for the
+        # headlines that have such a window at the full max_len.
+        lengths = F.sum(tokens > 0, axis=1, keepdims=True)  # (batch, 1)
         features = []
-        for conv in self.convs:
-            activations = conv(words)  # (batch, filters, time - width + 1)
-            mask = F.broadcast_like(F.slice_like(starts_on_word, activations, axes=(2,)), activations)
-            masked = F.where(mask, activations, F.zeros_like(activations))
-            features.append(F.flatten(self.pool(masked)))
+        for width, conv in zip(self.kernel_sizes, self.convs):
+            pooled = F.flatten(self.pool(conv(words)))  # (batch, filters)
+            padding = F.transpose(self.embedding(F.zeros((1, width))), axes=(0, 2, 1))  # (1, dim, width)
+            on_padding = F.flatten(conv(padding))  # (1, filters), ReLU outputs
+            has_window = lengths <= self.max_len - width
+            features.append(F.maximum(pooled, F.broadcast_mul(has_window, on_padding)))
         features.append(_masked_mean(F, embedded, tokens))
         if self.use_ngrams:
             features.append(_masked_mean(F, self.ngram_embedding(ngrams), ngrams))
