@@ -9,9 +9,8 @@ about 0.7 GB instead of the 5 GB of a float list-of-lists.
 Speed: a training batch is cut to what its rows need: the word part to the batch's longest
 headline (plus the widest filter less one, so every window that starts on a word exists),
 the n-gram part to its largest bag. The networks are exactly invariant to trailing padding
-(masked means; a zero idf for padding; convolution outputs of windows that start on padding
-masked), so this changes no result, only the cost. Batches are drawn from length-sorted runs
-of shuffled rows, so that rows of one batch have similar lengths.
+(masked means; a zero idf for padding; the CNN takes the all-padding window's vector where the
+full ``max_len`` has one), so this changes no result, only the cost.
 """
 from itertools import chain
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -22,8 +21,6 @@ from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize
 
 #: Rows encoded per chunk (the Python lists of one chunk are all that exists at once).
 CHUNK_ROWS = 8192
-#: Batches whose rows are sorted by length together; the order of the batches is shuffled.
-SORT_RUN_BATCHES = 50
 
 
 class Encoded(NamedTuple):
@@ -140,16 +137,8 @@ def trimmed(encoded: Encoded, rows: np.ndarray, widest_filter: int) -> Tuple[np.
 
 
 def batch_order(encoded: Encoded, batch_size: int, rng: np.random.RandomState) -> Iterator[np.ndarray]:
-    """Row numbers of each batch of one epoch: the rows shuffled, sorted by n-gram count (which
-    follows the headline's length) within runs of ``SORT_RUN_BATCHES`` batches, the batches
-    shuffled."""
+    """Row numbers of each batch of one epoch: consecutive slices of a permutation. (Batches of
+    length-sorted rows were cheaper to cut, but measured 0.003 less accurate over three splits.)"""
     order = rng.permutation(len(encoded))
-    run = batch_size * SORT_RUN_BATCHES
-    counts = encoded.ngram_counts + encoded.token_lengths * 1000  # words first, then n-grams
-    batches: List[np.ndarray] = []
-    for start in range(0, len(order), run):
-        part = order[start:start + run]
-        part = part[np.argsort(counts[part], kind="stable")]
-        batches.extend(part[offset:offset + batch_size] for offset in range(0, len(part), batch_size))
-    for number in rng.permutation(len(batches)):
-        yield batches[number]
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
