@@ -7,6 +7,7 @@ from headlines.config import load_config
 from headlines.training_time import (
     FULL_DATASET_ROWS,
     MAX_RUNTIME_CEILING,
+    MAX_RUNTIME_FLOOR,
     RUNTIME_MARGIN,
     max_runtime_seconds,
     projected_training_seconds,
@@ -27,7 +28,8 @@ def test_the_runtime_limit_covers_the_projected_full_dataset_time_with_the_margi
     projected = projected_training_seconds(FULL_DATASET_ROWS, classifier.instance_type)
     limit = classifier.runtime_limit_seconds
     assert limit == max_runtime_seconds(FULL_DATASET_ROWS, classifier.instance_type)
-    assert projected * RUNTIME_MARGIN <= limit < projected * RUNTIME_MARGIN + 600
+    assert limit >= projected * RUNTIME_MARGIN and limit % 600 == 0
+    assert limit == max(MAX_RUNTIME_FLOOR, -(-projected * RUNTIME_MARGIN // 600) * 600)
     # A number in cdk.json overrides the derivation; more rows, a longer limit, within SageMaker's bound.
     assert load_config({"headlines.classifier.max_runtime_seconds": 5000}).classifier.runtime_limit_seconds == 5000
     assert max_runtime_seconds(4 * FULL_DATASET_ROWS, "ml.c5.xlarge") > limit
