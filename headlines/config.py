@@ -61,16 +61,36 @@ class ClassifierConfig(_Strict):
     """MXNet script-mode job running training/train.py."""
 
     instance_type: str
+    # The GPU switch: train on gpu_instance_type, with the MXNet GPU training image of the
+    # SDK's image lookup (infra/images.py); train.py then runs on mx.gpu(0) (SM_NUM_GPUS).
+    gpu: bool = False
+    gpu_instance_type: str = "ml.g4dn.xlarge"
     framework_version: str
     py_version: str
     volume_size_gb: int = Field(ge=1)
-    max_runtime_seconds: int = Field(ge=60)
+    # None: derived from measured throughput for data_rows on the training instance, with a
+    # margin (headlines/training_time.py); a number overrides it.
+    max_runtime_seconds: Optional[int] = Field(default=None, ge=60)
+    data_rows: int = Field(default=422_937, ge=1)  # rows the job is sized for (the full dataset)
     hyperparameters: Dict[str, Any]
     # Quality gate: the pipeline fails when the final test metric is below this.
     quality_metric: Literal["test_accuracy", "test_macro_f1"]
     quality_threshold: float = Field(ge=0.0, le=1.0)
 
     _check_hyperparameters = _hyperparameters("validate_classifier")
+
+    @property
+    def training_instance_type(self) -> str:
+        return self.gpu_instance_type if self.gpu else self.instance_type
+
+    @property
+    def runtime_limit_seconds(self) -> int:
+        """The job's MaxRuntimeInSeconds: the configured one, else derived from throughput."""
+        if self.max_runtime_seconds is not None:
+            return self.max_runtime_seconds
+        from headlines.training_time import max_runtime_seconds
+
+        return max_runtime_seconds(self.data_rows, self.training_instance_type)
 
 
 class AutoscalingConfig(_Strict):

@@ -32,6 +32,7 @@ from headlines.embeddings import train_embeddings
 from headlines.file_modules import load_file_module
 from headlines.hyperparameters import classifier_hyperparameters
 from headlines.sources import InputError, Resolved, resolve_corpus, resolve_news
+from headlines.training_time import FULL_DATASET_ROWS, projected_training_seconds
 
 DEFAULT_WORKDIR = Path(os.environ.get("HEADLINES_WORKDIR", ".headlines"))
 CURRENT_MODEL = "model"
@@ -60,8 +61,9 @@ def _news_data():
     return module
 
 
-def _check_news(resolved: Resolved, console: Console, role: str) -> None:
-    """Reads the file once up front, so a bad file fails before minutes of embeddings."""
+def _check_news(resolved: Resolved, console: Console, role: str) -> int:
+    """Reads the file once up front, so a bad file fails before minutes of embeddings; returns
+    its number of usable rows."""
     news_data = _news_data()
     try:
         report = news_data.load_headlines(str(resolved.path))
@@ -69,6 +71,20 @@ def _check_news(resolved: Resolved, console: Console, role: str) -> None:
         raise InputError(str(error))
     skipped = f", {report.skipped} malformed rows skipped" if report.skipped else ""
     console.print(f"{role}: {len(report.rows):,} headlines ({report.source_format}{skipped}) from {resolved.path}")
+    return len(report.rows)
+
+
+def _say_how_long(rows: int, console: Console) -> None:
+    """Up front: the classifier's projected time for this file and for the full dataset here."""
+    here = projected_training_seconds(rows)
+    full = projected_training_seconds(FULL_DATASET_ROWS)
+    console.print(f"classifier: about {_minutes(here)} for {rows:,} rows on a 2-core machine "
+                  f"(the full dataset, {FULL_DATASET_ROWS:,} rows: about {_minutes(full)}; projections from "
+                  f"bench/scale.py's measured throughput, slower on a busy machine)", highlight=False)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _sha256(path: Path) -> str:
@@ -165,6 +181,7 @@ class _TrainProgress:
     def _member_done(self) -> None:
         if self.member is not None and self.last:
             self.console.print(f"classifier: member {self.member}: {self.last.get('epoch')} epochs, "
+                               f"{self.last.get('rows_per_second', '?')} rows/s in the last, "
                                f"validation macro-F1 {self.last.get('val_macro_f1')}")
         self.last = {}
 
@@ -181,6 +198,7 @@ class _TrainProgress:
             self.member = member
         self.last = fields
         self.progress.update(self.task, description=f"member {member}, epoch {fields['epoch']}, "
+                                                    f"{fields.get('rows_per_second', '?')} rows/s, "
                                                     f"validation macro-F1 {fields.get('val_macro_f1', '?')}")
 
 
@@ -205,7 +223,7 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     news = resolve_news(data, workdir, config, console)
-    _check_news(news, console, "training data")
+    _say_how_long(_check_news(news, console, "training data"), console)
     test = None
     if test_data is not None:
         test = resolve_news(test_data, workdir, config, console)
@@ -221,5 +239,5 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
         run_dir = run_dir.with_name(f"{run_dir.name.split('-')[0]}-{suffix}")
         suffix += 1
     model_dir = classifier_step(run_dir, news.path, vectors, test.path if test else None, hyperparameters, console,
-                                config.classifier.instance_type)
+                                config.classifier.training_instance_type)
     return package_model(model_dir, run_dir, workdir)

@@ -31,7 +31,9 @@ def resolve_images(cfg: HeadlinesConfig, region: str) -> Images:
     return Images(
         blazingtext=image_uris.retrieve("blazingtext", region),
         mxnet_training=image_uris.retrieve(
-            "mxnet", region, instance_type=cfg.classifier.instance_type, image_scope="training", **framework
+            # The GPU switch picks a GPU instance type, and the lookup its GPU image.
+            "mxnet", region, instance_type=cfg.classifier.training_instance_type, image_scope="training",
+            **framework
         ),
         mxnet_inference=image_uris.retrieve(
             # Serverless endpoints run on CPU: resolve the CPU image with the instance type either way.

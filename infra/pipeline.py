@@ -332,13 +332,13 @@ class Pipeline(Construct):
             ),
             resource_config=tasks.ResourceConfig(
                 instance_count=1,
-                instance_type=_instance_type(cfg.classifier.instance_type),
+                instance_type=_instance_type(cfg.classifier.training_instance_type),
                 volume_size=_gib(cfg.classifier.volume_size_gb),
                 volume_encryption_key=storage.key,
             ),
-            stopping_condition=tasks.StoppingCondition(max_runtime=Duration.seconds(cfg.classifier.max_runtime_seconds)),
+            stopping_condition=tasks.StoppingCondition(max_runtime=Duration.seconds(cfg.classifier.runtime_limit_seconds)),
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(cfg.classifier.max_runtime_seconds + 1800)),
+            task_timeout=sfn.Timeout.duration(Duration.seconds(cfg.classifier.runtime_limit_seconds + 1800)),
             # The whole DescribeTrainingJob answer: FinalMetricDataList may be missing, which a
             # ResultSelector could not express; the next state picks what it needs.
             result_path="$.classifier_job",

@@ -294,7 +294,8 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
     for name, epochs in history.items():
         assert [entry["epoch"] for entry in epochs] == [1, 2], name
         for entry in epochs:
-            assert set(entry) == {"epoch", "train_loss", "validation_accuracy", "validation_macro_f1", "seconds"}
+            assert set(entry) == {"epoch", "train_loss", "validation_accuracy", "validation_macro_f1", "seconds",
+                                  "cpu_seconds"}
             assert entry["train_loss"] > 0 and 0 <= entry["validation_macro_f1"] <= 1 and entry["seconds"] >= 0
     labels = json.loads((model_dir / "labels.json").read_text())["labels"]
     assert [label["code"] for label in labels] == ["b", "t", "e", "m"]
@@ -428,3 +429,120 @@ def test_epochs_on_the_command_line_is_every_members_budget():
     assert classifier_hyperparameters(load_config({"headlines.embeddings.hyperparameters.vector_dim": 50}))[
         "vector_dim"] == 50
     assert classifier_hyperparameters(config, {"kernel_sizes": "[2, 3]", "refit": "true"})["kernel_sizes"] == "2,3"
+
+
+# --- batches: compact encoding, trimmed inputs ----------------------------------------------
+
+_TRIM_SCRIPT = r'''
+import sys
+sys.path[:0] = [sys.argv[1] + "/training", sys.argv[1] + "/inference"]
+import numpy as np, mxnet as mx
+import batches, train
+from news_data import load_headlines
+
+rows = load_headlines(sys.argv[2]).rows
+cut = []
+for max_len in ("24", "12"):  # 12: many headlines are cut, so some have no window on padding
+  args = train.parse_args(["--train", sys.argv[2], "--embeddings", "unused", "--vector_dim", "16",
+                           "--num_filters", "8", "--ngram_buckets", "4096", "--ngram_dim", "8", "--max_len", max_len])
+  vocab = train.build_vocabulary(rows, {}, args)
+  kinds = train.member_kinds(args)
+  linear = [member for member, kind in enumerate(kinds) if kind == "linear"]
+  views = [train.linear_view(args, member) for member in linear]
+  encoded, seen = train.encode(rows, vocab, batches.view_hashers(vocab, views))
+  plain, _ = train.encode(rows, vocab)
+  everything = np.arange(len(rows))
+  expected = np.asarray([vocab.encode(row.title) for row in rows], dtype=np.float32)
+  assert (batches.full_width(encoded, everything) == expected).all()
+  assert (batches.full_width(plain, everything) == expected).all()
+  for view, marks in zip(views, seen):
+      assert (marks[1:] == train.view_buckets(rows, vocab, view)[1:]).all(), view  # 0: padding
+  rng = np.random.RandomState(3)
+  for member, kind in enumerate(kinds):
+      train.seed_everything(member)
+      two = train.fresh_network(args, vocab, {}, member=member, two_inputs=True)
+      values = {name: rng.normal(0, 0.5, param.shape).astype(np.float32)
+                for name, param in two.collect_params().items()}
+      for name in values:
+          if name.endswith("idf_weight"):
+              values[name][0] = 0.0  # as training sets it: padding has no idf
+      two = train.fresh_network(args, vocab, values, member=member, two_inputs=True)
+      one = train.fresh_network(args, vocab, values, member=member)
+      for batch in (everything[:7], everything[100:164], everything):
+          inputs = train.member_inputs(encoded, batch, train.widest_filter(args, kind))
+          cut.append(inputs[0].shape[1] < vocab.max_len and inputs[1].shape[1] < vocab.ngrams.max_ngrams)
+          trimmed = two(*inputs).asnumpy()
+          full = one(mx.nd.array(batches.full_width(encoded, batch))).asnumpy()
+          assert np.allclose(trimmed, full, atol=1e-4), (kind, float(abs(trimmed - full).max()))
+assert any(cut), "no batch was cut"
+print("same")
+'''
+
+
+@pytest.mark.slow
+def test_trimmed_batches_give_the_exported_networks_results(sagemaker_python):
+    """The compact encoding (one pass, views included) is vocab.encode's, and every member
+    gives the same outputs on inputs cut to the batch as on the exported full-width input."""
+    result = subprocess.run([str(sagemaker_python), "-c", _TRIM_SCRIPT, str(ROOT), str(TAB_FILE)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "same"
+
+
+def test_sm_num_gpus_selects_the_gpu_only_where_mxnet_has_one(sagemaker_python):
+    """SageMaker's SM_NUM_GPUS picks mx.gpu(0); with a CPU build of MXNet (here, and in the
+    CPU image) the job trains on the CPU and says why."""
+    script = ("import os, sys; sys.path[:0] = [sys.argv[1] + '/training', sys.argv[1] + '/inference']; "
+              "import mxnet as mx, train; print(train.device(), mx.context.num_gpus())")
+    for gpus in ("0", "1"):
+        result = subprocess.run([str(sagemaker_python), "-c", script, str(ROOT)], capture_output=True, text=True,
+                                timeout=120, env=dict(os.environ, SM_NUM_GPUS=gpus))
+        assert result.returncode == 0, result.stderr[-2000:]
+        chosen, visible = result.stdout.split()
+        assert chosen == ("gpu(0)" if gpus == "1" and int(visible) > 0 else "cpu(0)")
+        assert ("MXNet sees no GPU" in result.stderr) == (gpus == "1" and int(visible) == 0)
+
+
+def test_local_progress_shows_rows_per_second_and_the_projection():
+    """`headlines train`: one live line per epoch (rows/s, validation metric), one summary per
+    member, and up front the projected time for this file and for the full dataset."""
+    from rich.console import Console
+
+    from headlines import local_pipeline
+
+    console = Console(record=True, width=240)
+    with local_pipeline._TrainProgress(console) as progress:
+        for member in ("0", "1"):
+            for epoch in ("1", "2"):
+                progress.line("member={}; epoch={}; train_loss=0.5; val_accuracy=0.8; val_macro_f1=0.7{}; "
+                              "seconds=2.0; rows_per_second=40{}7;".format(member, epoch, epoch, epoch))
+    text = console.export_text()
+    assert "classifier: member 0: 2 epochs, 4027 rows/s in the last, validation macro-F1 0.72" in text
+    assert "classifier: member 1: 2 epochs" in text and "epoch=" not in text  # no scroll of raw lines
+    local_pipeline._say_how_long(108_000, console)
+    estimate = console.export_text()
+    assert "for 108,000 rows on a 2-core machine (the full dataset, 422,937 rows: about" in estimate
+    assert "projections" in estimate
+
+
+def test_large_epochs_are_scored_every_validation_rows():
+    """Early stopping counts in rows seen: an epoch of 81,000 rows is scored four times, the
+    sample's 8,134 rows once (as before), and validation_rows=0 means once per epoch."""
+    import train
+
+    assert train.validation_checks(8134, 256, 20000) == {32: 1}
+    assert train.validation_checks(81000, 256, 20000) == {79: 0.25, 158: 0.5, 238: 0.75, 317: 1.0}
+    assert train.validation_checks(81000, 256, 0) == {317: 1}
+    assert train.validation_checks(10, 256, 1) == {1: 1}
+
+
+def test_cnn_batches_follow_the_data_size():
+    """Large data trains in batch_size batches; the sample's 8,134 training rows in batches of 64
+    at a sqrt-scaled rate (what its quality was measured with)."""
+    import train
+
+    assert train.cnn_batch(256, 0.004, 8134) == (64, pytest.approx(0.002))
+    assert train.cnn_batch(256, 0.004, 81000) == (256, 0.004)
+    assert train.cnn_batch(256, 0.004, 15000) == (128, pytest.approx(0.004 / 2 ** 0.5))
+    assert train.cnn_batch(32, 0.001, 170) == (32, 0.001)  # never above batch_size, at least 32
+    assert train.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)

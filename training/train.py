@@ -27,6 +27,7 @@ sys.path.append(os.path.join(HERE, os.pardir, "inference"))
 
 import numpy as np  # noqa: E402
 
+import batches  # noqa: E402
 import headline_text  # noqa: E402
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
 from hyperparameters import CLASSIFIER, Hyperparameter, conflicts  # noqa: E402
@@ -78,6 +79,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def device():
+    """``mx.gpu(0)`` when SageMaker gives the job GPUs (``SM_NUM_GPUS``) and MXNet sees one,
+    else the CPU. One device per process, chosen once."""
+    global _DEVICE
+    if _DEVICE is None:
+        import mxnet as mx
+
+        wanted = int(os.environ.get("SM_NUM_GPUS", "0") or 0)
+        _DEVICE = mx.gpu(0) if wanted > 0 and mx.context.num_gpus() > 0 else mx.cpu()
+        if wanted > 0 and _DEVICE == mx.cpu():
+            LOG.warning("SM_NUM_GPUS=%d, but MXNet sees no GPU (a CPU build of MXNet?): training on the CPU", wanted)
+    return _DEVICE
+
+
+_DEVICE = None
+
+
+def array(values):
+    """An NDArray on the training device."""
+    import mxnet as mx
+
+    return mx.nd.array(values, ctx=device())
+
+
 def seed_everything(seed: int) -> None:
     import mxnet as mx
 
@@ -116,22 +141,44 @@ def linear_view(args: argparse.Namespace, member: int) -> Tuple[str, ...]:
     return args.linear_views[member - member_kinds(args).index("linear")]
 
 
-def member_args(args: argparse.Namespace, kind: str) -> argparse.Namespace:
-    """The training settings of one member: the linear one has its own rate, decay and epochs."""
+#: A CNN epoch has at least this many steps: smaller data gets smaller batches.
+MIN_STEPS_PER_EPOCH = 100
+SMALLEST_BATCH = 32
+
+
+def cnn_batch(batch_size: int, learning_rate: float, rows: int) -> Tuple[int, float]:
+    """(batch, learning rate) of a CNN member on ``rows`` training rows. ``batch_size`` is the
+    most: an epoch of fewer than 100 batches takes the largest power of two <= rows / 100 (at
+    least 32), with Adam's rate scaled by sqrt(batch / batch_size). Large data trains in large
+    batches (fast); the sample's 8,134 rows in batches of 64 at 0.002, where the model's quality
+    was measured (bench/quality.py): few large steps would underfit it."""
+    fits = SMALLEST_BATCH
+    while fits * 2 <= rows / MIN_STEPS_PER_EPOCH:
+        fits *= 2
+    batch = min(batch_size, fits)
+    return batch, learning_rate * (batch / float(batch_size)) ** 0.5
+
+
+def member_args(args: argparse.Namespace, kind: str, rows: int) -> argparse.Namespace:
+    """The training settings of one member on ``rows`` training rows: a CNN's batch follows the
+    data's size (``cnn_batch``); the linear one has its own rate, decay, epochs and batch size."""
+    if kind == "textcnn":
+        batch, rate = cnn_batch(args.batch_size, args.learning_rate, rows)
+        return argparse.Namespace(**dict(vars(args), batch_size=batch, learning_rate=rate))
     if kind != "linear":
         return args
     return argparse.Namespace(**dict(vars(args), learning_rate=args.linear_learning_rate,
-                                     weight_decay=args.linear_weight_decay, epochs=args.linear_epochs))
+                                     weight_decay=args.linear_weight_decay, epochs=args.linear_epochs,
+                                     batch_size=args.linear_batch_size))
 
 
-def inverse_document_frequency(tokens: np.ndarray, vocab: Vocabulary, view: np.ndarray) -> np.ndarray:
+def inverse_document_frequency(encoded: batches.Encoded, vocab: Vocabulary, view: np.ndarray) -> np.ndarray:
     """scikit-learn's smooth idf of every bucket over the training headlines, kept for the
     buckets of one view (``view``: a boolean per bucket) and 0 elsewhere and for padding:
     a linear member then reads its view of the bag only."""
     assert vocab.ngrams is not None
-    ids = tokens[:, vocab.max_len:].astype(np.int64)
-    frequency = np.bincount(ids[ids > 0], minlength=vocab.ngrams.buckets).astype(np.float64)
-    idf = np.log((1.0 + len(tokens)) / (1.0 + frequency)) + 1.0
+    frequency = np.bincount(encoded.ngram_ids, minlength=vocab.ngrams.buckets).astype(np.float64)
+    idf = np.log((1.0 + len(encoded)) / (1.0 + frequency)) + 1.0
     idf[~view] = 0.0
     idf[PAD_INDEX] = 0.0
     return idf.astype(np.float32).reshape((-1, 1))
@@ -171,18 +218,44 @@ def embedding_matrix(vocab: Vocabulary, vectors: Dict[str, np.ndarray], dim: int
     return matrix, found
 
 
-def encode(rows: Sequence[Headline], vocab: Vocabulary) -> Tuple[np.ndarray, np.ndarray]:
+def encode(rows: Sequence[Headline], vocab: Vocabulary,
+           views: Optional[List[NgramHashing]] = None) -> Tuple[batches.Encoded, List[np.ndarray]]:
+    """The rows encoded (batches.py); with ``views``, also the buckets each view reads."""
     codes = [code for code, _ in LABELS]
-    tokens = np.asarray([vocab.encode(row.title) for row in rows], dtype=np.float32)
-    labels = np.asarray([codes.index(row.label) for row in rows], dtype=np.float32)
-    return tokens, labels
+    return batches.encode([row.title for row in rows], [codes.index(row.label) for row in rows], vocab, views)
 
 
-def predict_classes(net, tokens: np.ndarray, batch: int = 512) -> np.ndarray:
+def widest_filter(args: argparse.Namespace, kind: str) -> Optional[int]:
+    """What batches.trimmed needs of a member; ``None`` for a member that takes the exported
+    model's one input: the seed network (its shape depends on max_len) and any member without
+    n-grams (a graph input must be used)."""
+    if kind == "seed" or not uses_ngrams(args):
+        return None
+    return max(args.kernel_sizes) if kind == "textcnn" else 1
+
+
+def member_inputs(encoded: batches.Encoded, rows: np.ndarray, widest: Optional[int]):
+    """A member's inputs for ``rows``: two, cut to what the rows need, or (``widest`` None)
+    the one full-width input."""
     import mxnet as mx
 
-    outputs = [net(mx.nd.array(tokens[start:start + batch])).argmax(axis=1).asnumpy()
-               for start in range(0, len(tokens), batch)]
+    if widest is None:
+        return (array(batches.full_width(encoded, rows)),)
+    tokens, ngrams = batches.trimmed(encoded, rows, widest)
+    return array(tokens), array(ngrams)
+
+
+def predict_classes(net, encoded: batches.Encoded, batch: int = 512, widest: Optional[int] = 0) -> np.ndarray:
+    """Class numbers. ``widest`` 0: ``net`` takes the exported model's one input; otherwise a
+    member's two inputs (``widest_filter``)."""
+    import mxnet as mx
+
+    outputs = []
+    for start in range(0, len(encoded), batch):
+        rows = np.arange(start, min(start + batch, len(encoded)))
+        inputs = ((array(batches.full_width(encoded, rows)),) if widest == 0
+                  else member_inputs(encoded, rows, widest))
+        outputs.append(net(*inputs).argmax(axis=1).asnumpy())
     return np.concatenate(outputs).astype(np.int64)
 
 
@@ -208,58 +281,89 @@ def smoothed_loss(F, logits, labels, weights, smoothing: float):
     return nll * F.take(weights, labels)
 
 
-def train_network(args: argparse.Namespace, net, train_xy, val_xy, seed: int, tag: str = ""):
+def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_xy: Optional[batches.Encoded],
+                  seed: int, tag: str = "", widest: Optional[int] = None):
     """Adam with class-weighted, optionally smoothed cross-entropy and per-epoch learning-rate
-    decay; early stopping on validation macro-F1.
+    decay; early stopping on validation macro-F1. ``net`` takes a member's two inputs, cut
+    for ``widest`` (``widest_filter``).
 
     Returns (progress, the parameters of the best epoch as numpy arrays)."""
     import mxnet as mx
     from mxnet import autograd, gluon
 
     names = [name for _, name in LABELS]
-    train_x, train_y = train_xy
-    weights = mx.nd.array(class_weights(train_y, args.class_weighting))
+    weights = array(class_weights(train_xy.labels, args.class_weighting))
     trainer = gluon.Trainer(net.collect_params(), "adam",
                             {"learning_rate": args.learning_rate, "wd": args.weight_decay})
     order_rng = np.random.RandomState(seed)
     best = {"macro_f1": -1.0, "epoch": 0, "params": None}
-    history: List[Dict[str, float]] = []  # per epoch, for metrics.json (the training report)
-    epoch = 0
+    history: List[Dict[str, float]] = []  # per validation check, for metrics.json (the training report)
+    checks = validation_checks(len(train_xy), args.batch_size, args.validation_rows if val_xy is not None else 0)
+    since_best = 0
+    done = 0.0
     for epoch in range(1, args.epochs + 1):
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
         trainer.set_learning_rate(args.learning_rate * args.lr_decay ** (epoch - 1))
-        order = order_rng.permutation(len(train_x))
-        total_loss = 0.0
-        for start in range(0, len(order), args.batch_size):
-            batch = order[start:start + args.batch_size]
-            data, label = mx.nd.array(train_x[batch]), mx.nd.array(train_y[batch])
+        total_loss = mx.nd.zeros((1,), ctx=device())  # summed on the engine: no wait for each step
+        rows = 0
+        stop = False
+        for number, batch in enumerate(batches.batch_order(train_xy, args.batch_size, order_rng), start=1):
+            inputs, label = member_inputs(train_xy, batch, widest), array(train_xy.labels[batch])
             with autograd.record():
-                loss = smoothed_loss(mx.nd, net(data), label, weights, args.label_smoothing)
+                loss = smoothed_loss(mx.nd, net(*inputs), label, weights, args.label_smoothing)
             loss.backward()
             trainer.step(len(batch))
-            total_loss += float(loss.sum().asscalar())
-        if val_xy is None:  # a refit: a fixed number of epochs, the last one kept
-            print("{}refit epoch={}; train_loss={:.4f}; seconds={:.1f};".format(
-                tag, epoch, total_loss / len(order), time.time() - started), flush=True)
-            continue
-        report = classification_report(val_xy[1].astype(np.int64), predict_classes(net, val_xy[0]), names)
-        history.append({"epoch": epoch, "train_loss": total_loss / len(order), "validation_accuracy": report["accuracy"],
-                        "validation_macro_f1": report["macro_f1"], "seconds": round(time.time() - started, 3)})
-        print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f};".format(
-            tag, epoch, total_loss / len(order), report["accuracy"], report["macro_f1"], time.time() - started),
-            flush=True)
-        if report["macro_f1"] > best["macro_f1"]:
-            best = {"macro_f1": report["macro_f1"], "epoch": epoch,
-                    # numpy copies: oneDNN may hold parameters in a layout set_data cannot restore.
-                    "params": {name: param.data().asnumpy() for name, param in net.collect_params().items()}}
-        elif epoch - best["epoch"] >= args.patience:
-            print("{}early stop: validation macro-F1 has not improved for {} epochs".format(tag, args.patience),
-                  flush=True)
+            total_loss += loss.sum()
+            rows += len(batch)
+            if number not in checks:
+                continue
+            done = epoch - 1 + checks[number]
+            mean_loss = float(total_loss.asscalar()) / rows
+            seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
+            if val_xy is None:  # a refit: a fixed number of epochs, the last one kept
+                print("{}refit epoch={}; train_loss={:.4f}; seconds={:.1f};".format(tag, epoch, mean_loss, seconds),
+                      flush=True)
+                continue
+            report = classification_report(val_xy.labels.astype(np.int64),
+                                           predict_classes(net, val_xy, widest=widest), names)
+            seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started
+            history.append({"epoch": done, "train_loss": mean_loss, "validation_accuracy": report["accuracy"],
+                            "validation_macro_f1": report["macro_f1"], "seconds": round(seconds, 3),
+                            "cpu_seconds": round(cpu_seconds, 3)})
+            print("{}epoch={}; train_loss={:.4f}; val_accuracy={:.4f}; val_macro_f1={:.4f}; seconds={:.1f}; "
+                  "rows_per_second={:.0f};".format(tag, done, mean_loss, report["accuracy"], report["macro_f1"],
+                                                   seconds, rows / max(seconds, 1e-9)), flush=True)
+            started, cpu_started, rows = time.time(), time.process_time(), 0
+            total_loss = mx.nd.zeros((1,), ctx=device())
+            if report["macro_f1"] > best["macro_f1"]:
+                best = {"macro_f1": report["macro_f1"], "epoch": done,
+                        # numpy copies: oneDNN may hold parameters in a layout set_data cannot restore.
+                        "params": {name: param.data().asnumpy() for name, param in net.collect_params().items()}}
+                since_best = 0
+                continue
+            since_best += 1
+            if since_best >= args.patience:
+                print("{}early stop: validation macro-F1 has not improved for {} checks".format(tag, args.patience),
+                      flush=True)
+                stop = True
+                break
+        if stop:
             break
     if val_xy is None:
-        return {"epochs_run": epoch}, {name: param.data().asnumpy() for name, param in net.collect_params().items()}
-    return ({"best_epoch": best["epoch"], "epochs_run": epoch, "val_macro_f1": best["macro_f1"], "history": history},
+        return {"epochs_run": done}, {name: param.data().asnumpy() for name, param in net.collect_params().items()}
+    return ({"best_epoch": best["epoch"], "epochs_run": done, "val_macro_f1": best["macro_f1"], "history": history},
             best["params"])
+
+
+def validation_checks(rows: int, batch_size: int, validation_rows: int) -> Dict[int, float]:
+    """After which batch of an epoch to score the validation side, and the share of the epoch
+    done then (an int 1 at the epoch's end): once per epoch, or about every ``validation_rows``
+    rows of a large epoch, so that early stopping counts in data seen, not in whole passes."""
+    steps = max(1, -(-rows // batch_size))
+    per_epoch = max(1, min(steps, int(round(rows / validation_rows)))) if validation_rows > 0 else 1
+    if per_epoch == 1:
+        return {steps: 1}
+    return {int(round(steps * part / per_epoch)): round(part / per_epoch, 2) for part in range(1, per_epoch + 1)}
 
 
 def train_member(args: argparse.Namespace, vocab: Vocabulary, kind: str, member: int, train_xy, val_xy,
@@ -270,19 +374,22 @@ def train_member(args: argparse.Namespace, vocab: Vocabulary, kind: str, member:
     buckets) are filled on first use and reused by the refit. Returns (progress, parameters)."""
     member_seed = args.seed + member
     seed_everything(member_seed)
-    settings = member_args(args, kind)
+    settings = member_args(args, kind, len(train_xy))
+    print("{}batch_size={}; learning_rate={:.6g};".format(tag, settings.batch_size, settings.learning_rate),
+          flush=True)
     if epochs is not None:
         settings = argparse.Namespace(**dict(vars(settings), epochs=epochs))
     if kind == "linear":
-        values = {"linear{}_idf_weight".format(member): inverse_document_frequency(train_xy[0], vocab, views[member])}
-        net = fresh_network(args, vocab, values, member=member)
+        values = {"linear{}_idf_weight".format(member): inverse_document_frequency(train_xy, vocab, views[member])}
+        net = fresh_network(args, vocab, values, member=member, two_inputs=widest_filter(args, kind) is not None)
     else:
         if member not in embeddings:
             embeddings[member] = embedding_matrix(vocab, vectors, args.vector_dim, member_seed)[0]
-        net = fresh_network(args, vocab, {}, member=member, embedding=embeddings[member])
+        net = fresh_network(args, vocab, {}, member=member, embedding=embeddings[member],
+                            two_inputs=widest_filter(args, kind) is not None)
         if args.model == "seed" or not args.fine_tune_embeddings:
             net.embedding.weight.grad_req = "null"
-    return train_network(settings, net, train_xy, val_xy, member_seed, tag)
+    return train_network(settings, net, train_xy, val_xy, member_seed, tag, widest_filter(args, kind))
 
 
 def export_artifact(args, net, vocab: Vocabulary, metrics: Dict[str, object]) -> str:
@@ -313,6 +420,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     loaded = load_headlines(args.train)
     test_rows = load_headlines(args.test).rows if args.test else None
     split = make_split(loaded.rows, args.split, args.validation_fraction, args.test_fraction, args.seed, test_rows)
+    print("device: {}".format(device()), flush=True)
     print("data: {} rows ({} skipped, {}); train {} / validation {} / test {} ({}); train classes {}".format(
         len(loaded.rows), loaded.skipped, loaded.source_format, len(split.train), len(split.validation),
         len(split.test), "given file" if test_rows is not None else "{} split".format(args.split),
@@ -325,10 +433,16 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "; hashed n-grams: {} buckets, {} per headline".format(vocab.ngrams.buckets, vocab.ngrams.max_ngrams)
         if vocab.ngrams else ""), flush=True)
 
-    train_xy, val_xy, test_xy = encode(split.train, vocab), encode(split.validation, vocab), encode(split.test, vocab)
     kinds = member_kinds(args)
-    views = {member: view_buckets(split.train, vocab, linear_view(args, member))
-             for member, kind in enumerate(kinds) if kind == "linear"}
+    linear_members = [member for member, kind in enumerate(kinds) if kind == "linear"]
+    hashers = batches.view_hashers(vocab, [linear_view(args, member) for member in linear_members])
+    train_xy, seen = encode(split.train, vocab, hashers)
+    val_xy, test_xy = encode(split.validation, vocab)[0], encode(split.test, vocab)[0]
+    if seen:  # the one encoding pass also found the buckets of each linear member's view
+        views = dict(zip(linear_members, seen))
+    else:
+        views = {member: view_buckets(split.train, vocab, linear_view(args, member)) for member in linear_members}
+    print("encoded: {:.1f} s since the start".format(time.time() - started), flush=True)
     members = []
     history: Dict[str, List[Dict[str, float]]] = {}
     best_params: Dict[str, np.ndarray] = {}
@@ -348,20 +462,20 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     # replaced ("to.IsDefaultData()"), so the best epochs go into a fresh network.
     net = fresh_network(args, vocab, best_params)
     names = [name for _, name in LABELS]
-    validation = classification_report(val_xy[1].astype(np.int64), predict_classes(net, val_xy[0]), names)
+    validation = classification_report(val_xy.labels.astype(np.int64), predict_classes(net, val_xy), names)
     if args.refit:
-        both_xy = (np.concatenate([train_xy[0], val_xy[0]]), np.concatenate([train_xy[1], val_xy[1]]))
+        both_xy = batches.concatenate(train_xy, val_xy)
         refit_params: Dict[str, np.ndarray] = {}
         for member, kind in enumerate(kinds):
             tag = "member={}; ".format(member) if len(kinds) > 1 else ""
-            epochs = max(1, int(members[member]["best_epoch"]))
+            epochs = max(1, int(round(members[member]["best_epoch"])))
             _, params = train_member(args, vocab, kind, member, both_xy, None, vectors, tag, embeddings, views,
                                      epochs)
             refit_params.update(params)
         net = fresh_network(args, vocab, refit_params)
     del vectors
 
-    test = classification_report(test_xy[1].astype(np.int64), predict_classes(net, test_xy[0]), names)
+    test = classification_report(test_xy.labels.astype(np.int64), predict_classes(net, test_xy), names)
     metrics = {
         "accuracy": test["accuracy"],
         "macro_f1": test["macro_f1"],
@@ -374,7 +488,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                  "train": len(split.train), "validation": len(split.validation), "test": len(split.test),
                  "refit_on_train_and_validation": bool(args.refit)},
         "vocabulary": {"tokens": len(vocab), "with_pretrained_vectors": found},
-        "training": dict(progress, seconds=round(time.time() - started, 1)),
+        "training": dict(progress, seconds=round(time.time() - started, 1), device=str(device())),
         "history": history,
     }
     try:
@@ -389,10 +503,11 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def fresh_network(args: argparse.Namespace, vocab: Vocabulary, values: Dict[str, np.ndarray],
-                  member: Optional[int] = None, embedding: Optional[np.ndarray] = None):
+                  member: Optional[int] = None, embedding: Optional[np.ndarray] = None, two_inputs: bool = False):
     """A hybridized network: member number ``member`` of the ensemble, or (None) the whole
     ensemble. ``values`` sets parameters by name, ``embedding`` a member's word embedding
-    weights; the rest are initialised from the current seed."""
+    weights; the rest are initialised from the current seed. ``two_inputs``: a member that
+    takes the word indices and the n-gram ids apart (training), not the exported one input."""
     import mxnet as mx
     from model import Ensemble, build_model
 
@@ -410,20 +525,23 @@ def fresh_network(args: argparse.Namespace, vocab: Vocabulary, values: Dict[str,
                        prefix="ensemble_")
     else:
         net = one(member)
-    net.initialize(mx.init.Xavier(), ctx=mx.cpu())
+    net.initialize(mx.init.Xavier(), ctx=device())
     params = net.collect_params()
     missing = sorted(set(values) - set(params.keys()))
     if missing:
         raise ValueError("no such parameters in the network: {}".format(", ".join(missing)))
     for name, param in params.items():
         if name in values:
-            param.set_data(mx.nd.array(values[name]))
+            param.set_data(array(values[name]))
     if embedding is not None:
-        net.embedding.weight.set_data(mx.nd.array(embedding))
+        net.embedding.weight.set_data(array(embedding))
     net.hybridize()
     # oneDNN: when the first hybridized call records gradients, later inference calls fail;
     # one inference call first avoids it.
-    net(mx.nd.zeros((2, vocab.width)))
+    if two_inputs:
+        net(array(np.zeros((2, vocab.max_len))), array(np.zeros((2, vocab.ngrams.max_ngrams if vocab.ngrams else 1))))
+    else:
+        net(array(np.zeros((2, vocab.width))))
     return net
 
 

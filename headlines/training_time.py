@@ -1,0 +1,76 @@
+"""How long the classifier's training job takes: projections from measured throughput.
+
+The figures are measurements of ``bench/scale.py`` (README, "Training at scale"); everything
+else here is arithmetic on them, labelled as projections wherever it is printed:
+
+- ``SECONDS_PER_ROW_HERE``: wall seconds of train.py per row of the input file with the default
+  hyperparameters on the 2-vCPU development machine (reading, encoding, every member's epochs,
+  scoring, export), measured on a 108,000-row file built from the sample. Linear in rows: early
+  stopping counts in rows seen (validation_rows), so the epochs a member runs shrink as data
+  grows; the real data may need more rows than copies of the sample do, hence the margin;
+- ``INSTANCE_SPEED``: how much faster an instance type runs train.py than that machine. For
+  CPU instances the vCPU ratio (MXNet's oneDNN kernels use every core; the Python encoding
+  does not, so this is optimistic for the encoding part); for GPU instances an assumed factor,
+  not measured here (no GPU on the development machine).
+
+The job's ``MaxRuntimeInSeconds`` is the projection for the configured row count on the
+configured instance times ``RUNTIME_MARGIN``, rounded up to 10 minutes: the limit stops a job
+that hangs, and must never stop one that is merely on a slow day.
+"""
+import math
+from typing import Optional
+
+#: Rows of the UCI News Aggregator dataset (newsCorpora.csv).
+FULL_DATASET_ROWS = 422_937
+
+#: Default hyperparameters, 108,000-row file (README, "Training at scale"): train.py's own
+#: 123.8 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, load average 2.3-2.7.
+SECONDS_PER_ROW_HERE = 0.00115
+
+#: Speed of train.py relative to the 2-vCPU development machine.
+INSTANCE_SPEED = {
+    "ml.c5.xlarge": 2.0,  # 4 vCPU
+    "ml.c5.2xlarge": 4.0,  # 8 vCPU
+    "ml.c5.4xlarge": 8.0,  # 16 vCPU
+    "ml.m5.xlarge": 2.0,  # 4 vCPU
+    "ml.m5.2xlarge": 4.0,  # 8 vCPU
+    "ml.g4dn.xlarge": 2.0,  # T4 GPU + 4 vCPU: assumed, the Python encoding bounds it
+    "ml.g5.xlarge": 2.5,  # A10G GPU + 4 vCPU: assumed
+    "ml.p3.2xlarge": 3.0,  # V100 GPU + 8 vCPU: assumed
+}
+
+#: MaxRuntimeInSeconds = projection x this (slow days, a slower instance, spot restarts).
+RUNTIME_MARGIN = 3.0
+#: SageMaker's largest MaxRuntimeInSeconds (5 days) and a floor for tiny data.
+MAX_RUNTIME_CEILING = 432_000
+MAX_RUNTIME_FLOOR = 1_800
+
+
+def instance_speed(instance_type: Optional[str]) -> float:
+    """The speed factor of an instance type (1.0: the development machine, ``None``)."""
+    if instance_type is None:
+        return 1.0
+    if instance_type not in INSTANCE_SPEED:
+        raise ValueError("no throughput figure for instance type {} (known: {})".format(
+            instance_type, ", ".join(sorted(INSTANCE_SPEED))))
+    return INSTANCE_SPEED[instance_type]
+
+
+def project_seconds(measured_seconds: float, measured_rows: int, rows: int,
+                    instance_type: Optional[str] = None) -> float:
+    """A PROJECTION: ``measured_seconds`` for ``measured_rows`` rows here, scaled linearly to
+    ``rows`` rows and to ``instance_type``'s speed."""
+    return measured_seconds * rows / max(measured_rows, 1) / instance_speed(instance_type)
+
+
+def projected_training_seconds(rows: int, instance_type: Optional[str] = None) -> float:
+    """Projected train.py seconds for ``rows`` input rows with the default hyperparameters."""
+    return project_seconds(SECONDS_PER_ROW_HERE, 1, rows, instance_type)
+
+
+def max_runtime_seconds(rows: int, instance_type: str) -> int:
+    """The training job's MaxRuntimeInSeconds: projection x margin, rounded up to 10 minutes,
+    within SageMaker's bounds."""
+    limit = projected_training_seconds(rows, instance_type) * RUNTIME_MARGIN
+    rounded = int(math.ceil(limit / 600.0) * 600)
+    return max(MAX_RUNTIME_FLOOR, min(MAX_RUNTIME_CEILING, rounded))

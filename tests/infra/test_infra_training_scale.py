@@ -1,0 +1,68 @@
+"""The classifier job at the real dataset's size: its runtime limit, and the GPU switch."""
+from __future__ import annotations
+
+import pytest
+
+from headlines.config import load_config
+from headlines.training_time import (
+    FULL_DATASET_ROWS,
+    MAX_RUNTIME_CEILING,
+    MAX_RUNTIME_FLOOR,
+    RUNTIME_MARGIN,
+    max_runtime_seconds,
+    projected_training_seconds,
+)
+from infra_support import state_machine_definition, synthesize
+
+pytestmark = pytest.mark.xdist_group("infra-gpu")
+
+
+def _classifier_job(synth):
+    asl = state_machine_definition(synth.templates[synth.pipeline_name])
+    return asl["States"]["Train classifier"]
+
+
+def test_the_runtime_limit_covers_the_projected_full_dataset_time_with_the_margin():
+    classifier = load_config().classifier
+    assert classifier.max_runtime_seconds is None and classifier.data_rows == FULL_DATASET_ROWS
+    projected = projected_training_seconds(FULL_DATASET_ROWS, classifier.instance_type)
+    limit = classifier.runtime_limit_seconds
+    assert limit == max_runtime_seconds(FULL_DATASET_ROWS, classifier.instance_type)
+    assert limit >= projected * RUNTIME_MARGIN and limit % 600 == 0
+    assert limit == max(MAX_RUNTIME_FLOOR, -(-projected * RUNTIME_MARGIN // 600) * 600)
+    # A number in cdk.json overrides the derivation; more rows, a longer limit, within SageMaker's bound.
+    assert load_config({"headlines.classifier.max_runtime_seconds": 5000}).classifier.runtime_limit_seconds == 5000
+    assert max_runtime_seconds(4 * FULL_DATASET_ROWS, "ml.c5.xlarge") > limit
+    assert max_runtime_seconds(10 ** 9, "ml.c5.xlarge") == MAX_RUNTIME_CEILING
+    with pytest.raises(ValueError, match="no throughput figure for instance type ml.x9.huge"):
+        max_runtime_seconds(1000, "ml.x9.huge")
+
+
+def test_the_default_job_synthesizes_the_derived_limit_on_the_cpu_image(dev):
+    state = _classifier_job(dev)
+    params = state["Parameters"]
+    limit = dev.built.cfg.classifier.runtime_limit_seconds
+    assert params["StoppingCondition"] == {"MaxRuntimeInSeconds": limit}
+    assert state["TimeoutSeconds"] == limit + 1800
+    assert params["ResourceConfig"]["InstanceType"] == "ml.c5.xlarge"
+    assert params["AlgorithmSpecification"]["TrainingImage"].endswith("/mxnet-training:1.9.0-cpu-py38")
+
+
+@pytest.fixture(scope="module")
+def gpu(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("cdk-gpu"), {"headlines.classifier.gpu": "true"})
+
+
+def test_the_gpu_switch_synthesizes_a_gpu_instance_with_the_gpu_image(gpu):
+    state = _classifier_job(gpu)
+    params = state["Parameters"]
+    assert params["ResourceConfig"]["InstanceType"] == "ml.g4dn.xlarge"
+    # The SDK's image lookup (infra/images.py) for that instance type: the GPU image.
+    assert params["AlgorithmSpecification"]["TrainingImage"] == (
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-training:1.9.0-gpu-py38")
+    limit = gpu.built.cfg.classifier.runtime_limit_seconds
+    assert limit == max_runtime_seconds(FULL_DATASET_ROWS, "ml.g4dn.xlarge")
+    assert params["StoppingCondition"] == {"MaxRuntimeInSeconds": limit}
+    # The role may pull the image it runs.
+    policies = gpu.resources(gpu.pipeline_name, "AWS::IAM::Policy")
+    assert "repository/mxnet-training" in str(policies)
