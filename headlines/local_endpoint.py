@@ -91,18 +91,19 @@ def check_model_dir(model_dir: Union[str, Path]) -> Path:
 _LOGGED_ERROR = re.compile(r"WorkerLifeCycle - ((?:\w+\.)*\w*(?:Error|Exception)\b: .+)$")
 
 
-def _first_model_error(log_path: Path) -> Optional[str]:
-    """The first exception a model worker logged (MMS prefixes worker output with its logger):
-    the cause; what follows are its consequences on later requests."""
+def _logged_errors(log_path: Path) -> List[str]:
+    """The exceptions the model workers logged, in order (MMS prefixes worker output with its logger)."""
     try:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return None
-    for line in lines:
-        found = _LOGGED_ERROR.search(line)
-        if found:
-            return found.group(1).strip()[:300]
-    return None
+        return []
+    return [found.group(1).strip()[:300] for found in map(_LOGGED_ERROR.search, lines) if found]
+
+
+def _first_model_error(log_path: Path) -> Optional[str]:
+    """The first exception a model worker logged: the cause; what follows are its consequences on later requests."""
+    errors = _logged_errors(log_path)
+    return errors[0] if errors else None
 
 
 @dataclass
@@ -283,11 +284,27 @@ def _wait_ready(server: ModelServer, timeout: float) -> None:
     except OSError as error:
         raise LocalServeError(f"the model server did not answer a first invocation: {error}") from None
     if status >= 500:
-        detail = _first_model_error(server.log_path) or _first_line(body)
+        detail = _model_load_error(server.log_path) or _first_line(body)
         hint = ""
         if "Unsupported model type" in detail:  # e.g. an artifact packaged before model_fn returned a Block
             hint = " (the artifact serves the code/inference.py it was trained with: `headlines up --retrain`)"
         raise LocalServeError(f"the model failed to load in the SageMaker MXNet serving toolkit: {detail}{hint}")
+
+
+# What a worker logs when a request finds no model: a consequence of the load failure, not its cause.
+_CONSEQUENCE = "'NoneType' object has no attribute"
+
+
+def _model_load_error(log_path: Path, wait: float = 5.0) -> Optional[str]:
+    """The cause of a failed model load. MMS copies each worker's output into its log
+    asynchronously, so the 500 can arrive before the cause is in the file: wait for it a little."""
+    deadline = time.monotonic() + wait
+    while True:
+        errors = _logged_errors(log_path)
+        causes = [error for error in errors if _CONSEQUENCE not in error]
+        if causes or time.monotonic() > deadline:
+            return (causes or errors or [None])[0]
+        time.sleep(0.2)
 
 
 def _first_line(body: bytes) -> str:
