@@ -112,7 +112,7 @@ def embeddings_step(corpus: Path, workdir: Path, hyperparameters: Mapping[str, A
                TimeElapsedColumn())
     started = time.time()
     files = output / "files"
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("embeddings", total=epochs)
         result = train_embeddings(corpus, files, hyperparameters,
                                   on_epoch=lambda epoch: progress.update(task, completed=epoch))
@@ -163,7 +163,8 @@ class _TrainProgress:
     def __init__(self, console: Console):
         self.console = console
         self.progress = Progress(TextColumn("[bold]classifier"), BarColumn(), TextColumn("{task.description}"),
-                                 TimeElapsedColumn(), console=console, transient=True)
+                                 TimeElapsedColumn(), console=console, transient=True,
+                                 disable=not console.is_terminal)  # a log gets the summary lines only
         self.task = None
         self.member: Optional[str] = None
         self.last: Dict[str, str] = {}
