@@ -432,42 +432,29 @@ class Pipeline(Construct):
             interval_s=2,
             attempts=5,
         )
-        point = tasks.CallAwsService(
-            self,
-            "Point serving at the model",
-            service="ssm",
-            action="putParameter",
-            iam_action="ssm:PutParameter",
-            iam_resources=[self.serving_parameter_arn],
-            parameters={
-                "Name": self.serving_parameter_name,
-                "Type": "String",
-                "Overwrite": True,
-                "Value.$": "States.Format('{} {}', $.approved.model_version, $.approved.model_data_url)",
-            },
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
-            comment=f"'<model_version> <model_data_url>' to {self.serving_parameter_name} (the serving stack deploys it)",
-        )
-        point.add_retry(**ssm_retry)
-        publish = tasks.CallAwsService(
-            self,
-            "Publish approved model",
-            service="ssm",
-            action="putParameter",
-            iam_action="ssm:PutParameter",
-            iam_resources=[self.parameter_arn],
-            parameters={
-                "Name": self.parameter_name,
-                "Type": "String",
-                "Overwrite": True,
-                "Value.$": "States.JsonToString($.approved)",
-            },
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
-            comment=f"Write the approval record to {self.parameter_name}",
-        )
-        publish.add_retry(**ssm_retry)
+        def put_parameter(construct_id: str, arn: str, name: str, value_path: str, comment: str) -> tasks.CallAwsService:
+            task = tasks.CallAwsService(
+                self,
+                construct_id,
+                service="ssm",
+                action="putParameter",
+                iam_action="ssm:PutParameter",
+                iam_resources=[arn],
+                parameters={"Name": name, "Type": "String", "Overwrite": True, "Value.$": value_path},
+                result_path=sfn.JsonPath.DISCARD,
+                task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+                comment=comment,
+            )
+            task.add_retry(**ssm_retry)
+            return task
+
+        point = put_parameter(
+            "Point serving at the model", self.serving_parameter_arn, self.serving_parameter_name,
+            "States.Format('{} {}', $.approved.model_version, $.approved.model_data_url)",
+            f"'<model_version> <model_data_url>' to {self.serving_parameter_name} (the serving stack deploys it)")
+        publish = put_parameter(
+            "Publish approved model", self.parameter_arn, self.parameter_name, "States.JsonToString($.approved)",
+            f"Write the approval record to {self.parameter_name}")
         done = sfn.Succeed(self, "Model approved", output_path="$.approved")
 
         gate = (
