@@ -19,6 +19,8 @@ STACKS ?= --all
 
 # Create the virtual environment and install the pinned dependencies, the project and the CDK CLI.
 $(STAMP): requirements.txt requirements-cdk.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11, 4) <= sys.version_info[:3] < (3, 12) else 1)' || \
+	  { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the project needs 3.11.4 or a later 3.11 (tarfile's extraction filter): e.g. 'pyenv install 3.11.7', or make PYTHON=python3.11"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
