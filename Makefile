@@ -15,16 +15,16 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # make deploy STACKS=HeadlinesPipeline deploys one stack; the default is both, in order.
 STACKS ?= --all
 
-.PHONY: up test install browser page-assets synth deploy destroy lint rehearse bench lock clean
+.PHONY: up test check install browser page-assets synth deploy destroy lint rehearse bench lock clean
 
-# Create the virtual environment and install the pinned dependencies, the project and the CDK CLI.
-$(STAMP): requirements.txt requirements-cdk.txt requirements-dev.txt constraints.txt pyproject.toml package.json package-lock.json
+# Create the virtual environment and install the project with its pinned dependencies
+# (pyproject.toml's dev extra: local mode, the CDK app, tests and linters) and the CDK CLI.
+$(STAMP): pyproject.toml setup.py constraints.txt package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11, 4) <= sys.version_info[:3] < (3, 12) else 1)' || \
 	  { echo "error: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); the project needs 3.11.4 or a later 3.11 (tarfile's extraction filter): e.g. 'pyenv install 3.11.7', or make PYTHON=python3.11"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
-	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	npm ci --no-audit --no-fund --silent
 	touch $(STAMP)
 
@@ -56,17 +56,24 @@ browser:
 	fi
 
 ## make page-assets: copy Swagger UI from node_modules (the version package.json pins) and the
-## contract as JSON into lambda/api/web/ (committed; the tests check they are up to date)
+## contract as JSON into functions/api/web/ (committed; the tests check they are up to date)
 page-assets: $(STAMP)
-	$(BIN)/python -m headlines.page_assets
+	$(BIN)/python -m devtools.page_assets
 
 ## make up: train locally (real data when reachable, the shipped sample otherwise), then serve the API on :8080
 up: $(STAMP) $(SM_STAMP)
 	$(BIN)/headlines up --port 8080
 
-## make test: every test (unit, contract, CDK synthesis, end-to-end local, fuzzing, the page in a headless browser)
-test: $(STAMP) $(SM_STAMP) browser
+## make test: the code checks (ruff, mypy, import layers), then every test (unit, contract, CDK
+##   synthesis, container parity, end-to-end local, fuzzing, the page in a headless browser)
+test: $(STAMP) $(SM_STAMP) browser check
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## make check: ruff (lint), mypy (types) and import-linter (imports flow one way), as configured in pyproject.toml
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 synth: $(STAMP)
 	cdk synth --quiet
@@ -80,13 +87,13 @@ deploy: $(STAMP)
 destroy: $(STAMP)
 	cdk destroy --all --force
 
-## make lint: cfn-lint, cdk-nag and the IAM policy linter over the synthesized templates
-lint: $(STAMP)
+## make lint: the code checks, then cfn-lint, cdk-nag and the IAM policy linter over the synthesized templates
+lint: check
 	$(BIN)/python -m pytest -q -n 0 tests/infra/test_infra_compliance.py tests/infra/test_infra_permissions.py
 
 ## make rehearse: the README's deploy / update / destroy / redeploy offline against moto (STAGE=prod for prod)
 rehearse: $(STAMP)
-	$(BIN)/python -m headlines.rehearsal --stage $(or $(STAGE),dev)
+	$(BIN)/python -m devtools.rehearsal --stage $(or $(STAGE),dev)
 
 bench: $(STAMP)
 	$(BIN)/python bench/quality.py
@@ -95,8 +102,8 @@ bench: $(STAMP)
 # Re-resolve the transitive pins after changing a requirements file.
 lock:
 	rm -rf /tmp/headlines-lock && $(PYTHON) -m venv /tmp/headlines-lock
-	/tmp/headlines-lock/bin/pip install --quiet -r requirements-dev.txt
-	(echo '# Every transitive pin of requirements-dev.txt, from `pip freeze` (make lock regenerates it).'; /tmp/headlines-lock/bin/pip freeze) > constraints.txt
+	/tmp/headlines-lock/bin/pip install --quiet '.[dev]'
+	(echo "# Every transitive pin of pyproject.toml's dev extra, from \`pip freeze\` (make lock regenerates it)."; /tmp/headlines-lock/bin/pip freeze --exclude headlines-mlops) > constraints.txt
 	rm -rf /tmp/headlines-lock38 && $(PYTHON38) -m venv /tmp/headlines-lock38
 	/tmp/headlines-lock38/bin/pip install --quiet -r requirements-sagemaker.txt
 	(echo '# Every transitive pin of requirements-sagemaker.txt (Python 3.8), from `pip freeze` (make lock regenerates it).'; /tmp/headlines-lock38/bin/pip freeze) > constraints-sagemaker.txt

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
 from headlines.config import load_config  # noqa: E402
-from headlines.local_pipeline import hyperparameter_arguments  # noqa: E402
+from headlines.local.pipeline import hyperparameter_arguments  # noqa: E402
 from headlines.training_time import FULL_DATASET_ROWS, project_seconds  # noqa: E402
 
 SAMPLE = REPO / "headlines" / "sample_data" / "newsCorpora-sample.csv.gz"
@@ -182,14 +182,14 @@ def main() -> int:
     embeddings_hp = dict(config.embeddings.hyperparameters)
     vectors = args.vectors
     if vectors is None:
-        from headlines.embeddings import train_embeddings
+        from headlines.local.embeddings import train_embeddings
 
         vectors = workdir / "embeddings"
         corpus = REPO / "headlines" / "sample_data" / "corpus-public-domain.txt.gz"
         train_embeddings(corpus, vectors, embeddings_hp, workers=1)
     hyperparameters = dict(config.classifier.hyperparameters, vector_dim=embeddings_hp.get("vector_dim", 100))
     hyperparameters.update(parse_overrides(args.overrides))
-    from headlines import container_env
+    from headlines.local import container_env
 
     python = str(container_env.python())  # the SageMaker-shaped Python 3.8 (MXNet 1.9)
     command = [python, str(args.train_py), *hyperparameter_arguments(hyperparameters)]

@@ -14,7 +14,7 @@ Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
 4. the whole local path (HTTP -> API front -> handler processes -> boto3 -> local SageMaker
    runtime API -> MMS -> toolkit -> model) at concurrency 1, 8 and 32.
 
-Servers run in their own processes (``python -m headlines.api_front``, which starts MMS as
+Servers run in their own processes (``python -m headlines.local.api_front``, which starts MMS as
 ``headlines serve`` does); the load generator is this process: threads on keep-alive
 connections with pre-built requests, so that the client costs little. Every cell is bounded
 in requests and seconds. The machine's load average is printed before and after: on a shared
@@ -192,7 +192,7 @@ def load(port: int, request: bytes, concurrency: int, max_requests: int, max_sec
 def start_local_api_process(model_dir: Path, extra_env: Optional[Dict[str, str]] = None) -> Tuple[subprocess.Popen, int, int]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                POWERTOOLS_LOG_LEVEL="ERROR", **(extra_env or {}))
-    process = subprocess.Popen([sys.executable, "-m", "headlines.api_front", "--model", str(model_dir), "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "headlines.local.api_front", "--model", str(model_dir), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                env=env, text=True)
     endpoint_port = api_port = 0
@@ -221,7 +221,7 @@ def instant_server_main() -> None:
     """A stand-in endpoint that answers every request at once (for the handler's overhead)."""
     from http.server import ThreadingHTTPServer
 
-    from headlines.local_http import FastHandler
+    from headlines.local.http_server import FastHandler
 
     class Instant(FastHandler):
         def do_POST(self) -> None:  # noqa: N802
@@ -262,8 +262,8 @@ def model_stage_main(model_dir: str, seconds: float) -> None:
 
 
 def bench_model(model_dir: Path, seconds: float) -> List[Row]:
-    from headlines import container_env
-    from headlines.local_endpoint import check_serving_prerequisites
+    from headlines.local import container_env
+    from headlines.local.endpoint import check_serving_prerequisites
 
     check_serving_prerequisites()
     # The serving toolkit's thread settings (sagemaker_mxnet_serving_container.serving).
@@ -318,7 +318,7 @@ def bench_handler(seconds: float) -> Tuple[List[Row], Dict[str, float]]:
     from botocore.response import StreamingBody
     from botocore.stub import Stubber
 
-    from headlines.api_front import build_event, handler_environment, load_handler
+    from headlines.local.api_front import build_event, handler_environment, load_handler
 
     instant = subprocess.Popen([sys.executable, __file__, "--instant-server"], stdout=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True,
@@ -366,7 +366,7 @@ def find_or_train_model(explicit: Optional[str]) -> Path:
         if not (path / "code" / "inference.py").is_file():
             sys.exit(f"error: {path} is not an extracted model artifact (no code/inference.py)")
         return path
-    from headlines.local_pipeline import DEFAULT_WORKDIR, current_model
+    from headlines.local.pipeline import DEFAULT_WORKDIR, current_model
 
     current = current_model(REPO / DEFAULT_WORKDIR) or current_model(DEFAULT_WORKDIR)
     if current is not None:
@@ -374,8 +374,8 @@ def find_or_train_model(explicit: Optional[str]) -> Path:
     from rich.console import Console
 
     from headlines.config import load_config
-    from headlines.local_pipeline import train
-    from headlines.sources import SAMPLE_CORPUS, SAMPLE_NEWS
+    from headlines.local.pipeline import train
+    from headlines.local.sources import SAMPLE_CORPUS, SAMPLE_NEWS
 
     import gzip
     import shutil

@@ -13,10 +13,8 @@ from typing import Any, Dict, List, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CDK_JSON = REPO_ROOT / "cdk.json"
-# The REST API contract: API Gateway, the Lambda handler, the rehearsal and the tests follow it.
-OPENAPI_PATH = REPO_ROOT / "api" / "openapi.yaml"
+from headlines.project import CDK_JSON
+
 CONTEXT_KEY = "headlines"
 
 

@@ -1,6 +1,6 @@
 """How a failure reaches the user of ``headlines``: one ``error: ...`` line and an exit status.
 
-``headlines.cli.main`` sends every exception that ends a command through ``describe``; the
+``headlines.cli.commands.main`` sends every exception that ends a command through ``describe``; the
 traceback is shown only with ``--debug`` (or ``HEADLINES_DEBUG=1``). This module imports
 nothing heavy: the project's own error types are looked up in the modules that define them
 only when those modules were imported (an error cannot come from a module never loaded), so
@@ -30,9 +30,9 @@ _DISK_FULL_TEXTS = ("FileStream.Write incomplete", "No space left on device", "D
 # One-line error types defined in modules that import heavy libraries (gensim, MXNet, rich):
 # module -> class name; see the module docstring.
 _ONE_LINE_TYPES = {
-    "headlines.local_pipeline": ("PipelineError", EXIT_FAILURE),
-    "headlines.embeddings": ("EmbeddingsError", EXIT_USAGE),
-    "headlines.api_front": ("LocalServeError", EXIT_FAILURE),
+    "headlines.local.pipeline": ("PipelineError", EXIT_FAILURE),
+    "headlines.local.embeddings": ("EmbeddingsError", EXIT_USAGE),
+    "headlines.local.api_front": ("LocalServeError", EXIT_FAILURE),
 }
 
 

@@ -1,4 +1,4 @@
-"""Imports a module from a file path: the Lambda functions (``lambda/<fn>/``, not a package,
+"""Imports a module from a file path: the Lambda functions (``functions/<fn>/``, not a package,
 since ``lambda`` is a keyword) and the artifact's ``code/inference.py`` run unchanged locally."""
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from headlines.config import REPO_ROOT
-
-LAMBDA_ROOT = REPO_ROOT / "lambda"
+from headlines.project import FUNCTIONS_DIR
 
 
 def load_file_module(name: str, path: Path) -> ModuleType:
@@ -33,6 +31,6 @@ def load_file_module(name: str, path: Path) -> ModuleType:
 
 @functools.lru_cache(maxsize=None)
 def load_lambda(function: str, entry: str) -> ModuleType:
-    """``load_lambda("ingest", "ingest")`` -> the module lambda/ingest/ingest.py, loaded once
+    """``load_lambda("ingest", "ingest")`` -> the module functions/ingest/ingest.py, loaded once
     (loading it again would make new exception classes that ``except`` clauses miss)."""
-    return load_file_module(f"headlines_lambda_{function}_{entry}", LAMBDA_ROOT / function / f"{entry}.py")
+    return load_file_module(f"headlines_lambda_{function}_{entry}", FUNCTIONS_DIR / function / f"{entry}.py")

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Dict, Mapping, Optional, Type
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
 
 from headlines.config import parse_scalar
+from headlines.project import TRAINING_DIR
 
 if TYPE_CHECKING:
     from headlines.config import HeadlinesConfig
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "training" / "hyperparameters.py"
+SCHEMA_PATH = TRAINING_DIR / "hyperparameters.py"
 ENTRY_POINT = "train.py"
 _PYTHON_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "ints": str, "families": str, "views": str}
 

@@ -13,10 +13,10 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, List, Tuple
 
-from headlines.config import REPO_ROOT
+from headlines.project import INFERENCE_DIR, TRAINING_DIR
 
 # Training code plus the inference code it copies into the artifact's code/ folder.
-SOURCE_DIRS = (REPO_ROOT / "training", REPO_ROOT / "inference")
+SOURCE_DIRS = (TRAINING_DIR, INFERENCE_DIR)
 ENTRY_POINT = "train.py"
 
 

@@ -1,4 +1,4 @@
-"""The public REST API: regional API Gateway + the Lambda proxy from ``lambda/api/``.
+"""The public REST API: regional API Gateway + the Lambda proxy from ``functions/api/``.
 
 - ``POST /v1/classify`` validated at the gateway against the contract's ``ClassifyRequest``
   (api/openapi.yaml, inlined to a draft-4 model), ``GET /v1/health``;
@@ -25,7 +25,7 @@ from constructs import Construct
 from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.functions import PythonFunction
-from infra.naming import resource_prefix
+from headlines.naming import resource_prefix
 from infra.openapi_model import classify_request, to_json_schema
 
 # (gateway response type, status, contract error code, message or None for the gateway's own)
@@ -189,7 +189,7 @@ class Api(Construct):
             request_validator=self.validator,
         )
 
-        # The page for people (lambda/api/page.py): the same function, no API key for the page
+        # The page for people (functions/api/page.py): the same function, no API key for the page
         # itself (its try-it box sends the caller's key where classify needs one); text only,
         # so no binary media types and the JSON API's request handling stays as it is.
         self.api.root.add_method("GET", integration, operation_name="page", api_key_required=False)

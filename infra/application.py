@@ -19,9 +19,10 @@ from typing import Any, Dict
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from headlines.config import CDK_JSON, CONTEXT_KEY, HeadlinesConfig, load_config
+from headlines.config import CONTEXT_KEY, HeadlinesConfig, load_config
+from headlines.project import CDK_JSON
 from infra import nag as nag_rules
-from infra.naming import CONTEXT_REHEARSAL, pipeline_stack_name, serving_stack_name
+from headlines.naming import CONTEXT_REHEARSAL, pipeline_stack_name, serving_stack_name
 from infra.stacks import PipelineStack, ServingStack
 
 DEFAULT_REGION = "us-east-1"

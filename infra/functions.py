@@ -18,11 +18,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from headlines.config import REPO_ROOT
+from headlines.project import FUNCTIONS_DIR
 from infra import nag
-from infra.naming import CONTEXT_POWERTOOLS_LAYER_VERSION
+from headlines.naming import CONTEXT_POWERTOOLS_LAYER_VERSION
 
-LAMBDA_ROOT = REPO_ROOT / "lambda"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 POWERTOOLS_LAYER_VERSION = 27  # Powertools for AWS Lambda (Python) v3 public layer, python3.12 x86_64
 _ASSET_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache", "*.md"]
@@ -40,7 +39,7 @@ def powertools_layer_arn(scope: Construct) -> str:
 
 
 class PythonFunction(Construct):
-    """A python3.12 function from ``lambda/<folder>/`` with its own log group and role.
+    """A python3.12 function from ``functions/<folder>/`` with its own log group and role.
 
     The role gets only what the function needs: writing its own log group (instead of the
     AWSLambdaBasicExecutionRole managed policy) plus what the caller grants.
@@ -62,7 +61,7 @@ class PythonFunction(Construct):
         removal: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        source = LAMBDA_ROOT / folder
+        source = FUNCTIONS_DIR / folder
         source.mkdir(parents=True, exist_ok=True)  # another engineer fills it; an empty folder still synthesizes
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)

@@ -35,7 +35,7 @@ from constructs import Construct
 
 from headlines.config import HeadlinesConfig
 from infra import nag
-from infra.naming import endpoint_name, pipeline_stack_name, resource_prefix, serving_stack_name
+from headlines.naming import endpoint_name, pipeline_stack_name, resource_prefix, serving_stack_name
 from infra.sagemaker_role import key_statements, log_group_statement
 from infra.storage import SCRATCH_PREFIX, Storage
 

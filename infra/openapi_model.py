@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional
 import yaml
 from aws_cdk import aws_apigateway as apigw
 
-from headlines.config import OPENAPI_PATH
+from headlines.project import OPENAPI_PATH
 
 
 _TYPES = {

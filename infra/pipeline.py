@@ -44,7 +44,7 @@ from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.functions import PythonFunction
 from infra.images import Images
-from infra.naming import NO_MODEL, NO_MODEL_POINTER, approved_model_parameter, resource_prefix, serving_model_parameter, state_machine_name
+from headlines.naming import NO_MODEL, NO_MODEL_POINTER, approved_model_parameter, resource_prefix, serving_model_parameter, state_machine_name
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, Storage, removal_policy
 
 NEWS_KEY = RAW_PREFIX + "news/NewsAggregatorDataset.zip"
@@ -73,7 +73,7 @@ def classifier_hyperparameters(cfg: HeadlinesConfig, submit_directory: str, regi
 
 
 def ingest_event(cfg: HeadlinesConfig, bucket_name: str) -> Dict[str, Any]:
-    """The ingest Lambda's event (its contract with lambda/ingest/ingest.py)."""
+    """The ingest Lambda's event (its contract with functions/ingest/ingest.py)."""
     return {
         "bucket": bucket_name,
         "sources": [

@@ -47,7 +47,7 @@ from constructs import Construct
 from headlines.config import HeadlinesConfig
 from infra import nag
 from infra.images import Images
-from infra.naming import NO_MODEL_POINTER, endpoint_name, resource_prefix, serving_model_parameter, serving_stack_name
+from headlines.naming import NO_MODEL_POINTER, endpoint_name, resource_prefix, serving_model_parameter, serving_stack_name
 from infra.sagemaker_role import ecr_pull_statements, log_group_statement, metrics_statement
 from infra.storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
 

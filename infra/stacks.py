@@ -23,7 +23,7 @@ from headlines.config import HeadlinesConfig
 from headlines.sourcedir import build_sourcedir
 from infra.api import Api
 from infra.images import Images, resolve_images
-from infra.naming import (
+from headlines.naming import (
     OUTPUT_API_URL,
     OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,

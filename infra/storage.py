@@ -18,7 +18,7 @@ from constructs import Construct
 
 from headlines.config import HeadlinesConfig
 from infra import nag
-from infra.naming import resource_prefix
+from headlines.naming import resource_prefix
 
 # Key prefixes inside the buckets (the IAM policies are scoped to them).
 RAW_PREFIX = "raw/"  # data bucket: ingested datasets

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from headlines.config import REPO_ROOT, load_config
+from headlines.config import load_config
+from headlines.project import ROOT as REPO_ROOT
 
 # rich's progress bars work in notebooks without ipywidgets (as plain text); the warning would be noise.
 warnings.filterwarnings("ignore", message='install "ipywidgets"')
@@ -35,7 +36,7 @@ def workdir(value: Optional[str] = None) -> Path:
 
 
 def show(figure) -> None:
-    """Shows a figure of ``headlines.report`` (drawn without pyplot) as a PNG in the notebook."""
+    """Shows a figure of ``headlines.analysis.report`` (drawn without pyplot) as a PNG in the notebook."""
     import io
 
     from IPython.display import Image, display
@@ -82,7 +83,7 @@ class Aws:
         return self.session.client(name)
 
     def serving_outputs(self) -> Dict[str, str]:
-        from headlines.pipeline_cli import serving_stack_for
+        from headlines.cli.pipeline import serving_stack_for
 
         return stack_outputs(self.session, serving_stack_for(self.pipeline_stack)) or {}
 
@@ -106,7 +107,7 @@ def connect(use_aws: Any = "auto") -> Optional[Aws]:
         return None
     import boto3
 
-    from headlines.pipeline_cli import default_stack
+    from headlines.cli.pipeline import default_stack
 
     session = boto3.session.Session()
     reason = None

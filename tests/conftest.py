@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from headlines.config import load_config
-from headlines.sources import SAMPLE_CORPUS, SAMPLE_NEWS
+from headlines.local.sources import SAMPLE_CORPUS, SAMPLE_NEWS
 
 TINY_NEWS_ROWS = 3000
 TINY_CORPUS_WORDS = 300_000
@@ -39,7 +39,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def tiny_training(tmp_path_factory, tiny_news, tiny_corpus, sagemaker_python):
     """A real model, trained by the local pipeline on tiny data (about 15 s). The pipeline runs
     AWS's training toolkit in the Python 3.8 environment, so this skips where that is absent."""
-    from headlines.local_pipeline import train
+    from headlines.local.pipeline import train
 
     workdir = tmp_path_factory.mktemp("workdir")
     return train(load_config(), workdir=workdir, data=str(tiny_news), corpus=str(tiny_corpus),
@@ -56,7 +56,7 @@ def tiny_model_dir(tiny_training) -> Path:
 def sagemaker_python() -> Path:
     """The SageMaker-shaped Python 3.8 environment (AWS's container toolkits); the parity
     tests skip with one line saying why only where it cannot be built (no Python 3.8)."""
-    from headlines import container_env
+    from headlines.local import container_env
 
     reason = container_env.available()
     if reason:

@@ -18,12 +18,12 @@ import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 
-from headlines.api_front import load_handler
-from headlines.config import OPENAPI_PATH
+from headlines.local.api_front import load_handler
+from headlines.project import OPENAPI_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI_FILE = OPENAPI_PATH
-HANDLER_FILE = REPO / "lambda" / "api" / "app.py"
+HANDLER_FILE = REPO / "functions" / "api" / "app.py"
 FAKE_INFERENCE = Path(__file__).with_name("fake_inference.py")
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 
@@ -180,7 +180,7 @@ def handler_env(**overrides: Optional[str]) -> Dict[str, Optional[str]]:
 
 
 def load_app(**overrides: Optional[str]):
-    """A fresh import of lambda/api/app.py (a cold start) under the test environment."""
+    """A fresh import of functions/api/app.py (a cold start) under the test environment."""
     return load_handler(handler_env(**overrides), HANDLER_FILE)
 
 
@@ -206,10 +206,10 @@ def fake_model_dir(tmp_path_factory) -> Path:
 def fake_container(fake_model_dir):
     """The real serving toolkit behind Multi Model Server, serving the stand-in model, with the
     local SageMaker runtime API in front (endpoint name ``headlines-test``)."""
-    from headlines import container_env
-    from headlines.local_endpoint import start_model_server
-    from headlines.local_http import start_in_thread
-    from headlines.runtime_api import RuntimeApiServer
+    from headlines.local import container_env
+    from headlines.local.endpoint import start_model_server
+    from headlines.local.http_server import start_in_thread
+    from headlines.local.runtime_api import RuntimeApiServer
 
     reason = container_env.available()
     if reason:

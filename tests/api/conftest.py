@@ -8,7 +8,7 @@ from api_support import app_module, contract, fake_container, fake_model_dir  # 
 def local_api(tiny_model_dir, sagemaker_python):
     """The whole local path on the real tiny model: front -> handler processes -> local
     SageMaker runtime API -> Multi Model Server with AWS's MXNet serving toolkit (2 workers)."""
-    from headlines.api_front import start_local_api
+    from headlines.local.api_front import start_local_api
 
     api = start_local_api(tiny_model_dir, workers=2)
     yield api

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import os
 
-from headlines.api_front import build_event, handler_environment, load_handler, patched_environ
+from headlines.local.api_front import build_event, handler_environment, load_handler, patched_environ
 
 from api_support import HANDLER_FILE, handler_env
 
@@ -71,8 +71,8 @@ import time  # noqa: E402
 
 import pytest  # noqa: E402
 
-from headlines.api_front import FrontHandler, LocalServeError, make_api_front  # noqa: E402
-from headlines.local_http import start_in_thread  # noqa: E402
+from headlines.local.api_front import FrontHandler, LocalServeError, make_api_front  # noqa: E402
+from headlines.local.http_server import start_in_thread  # noqa: E402
 
 from api_support import CLOSED_PORT_URL  # noqa: E402
 
@@ -156,7 +156,7 @@ def test_a_slow_header_sender_is_cut_off_too(front, monkeypatch):
 def test_requests_are_spread_over_handler_processes(front):
     from concurrent.futures import ThreadPoolExecutor
 
-    from headlines.api_front import build_event
+    from headlines.local.api_front import build_event
 
     event = build_event("GET", "/v1/health", [], b"", "r")
 

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from headlines.local_endpoint import LocalServeError, check_model_dir, free_mms_port, start_model_server
-from headlines.local_http import start_in_thread
-from headlines.runtime_api import RuntimeApiServer
+from headlines.local.endpoint import LocalServeError, check_model_dir, free_mms_port, start_model_server
+from headlines.local.http_server import start_in_thread
+from headlines.local.runtime_api import RuntimeApiServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-api")]
 

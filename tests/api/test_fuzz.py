@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from headlines.config import OPENAPI_PATH
+from headlines.project import OPENAPI_PATH
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow, pytest.mark.xdist_group("local-api")]
 HERE = Path(__file__).resolve().parent

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from headlines.local_endpoint import free_port
+from headlines.local.endpoint import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-api")]
 CATEGORIES = {"business", "science_technology", "entertainment", "health"}
@@ -133,7 +133,7 @@ def test_nothing_leaks_into_the_environment(local_api):
 def test_serve_local_blocks_serves_and_stops_cleanly(tiny_model_dir, sagemaker_python):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO)
-    process = subprocess.Popen([sys.executable, "-m", "headlines.api_front", "--model", str(tiny_model_dir),
+    process = subprocess.Popen([sys.executable, "-m", "headlines.local.api_front", "--model", str(tiny_model_dir),
                                 "--port", str(port), "--workers", "1"], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env=env, text=True)
     try:
@@ -168,7 +168,7 @@ def test_serve_local_blocks_serves_and_stops_cleanly(tiny_model_dir, sagemaker_p
 
 
 def test_a_busy_port_is_a_readable_error(local_api, tiny_model_dir):
-    from headlines.api_front import LocalServeError, start_local_api
+    from headlines.local.api_front import LocalServeError, start_local_api
 
     with pytest.raises(LocalServeError, match="cannot listen"):
         start_local_api(tiny_model_dir, port=urlparse(local_api.url).port)

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from api_support import REPO, Answer, LambdaContext, make_event
-from headlines import page_assets
+from devtools import page_assets
 
 STATIC = ("page.js", "page.css", "openapi.json", "swagger-ui-bundle.js", "swagger-ui.css")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from headlines.local_endpoint import free_port
+from headlines.local.endpoint import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_a_bad_model_is_one_line_and_leaves_no_partial_folder(archives, tmp_path
 
 
 def test_the_extracted_folder_is_complete_and_named_by_content(tiny_training, tmp_path):
-    from headlines.cli import _unpacked
+    from headlines.cli.commands import _unpacked
 
     first = _unpacked(tiny_training.artifact, tmp_path)
     assert (first / "vocab.json").is_file() and (first / "code" / "inference.py").is_file()

@@ -52,7 +52,7 @@ def browser(chromium_binaries, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    from headlines.local_endpoint import free_port
+    from headlines.local.endpoint import free_port
 
     chromium, chromedriver = chromium_binaries
     options = webdriver.ChromeOptions()

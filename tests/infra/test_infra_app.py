@@ -78,14 +78,14 @@ def test_the_retired_model_context_stops_with_one_line(key):
 
 
 def test_cdk_json_runs_the_project_environment():
-    from headlines.config import CDK_JSON
+    from headlines.project import CDK_JSON
 
     assert json.loads(CDK_JSON.read_text())["app"] == ".venv/bin/python app.py"
 
 
 def test_cdk_json_sets_every_flag_cdk_init_recommends():
     """The pinned CLI's `cdk init` flags (no "unconfigured feature flags" warning)."""
-    from headlines.config import REPO_ROOT
+    from headlines.project import ROOT as REPO_ROOT
     from infra.application import cdk_json_context
 
     recommended = json.loads((REPO_ROOT / "node_modules/aws-cdk/lib/init-templates/.recommended-feature-flags.json").read_text())

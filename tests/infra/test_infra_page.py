@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from headlines.rehearsal import expected_routes
+from devtools.rehearsal import expected_routes
 
 pytestmark = pytest.mark.xdist_group("infra")
 

@@ -80,7 +80,7 @@ EXECUTION = _arn("states", "execution:headlines-dev-pipeline:run1")
 STACK = _arn("cloudformation", "stack/HeadlinesPipeline/0a1b2c3d")
 
 CALLS: List[Call] = [
-    # lambda/ingest/ingest.py (S3Store: head_object, upload_fileobj, copy_object, download_file)
+    # functions/ingest/ingest.py (S3Store: head_object, upload_fileobj, copy_object, download_file)
     Call("PipelineIngestRole", "ingest: is the dataset there?", "s3", "HeadObject", NEWS),
     Call("PipelineIngestRole", "ingest: 404 (not 403) for a missing key", "s3", "HeadObject", DATA, action="s3:ListBucket"),
     Call("PipelineIngestRole", "ingest: upload (multipart)", "s3", "CreateMultipartUpload", NEWS),
@@ -94,7 +94,7 @@ CALLS: List[Call] = [
     Call("PipelineIngestRole", "ingest: SSE-KMS write", "kms", "GenerateDataKey", KEY),
     Call("PipelineIngestRole", "ingest: SSE-KMS read", "kms", "Decrypt", KEY),
     Call("PipelineIngestRole", "ingest: logs", "logs", "PutLogEvents", "<PipelineIngestLogs.Arn>"),
-    # lambda/model_identity/model_identity.py
+    # functions/model_identity/model_identity.py
     Call("PipelineModelIdentityRole", "model identity: read the artifact", "s3", "GetObject", MODEL),
     Call("PipelineModelIdentityRole", "model identity: SSE-KMS read", "kms", "Decrypt", KEY),
     # state machine tasks (infra/pipeline.py)
@@ -121,10 +121,10 @@ CALLS: List[Call] = [
     Call("ServingRole", "model download (previous: rollback)", "s3", "GetObject", IMPORTED_ARTIFACTS + "/models/headlines-clf-run1/output/model.tar.gz"),
     Call("ServingRole", "encrypted artifact", "kms", "Decrypt", IMPORTED_KEY),
     Call("ServingRole", "container logs", "logs", "PutLogEvents", _arn("logs", "log-group:/aws/sagemaker/Endpoints/headlines-dev:log-stream:AllTraffic/i-1")),
-    # lambda/api/app.py
+    # functions/api/app.py
     Call("ApiHandlerRole", "POST /v1/classify", "sagemaker-runtime", "InvokeEndpoint", "<ServingEndpoint>"),
     Call("ApiHandlerRole", "GET /v1/health", "sagemaker", "DescribeEndpoint", "<ServingEndpoint>"),
-    # the notebook: auto-stop, headlines pipeline start/status (headlines/pipeline_cli.py), its own work
+    # the notebook: auto-stop, headlines pipeline start/status (headlines/cli/pipeline.py), its own work
     Call("NotebookRole", "auto-stop", "sagemaker", "StopNotebookInstance", _arn("sagemaker", "notebook-instance/headlines-dev-notebook")),
     Call("NotebookRole", "pipeline CLI: find the state machine", "cloudformation", "DescribeStacks", STACK),
     Call("NotebookRole", "pipeline CLI: start", "stepfunctions", "StartExecution", STATE_MACHINE),

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from headlines.api_front import build_event, handler_environment, load_handler, start_local_api
-from headlines.local_endpoint import LocalServeError, start_model_server
+from headlines.local.api_front import build_event, handler_environment, load_handler, start_local_api
+from headlines.local.endpoint import LocalServeError, start_model_server
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow, pytest.mark.xdist_group("local-api")]
 

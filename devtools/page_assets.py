@@ -1,0 +1,77 @@
+"""The page's committed copies (``functions/api/web/``): Swagger UI from the pinned npm package and
+the contract as JSON. ``make page-assets`` (``python -m devtools.page_assets``) writes them;
+the tests check that they are exactly what this would write.
+
+Why committed copies rather than a copy at synth: the Lambda asset stays a plain folder (no
+bundling step between the repository and what CDK zips), local mode and AWS serve the very
+same bytes, and an upgrade shows up in review as a diff of the vendored files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Dict
+
+import yaml
+
+from headlines.project import OPENAPI_PATH
+
+REPO_ROOT = Path(__file__).resolve().parents[1]  # a checkout: node_modules, package.json
+
+PACKAGE = "swagger-ui-dist"
+NODE_PACKAGE_DIR = REPO_ROOT / "node_modules" / PACKAGE
+WEB_DIR = REPO_ROOT / "functions" / "api" / "web"
+VENDOR_DIR = WEB_DIR / "vendor" / "swagger-ui"
+# What the page loads, plus the licenses that must travel with it.
+VENDORED_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt")
+CONTRACT_COPY = WEB_DIR / "openapi.json"
+
+
+def pinned_version() -> str:
+    """The version package.json pins (exact, as package-lock.json records it)."""
+    return json.loads((REPO_ROOT / "package.json").read_text(encoding="utf-8"))["devDependencies"][PACKAGE]
+
+
+def installed_version() -> str:
+    return json.loads((NODE_PACKAGE_DIR / "package.json").read_text(encoding="utf-8"))["version"]
+
+
+def contract_json(path: Path = OPENAPI_PATH) -> str:
+    """The contract as the page loads it (JSON, so the Lambda needs no YAML parser)."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return json.dumps(document, indent=1, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def expected_files() -> Dict[Path, bytes]:
+    files = {VENDOR_DIR / name: (NODE_PACKAGE_DIR / name).read_bytes() for name in VENDORED_FILES}
+    files[VENDOR_DIR / "VERSION"] = f"{PACKAGE} {installed_version()}\n".encode()
+    files[CONTRACT_COPY] = contract_json().encode("utf-8")
+    return files
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)  # never a half-written file under the final name
+
+
+def main() -> int:
+    if not NODE_PACKAGE_DIR.is_dir():
+        print(f"error: {NODE_PACKAGE_DIR} is missing: run 'npm ci' first", file=sys.stderr)
+        return 2
+    if installed_version() != pinned_version():
+        print(f"error: node_modules has {PACKAGE} {installed_version()}, package.json pins {pinned_version()}: "
+              "run 'npm ci' first", file=sys.stderr)
+        return 2
+    for path, data in expected_files().items():
+        if not path.is_file() or path.read_bytes() != data:
+            _write(path, data)
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
