@@ -149,8 +149,7 @@ set -eu
 rm -f /home/ec2-user/SageMaker/HEADLINES-KERNEL-*.txt
 if [ ! -x "$ENV/bin/python" ]; then
   /home/ec2-user/anaconda3/bin/conda create --yes --quiet --prefix "$ENV" python=3.11 ipykernel
-  "$ENV/bin/pip" install --quiet -r "$PROJECT/requirements.txt" -c "$PROJECT/constraints.txt"
-  "$ENV/bin/pip" install --quiet --no-deps -e "$PROJECT"
+  "$ENV/bin/pip" install --quiet -c "$PROJECT/constraints.txt" -e "$PROJECT[local]"
 fi
 "$ENV/bin/python" -m ipykernel install --user --name {KERNEL} --display-name "Python ({KERNEL} project)"
 echo "kernel {KERNEL} ready: $ENV" >/home/ec2-user/SageMaker/HEADLINES-KERNEL-READY.txt

@@ -12,7 +12,7 @@ S3's 404-versus-403 rule is a row of its own: HeadObject on a missing key answer
 a caller allowed ``s3:ListBucket`` on the bucket, and a HeadObject request carries no
 ``s3:prefix``, so a prefix-conditioned ListBucket does not count.
 
-Then parliament (an IAM policy linter, pinned in requirements-dev.txt) reviews every
+Then parliament (an IAM policy linter, pinned in pyproject.toml's dev extra) reviews every
 synthesized policy.
 """
 from __future__ import annotations
