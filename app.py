@@ -17,10 +17,10 @@ import sys
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from headlines.config import ConfigError  # noqa: E402
-from infra.application import build  # noqa: E402
+from headlines.config import ConfigError
+from infra.application import build
 
 app = cdk.App()
 try:

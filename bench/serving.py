@@ -224,7 +224,7 @@ def instant_server_main() -> None:
     from headlines.local.http_server import FastHandler
 
     class Instant(FastHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.read_body()
             self.send(200, INSTANT_ANSWER)
 
@@ -250,10 +250,10 @@ def model_stage_main(model_dir: str, seconds: float) -> None:
     for label, headlines, count in (("1", [ONE], 3000), ("batch 100", BATCH, 500)):
         body = json.dumps({"headlines": headlines}).encode()
         data = module.input_fn(body, "application/json")
-        latencies, wall = timed_loop(lambda: module.predict_fn(data, model), count, seconds)
+        latencies, wall = timed_loop(lambda data=data: module.predict_fn(data, model), count, seconds)
         print(json.dumps(["model: predict_fn (container Python)", label, latencies, wall, len(headlines)]), flush=True)
 
-        def chain() -> object:
+        def chain(body: bytes = body) -> object:
             return module.output_fn(module.predict_fn(module.input_fn(body, "application/json"), model),
                                     "application/json")
 
@@ -371,14 +371,14 @@ def find_or_train_model(explicit: Optional[str]) -> Path:
     current = current_model(REPO / DEFAULT_WORKDIR) or current_model(DEFAULT_WORKDIR)
     if current is not None:
         return current
+    import gzip
+    import shutil
+
     from rich.console import Console
 
     from headlines.config import load_config
     from headlines.local.pipeline import train
     from headlines.local.sources import SAMPLE_CORPUS, SAMPLE_NEWS
-
-    import gzip
-    import shutil
 
     workdir = Path(tempfile.mkdtemp(prefix="headlines-bench-"))
     print(f"no current model: training a small one on the shipped sample in {workdir} ...", flush=True)

@@ -8,7 +8,6 @@ local run and of a SageMaker run come from one place.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Dict, List, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator

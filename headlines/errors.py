@@ -93,7 +93,7 @@ def _validation_errors(error: BaseException) -> Optional[str]:
     if type(error).__name__ != "ValidationError" or not type(error).__module__.startswith("pydantic"):
         return None
     problems = [f"{'.'.join(str(part) for part in item.get('loc', ())) or 'value'}: {item.get('msg', '')}"
-                for item in error.errors()]
+                for item in error.errors()]  # type: ignore[attr-defined]  # a pydantic ValidationError
     return f"invalid {getattr(error, 'title', 'configuration')} (cdk.json or -c): " + "; ".join(problems)
 
 

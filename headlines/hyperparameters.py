@@ -12,7 +12,6 @@ import functools
 import importlib.util
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Dict, Mapping, Optional, Type
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
@@ -44,14 +43,14 @@ def _converter(spec):
         try:
             return spec.convert(value)
         except ValueError as error:  # pydantic names the key itself
-            raise ValueError(str(error).split(": ", 1)[-1])
+            raise ValueError(str(error).split(": ", 1)[-1]) from error
     return convert
 
 
 def _model(name: str, specs, excluded=()) -> Type[BaseModel]:
     fields = {spec.name: (Annotated[_PYTHON_TYPES[spec.kind], BeforeValidator(_converter(spec))], spec.default)
               for spec in specs if spec.name not in excluded}
-    return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)
+    return create_model(name, __config__=ConfigDict(extra="forbid", frozen=True), **fields)  # type: ignore[call-overload]  # fields built at run time
 
 
 @functools.lru_cache(maxsize=None)
@@ -87,7 +86,7 @@ def validate_blazingtext(values: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def embeddings_vector_dim(cfg: "HeadlinesConfig") -> int:
-    return blazingtext_model().model_validate(dict(cfg.embeddings.hyperparameters)).vector_dim
+    return int(blazingtext_model().model_validate(dict(cfg.embeddings.hyperparameters)).model_dump()["vector_dim"])
 
 
 def classifier_hyperparameters(cfg: "HeadlinesConfig", overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from headlines.project import TRAINING_DIR
 from headlines.file_modules import load_file_module
 from headlines.local.sources import InputError
+from headlines.project import TRAINING_DIR
 
 # Headlines per invocation: below inference.py's default HEADLINES_MAX_BATCH (1000).
 INVOCATION_BATCH = 500
@@ -67,7 +67,7 @@ def unpack_model(model: Path, into: Optional[Path] = None) -> Path:
             tar.extractall(target, filter="data")  # "data": no links or paths leaving the folder
     except (tarfile.TarError, EOFError, OSError) as error:
         reason = " ".join(str(error).split()) if isinstance(error, OSError) else "not a gzip-compressed tar file"
-        raise InputError(f"{model}: not a readable model.tar.gz ({reason})")
+        raise InputError(f"{model}: not a readable model.tar.gz ({reason})") from error
     return target
 
 
@@ -80,7 +80,7 @@ def load_model(model: Path) -> LoadedModel:
     # inference.py imports its artifact's own headline_text: a copy another artifact loaded
     # into this process (a notebook comparing two models) must not stand in for it.
     loaded_text = sys.modules.get("headline_text")
-    if loaded_text is not None and Path(loaded_text.__file__).resolve().parent != (directory / "code").resolve():
+    if loaded_text is not None and Path(loaded_text.__file__ or "").resolve().parent != (directory / "code").resolve():
         del sys.modules["headline_text"]
     try:
         labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["labels"]
@@ -89,9 +89,9 @@ def load_model(model: Path) -> LoadedModel:
                                   directory / "code" / "inference.py")
         network = module.model_fn(str(directory))
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{model}: cannot load the model ({type(error).__name__}: {error})")
+        raise InputError(f"{model}: cannot load the model ({type(error).__name__}: {error})") from error
     except Exception as error:  # MXNet raises its own MXNetError for a broken network file
-        raise InputError(f"{model}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0]})")
+        raise InputError(f"{model}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0]})") from error
     return LoadedModel(directory, module, network, labels, metrics)
 
 
@@ -105,7 +105,7 @@ def predict(model: LoadedModel, headlines: Sequence[str]) -> List[Dict[str, Any]
             data = chain.input_fn(body, "application/json")
             answer, _ = chain.output_fn(chain.predict_fn(data, model.network), "application/json")
         except chain.ClientError as error:  # the 4xx the toolkit would answer
-            raise InputError(f"the model refused headlines {start}-{start + INVOCATION_BATCH - 1}: {error}")
+            raise InputError(f"the model refused headlines {start}-{start + INVOCATION_BATCH - 1}: {error}") from error
         predictions.extend(json.loads(answer)["predictions"])
     return predictions
 
@@ -116,7 +116,7 @@ def load_rows(data: Path):
     try:
         return module.load_headlines(str(data))
     except module.DataError as error:
-        raise InputError(str(error))
+        raise InputError(str(error)) from error
 
 
 def score(model: LoadedModel, rows: Sequence[Any], errors: int = MOST_CONFIDENT_ERRORS) -> Dict[str, Any]:

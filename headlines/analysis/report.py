@@ -135,7 +135,7 @@ def confidence_figure(confidences: Dict[str, List[float]]) -> Figure:
     """Histogram of the top probability, right answers against wrong ones."""
     figure = Figure(figsize=(8, 3.4))
     axis = figure.subplots()
-    bins = np.linspace(0.25, 1.0, 31)
+    bins = [float(edge) for edge in np.linspace(0.25, 1.0, 31)]
     axis.hist(confidences["correct"], bins=bins, alpha=0.7, color="#55a868",
               label=f"right ({len(confidences['correct']):,})")
     axis.hist(confidences["wrong"], bins=bins, alpha=0.8, color="#c44e52",
@@ -208,7 +208,7 @@ def word_neighbours(vectors_file: Path, probes: Sequence[str] = PROBE_WORDS,
     try:
         vectors = KeyedVectors.load_word2vec_format(str(vectors_file), binary=False, limit=VECTOR_WORDS_LOADED)
     except (ValueError, UnicodeDecodeError, OSError) as error:
-        raise InputError(f"{vectors_file}: not word2vec text format ({error})")
+        raise InputError(f"{vectors_file}: not word2vec text format ({error})") from error
     groups = {probe: [(word, float(similarity)) for word, similarity in vectors.most_similar(probe, topn=count)]
               for probe in [probe for probe in probes if probe in vectors.key_to_index][:PROBES_SHOWN]}
     return groups

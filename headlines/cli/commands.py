@@ -86,16 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, metavar="DIR", help="folder for index.html and the figures; default: <workdir>/report")
     report.add_argument("--data", type=Path, metavar="FILE", help="file to find the most confident errors in (the training file: "
                                                   "its held-out test stories); default: the workdir's news data")
-    report.add_argument("--vectors", type=Path, metavar="FILE", help="word vectors: BlazingText's model.tar.gz or a vectors.txt; default: the workdir's newest")
+    report.add_argument("--vectors", type=Path, metavar="FILE",
+                        help="word vectors: BlazingText's model.tar.gz or a vectors.txt; default: the workdir's newest")
     report.add_argument("--workdir", type=Path, default=None, metavar="DIR")
     report.set_defaults(run=cmd_report)
 
     try:
         from headlines.cli import pipeline as pipeline_cli
     except ImportError:
-        pipeline_cli = None
-    if pipeline_cli is not None:
-        pipeline_cli.register(commands)
+        return parser
+    pipeline_cli.register(commands)
     return parser
 
 
@@ -248,9 +248,9 @@ def _post_json(url: str, payload: Dict[str, Any], api_key: Optional[str]) -> Dic
             detail = json.loads(error.read())["error"]["message"]
         except (ValueError, KeyError, TypeError):
             detail = error.reason
-        raise ConnectionError(f"the API answered {error.code}: {detail}")
+        raise ConnectionError(f"the API answered {error.code}: {detail}") from error
     except (urllib.error.URLError, OSError) as error:
-        raise ConnectionError(f"cannot reach {url}: {getattr(error, 'reason', error)} (is `headlines serve` running?)")
+        raise ConnectionError(f"cannot reach {url}: {getattr(error, 'reason', error)} (is `headlines serve` running?)") from error
 
 
 def cmd_classify(args: argparse.Namespace, console: Console) -> int:
@@ -294,7 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.run(args, console)
     except SystemExit:
         raise  # argparse and pipeline_cli word their own exits
-    except BaseException as error:  # noqa: BLE001 - every failure becomes one line (errors.describe)
+    except BaseException as error:
         report = errors.describe(error, workdir=getattr(args, "workdir", None))
         if debug:
             traceback.print_exc()

@@ -235,7 +235,7 @@ def status(clients: Clients, stack: str, execution_arn: Optional[str], out: Text
         listed = _call("listing executions", clients.stepfunctions.list_executions, stateMachineArn=arn, maxResults=1)
         executions = listed.get("executions", [])
         if not executions:
-            print(f"no execution yet: start one with `headlines pipeline start --wait`", file=out)
+            print("no execution yet: start one with `headlines pipeline start --wait`", file=out)
             return 0
         execution_arn = executions[0]["executionArn"]
     follower = Follower(clients, execution_arn, out)

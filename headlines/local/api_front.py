@@ -47,10 +47,10 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, unquote
 
-from headlines.project import FUNCTIONS_DIR
 from headlines.local.endpoint import LocalServeError, ModelServer, start_model_server
 from headlines.local.http_server import FastHandler, LocalHTTPServer, start_in_thread
 from headlines.local.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
+from headlines.project import FUNCTIONS_DIR
 
 LOG = logging.getLogger("headlines.local.api_front")
 

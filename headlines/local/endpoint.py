@@ -303,7 +303,7 @@ def _model_load_error(log_path: Path, wait: float = 5.0) -> Optional[str]:
         errors = _logged_errors(log_path)
         causes = [error for error in errors if _CONSEQUENCE not in error]
         if causes or time.monotonic() > deadline:
-            return (causes or errors or [None])[0]
+            return (causes or errors)[0] if (causes or errors) else None
         time.sleep(0.2)
 
 

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 LOG = logging.getLogger("headlines.local.http_server")
 
@@ -85,7 +85,7 @@ class FastHandler(BaseHTTPRequestHandler):
     max_body_bytes = 6 * 1024 * 1024
     drain_limit_bytes = 24 * 1024 * 1024
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         LOG.debug("%s " + format, self.address_string(), *args)
 
     # --- the deadline: past it, the reading side is shut and the client gets a 408 ---------------
@@ -206,7 +206,7 @@ class FastHandler(BaseHTTPRequestHandler):
         return self._read_exactly(size)
 
     def _read_chunked(self) -> Optional[bytes]:
-        parts = []
+        parts: List[bytes] = []
         total = 0
         while True:
             line = self.rfile.readline(1024)

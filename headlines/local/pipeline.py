@@ -23,16 +23,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from headlines.local import container_env, training_job
 from headlines.artifacts import folder_members, replace_folder, write_tar_gz
 from headlines.config import HeadlinesConfig
+from headlines.file_modules import load_file_module
+from headlines.hyperparameters import classifier_hyperparameters
+from headlines.local import container_env, training_job
 from headlines.local.container_env import ContainerEnvError
 from headlines.local.embeddings import package_model as package_blazingtext
 from headlines.local.embeddings import train_embeddings
-from headlines.file_modules import load_file_module
-from headlines.hyperparameters import classifier_hyperparameters
-from headlines.project import TRAINING_DIR
 from headlines.local.sources import InputError, Resolved, resolve_corpus, resolve_news
+from headlines.project import TRAINING_DIR
 from headlines.training_time import FULL_DATASET_ROWS, projected_training_seconds
 
 DEFAULT_WORKDIR = Path(os.environ.get("HEADLINES_WORKDIR", ".headlines"))
@@ -69,7 +69,7 @@ def _check_news(resolved: Resolved, console: Console, role: str) -> int:
     try:
         report = news_data.load_headlines(str(resolved.path))
     except news_data.DataError as error:
-        raise InputError(str(error))
+        raise InputError(str(error)) from error
     skipped = f", {report.skipped} malformed rows skipped" if report.skipped else ""
     console.print(f"{role}: {len(report.rows):,} headlines ({report.source_format}{skipped}) from {resolved.path}")
     return len(report.rows)
@@ -152,7 +152,7 @@ def classifier_step(run_dir: Path, train: Path, embeddings: Path, test: Optional
     try:
         returncode = training_job.run(job, log, _TrainProgress(console))
     except ContainerEnvError as error:
-        raise PipelineError(str(error))
+        raise PipelineError(str(error)) from error
     if returncode != 0:
         raise PipelineError(f"the classifier training job failed: {training_job.failure(job, log)} (full log: {log})")
     return job.model_dir
@@ -166,16 +166,16 @@ class _TrainProgress:
         self.progress = Progress(TextColumn("[bold]classifier"), BarColumn(), TextColumn("{task.description}"),
                                  TimeElapsedColumn(), console=console, transient=True,
                                  disable=not console.is_terminal)  # a log gets the summary lines only
-        self.task = None
+        self.task = self.progress.add_task("starting the training toolkit", total=None, start=False)
         self.member: Optional[str] = None
         self.last: Dict[str, str] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> "_TrainProgress":
         self.progress.__enter__()
-        self.task = self.progress.add_task("starting the training toolkit", total=None)
+        self.progress.start_task(self.task)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         if exc[0] is None:
             self._member_done()
         self.progress.__exit__(*exc)
@@ -221,7 +221,7 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
     try:
         container_env.python()  # and so does a missing training toolkit
     except ContainerEnvError as error:
-        raise PipelineError(str(error))
+        raise PipelineError(str(error)) from error
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     news = resolve_news(data, workdir, config, console)

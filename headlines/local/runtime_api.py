@@ -94,12 +94,12 @@ class RuntimeApiHandler(FastHandler):
         self._aws_error(413, "ValidationError", f"Request body exceeds the {MAX_PAYLOAD_BYTES} byte limit.")
         self.close_connection = True
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         if self.read_body() is None:
             return
         self._aws_error(404, "UnknownOperationException", f"no operation for GET {self.path.split('?', 1)[0]}")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.read_body()
         if body is None:
             return

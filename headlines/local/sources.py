@@ -96,7 +96,7 @@ def _readable(path: Path) -> Path:
         with path.open("rb") as handle:
             handle.read(1)
     except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror})")
+        raise InputError(f"{path}: cannot read ({error.strerror})") from error
     return path
 
 
@@ -118,7 +118,7 @@ def resolve_news(location: Optional[str], workdir: Path, config: HeadlinesConfig
         try:
             path = _fetch(location, workdir, "news", None, console)
         except _ingest().IngestError as error:
-            raise InputError(str(error))
+            raise InputError(str(error)) from error
     else:
         path = _readable(Path(location))
     return Resolved(_news_file(path, workdir), location)
@@ -132,7 +132,7 @@ def resolve_corpus(location: Optional[str], workdir: Path, config: HeadlinesConf
             path = _fetch(origin, workdir, "corpus", config.data.corpus_sha256 if location is None else None, console)
         except _ingest().IngestError as error:
             if location is not None:
-                raise InputError(str(error))
+                raise InputError(str(error)) from error
             return _sample("text8 corpus", workdir, str(error), console)
     else:
         path = _readable(Path(location))
@@ -159,7 +159,7 @@ def _checked_zip(path: Path, read_members: bool) -> Optional[zipfile.ZipFile]:
         archive = zipfile.ZipFile(path)
         damaged = archive.testzip() if read_members else None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error) as error:
-        raise InputError(f"{path}: damaged zip ({error}); download it again")
+        raise InputError(f"{path}: damaged zip ({error}); download it again") from error
     if damaged is not None:
         archive.close()
         raise InputError(f"{path}: damaged zip (member {damaged} fails its CRC check); download it again")
@@ -186,7 +186,7 @@ def _read(source: IO[bytes], archive: Path) -> bytes:
     try:
         return source.read(CHUNK)
     except (EOFError, OSError, zlib.error, zipfile.BadZipFile) as error:
-        raise InputError(f"{archive}: truncated or damaged archive ({error}); download it again")
+        raise InputError(f"{archive}: truncated or damaged archive ({error}); download it again") from error
 
 
 def _write_atomically(source: IO[bytes], target: Path, archive: Path) -> Path:
@@ -218,7 +218,7 @@ def _gunzipped(archive: Path, folder: Path) -> Path:
     target = _unpacked_path(archive, folder, name)
     if not target.is_file():
         with gzip.open(archive, "rb") as data:
-            _write_atomically(data, target, archive)
+            _write_atomically(data, target, archive)  # type: ignore[arg-type]  # a GzipFile reads bytes
     return target
 
 

@@ -22,10 +22,10 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional, Protocol
 
-from headlines.local import container_env
 from headlines.hyperparameters import sagemaker_hyperparameters
+from headlines.local import container_env
 from headlines.sourcedir import build_sourcedir
 
 FRAMEWORK = "1.9.0"
@@ -106,7 +106,17 @@ def environment(job: Job) -> Dict[str, str]:
     return env
 
 
-def run(job: Job, log: Path, progress: Optional[Callable[[str], None]] = None) -> int:
+class ProgressSink(Protocol):
+    """Where a job's output lines go as they arrive (a context manager: the display opens and closes)."""
+
+    def __enter__(self) -> "ProgressSink": ...
+
+    def __exit__(self, *exc: object) -> Optional[bool]: ...
+
+    def line(self, text: str) -> None: ...
+
+
+def run(job: Job, log: Path, progress: Optional[ProgressSink] = None) -> int:
     """Runs the job; every output line goes to ``log`` and to ``progress.line``. Returns the exit status."""
     python = container_env.python()
     with log.open("w", encoding="utf-8") as handle, (progress or _Quiet()) as sink, _terminate_as_exit():

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
 from headlines.cli import pipeline as pipeline_cli
 from headlines.cli.pipeline import Clients

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from headlines.local import sources
 from headlines.config import load_config
+from headlines.local import sources
 from headlines.local.sources import InputError, resolve_corpus, resolve_news
 
 NEWS_ROWS = [
@@ -106,7 +106,8 @@ def test_a_corpus_zip_on_a_read_only_mount(tmp_path):
         pytest.skip("no unshare (private mount namespaces) here")
     code = ("import io, sys; from rich.console import Console; from headlines.config import load_config; "
             "from headlines.local.sources import resolve_corpus; "
-            "from pathlib import Path; print(resolve_corpus(sys.argv[1], Path(sys.argv[2]), load_config(), Console(file=io.StringIO())).path)")
+            "from pathlib import Path; "
+            "print(resolve_corpus(sys.argv[1], Path(sys.argv[2]), load_config(), Console(file=io.StringIO())).path)")
     script = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
               f"touch {folder}/probe 2>/dev/null && exit 3; "
               f"exec {sys.executable} -c '{code}' {folder / 'text8.zip'} {tmp_path / 'wd'}")

@@ -32,8 +32,8 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 
 from headlines.cli import commands as cli
-from headlines.project import ROOT as REPO_ROOT
 from headlines.local.endpoint import free_port
+from headlines.project import ROOT as REPO_ROOT
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 SHELL_INFO = {"bash", "sh", "shell", "console"}

@@ -17,8 +17,8 @@ from typing import Any, Dict
 
 import pytest
 
-from headlines.local import training_job
 from headlines.hyperparameters import blazingtext_hyperparameters, classifier_hyperparameters, schema
+from headlines.local import training_job
 
 # Tiny data, one epoch per member: the overrides go in as `cdk synth -c` would pass them.
 CONTEXT = {"headlines.classifier.hyperparameters.epochs": "1", "headlines.classifier.hyperparameters.linear_epochs": "1"}
@@ -94,8 +94,8 @@ def test_the_embeddings_channel_is_blazingtexts_model_tar_gz(synthesized):
 @pytest.mark.slow
 def test_the_toolkit_trains_the_synthesized_job_into_the_artifact_contract(synthesized, sagemaker_python,
                                                                           tiny_news, tiny_corpus, tmp_path):
-    from headlines.local.embeddings import train_embeddings
     from headlines.local.embeddings import package_model as package_blazingtext
+    from headlines.local.embeddings import train_embeddings
     from headlines.local.pipeline import package_model
 
     cfg = synthesized.cfg
