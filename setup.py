@@ -14,8 +14,9 @@ HERE = Path(__file__).resolve().parent
 
 def bundle_files():
     """(relative path) of every file the wheel bundles: headlines/project.py's BUNDLE."""
-    namespace = {}
-    exec((HERE / "headlines" / "project.py").read_text(encoding="utf-8"), namespace)  # no import: setup runs before install
+    source = HERE / "headlines" / "project.py"
+    namespace = {"__file__": str(source), "__name__": "headlines_project_for_setup"}
+    exec(source.read_text(encoding="utf-8"), namespace)  # not imported: setup runs before the package is installed
     for entry, patterns in namespace["BUNDLE"]:
         if not patterns:
             yield Path(entry)
