@@ -24,7 +24,7 @@ GAP line per named check with what was expected and what was found; a failure en
 line ``rehearsal failed in <phase>: <what>`` and a non-zero exit. The emulator this started is
 stopped on every path out, including Ctrl-C and SIGTERM.
 
-The modules, each one concern, in the order they import one another (no cycles):
+The modules, one concern each, listed so that each imports only modules before it (no cycles):
 settings and known_gaps (constants), basics (the one-line failure, the time budget, output),
 emulator (``moto_server``), aws (clients of the emulated account), templates (the cloud
 assembly), custom_resources (the responder), cdk_cli (the CDK CLI driver), deployed (what
@@ -51,8 +51,27 @@ from devtools.rehearsal.staging import placeholder_artifact, placeholder_version
 from devtools.rehearsal.templates import StackTemplate, read_assembly
 
 __all__ = [
-    "CHECKS", "Cdk", "EMULATOR_FIXUPS", "Emulator", "Expectations", "KNOWN_GAPS", "Leftover", "Owned",
-    "PHASES", "Rehearsal", "RehearsalError", "Result", "StackTemplate", "apply_fixups", "cdk_cli",
-    "classify_leftovers", "expected_routes", "main", "placeholder_artifact", "placeholder_version",
-    "read_assembly", "run_checks", "update_results",
+    "CHECKS",
+    "EMULATOR_FIXUPS",
+    "KNOWN_GAPS",
+    "PHASES",
+    "Cdk",
+    "Emulator",
+    "Expectations",
+    "Leftover",
+    "Owned",
+    "Rehearsal",
+    "RehearsalError",
+    "Result",
+    "StackTemplate",
+    "apply_fixups",
+    "cdk_cli",
+    "classify_leftovers",
+    "expected_routes",
+    "main",
+    "placeholder_artifact",
+    "placeholder_version",
+    "read_assembly",
+    "run_checks",
+    "update_results",
 ]

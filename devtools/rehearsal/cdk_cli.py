@@ -9,7 +9,7 @@ from typing import List, Mapping, Optional, Sequence
 from devtools.rehearsal.aws import aws_env
 from devtools.rehearsal.basics import Deadline, RehearsalError, clip, tail
 from devtools.rehearsal.emulator import terminate_group
-from devtools.rehearsal.settings import ACCOUNT, REGION, REPO_ROOT
+from devtools.rehearsal.settings import ACCOUNT, NO_OVERRIDES, REGION, REPO_ROOT
 
 
 def cdk_cli() -> Path:
@@ -92,7 +92,7 @@ class Cdk:
         self.run(log_name, ["synth", "--quiet", "--output", str(out_dir), *self.context_args(context)], cap=180)
 
     def deploy(self, log_name: str, assembly: Path, stack: str, outputs: Path,
-               parameters: Mapping[str, str] = ()) -> None:
+               parameters: Mapping[str, str] = NO_OVERRIDES) -> None:
         """``cdk deploy <stack>``, as the README runs it (one stack at a time)."""
         extra = [arg for key, value in dict(parameters).items() for arg in ("--parameters", f"{stack}:{key}={value}")]
         self.run(log_name, ["deploy", stack, "--app", str(assembly), "--require-approval", "never",

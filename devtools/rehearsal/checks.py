@@ -292,9 +292,10 @@ def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Re
         variants = config.get("ProductionVariants", [])
         serving = exp.config.serving
         if serving.mode == "serverless":
-            wanted = {"MemorySizeInMB": serving.serverless_memory_mb, "MaxConcurrency": serving.serverless_max_concurrency}
+            serverless = {"MemorySizeInMB": serving.serverless_memory_mb,
+                          "MaxConcurrency": serving.serverless_max_concurrency}
             got = [v.get("ServerlessConfig") for v in variants]
-            yield _result(f"serving.variant[{stack}/{logical}]", got == [wanted], [wanted], got)
+            yield _result(f"serving.variant[{stack}/{logical}]", got == [serverless], [serverless], got)
         else:
             wanted = [(serving.instance_type, serving.initial_instance_count)]
             got = [(v.get("InstanceType"), v.get("InitialInstanceCount")) for v in variants]

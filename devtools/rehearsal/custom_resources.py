@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Tuple
 
@@ -76,7 +77,7 @@ class CustomResourceResponder:
     def _respond(self, stack_id: str, logical: str) -> None:
         body = json.dumps({"Status": "SUCCESS", "StackId": stack_id, "LogicalResourceId": logical,
                            "PhysicalResourceId": logical, "RequestId": "rehearsal", "Data": {}}).encode()
-        url = f"{self.endpoint_url}/cloudformation_{REGION}/cfnresponse?stack={urllib.request.quote(stack_id)}"
+        url = f"{self.endpoint_url}/cloudformation_{REGION}/cfnresponse?stack={urllib.parse.quote(stack_id)}"
         request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=5):

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, BinaryIO, Dict, Optional
 
 from devtools.rehearsal.basics import RehearsalError, tail
 from headlines.local.endpoint import free_port
@@ -35,7 +35,11 @@ class Emulator:
         self.log_path = log_path
         self.port = port
         self.process: Optional[subprocess.Popen] = None
-        self._log = None
+        self._log: Optional[BinaryIO] = None
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.process.pid if self.process is not None else None
 
     @property
     def url(self) -> str:

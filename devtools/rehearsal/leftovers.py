@@ -89,15 +89,15 @@ def classify_leftovers(before: Inventory, deployed: Inventory, after: Inventory,
     for kind in INVENTORY:
         rtype = INVENTORY_TYPES.get(kind, "")
         for ident in sorted(after.get(kind, set()) - before.get(kind, set())):
-            item = by_physical.get((rtype, ident)) or by_physical.get((rtype, name_of(ident)))
-            if item is not None:
-                resource = templates.get(item.stack, StackTemplate(item.stack, {})).resources.get(item.logical, {})
+            owner = by_physical.get((rtype, ident)) or by_physical.get((rtype, name_of(ident)))
+            if owner is not None:
+                resource = templates.get(owner.stack, StackTemplate(owner.stack, {})).resources.get(owner.logical, {})
                 if resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"):
-                    leftovers.append(Leftover(kind, ident, "retained", f"{item.stack}/{item.logical}"))
-                elif item.resource_type == "AWS::ApiGateway::RestApi":
-                    leftovers.append(Leftover(kind, ident, "restapi-not-deleted", f"{item.stack}/{item.logical}"))
+                    leftovers.append(Leftover(kind, ident, "retained", f"{owner.stack}/{owner.logical}"))
+                elif owner.resource_type == "AWS::ApiGateway::RestApi":
+                    leftovers.append(Leftover(kind, ident, "restapi-not-deleted", f"{owner.stack}/{owner.logical}"))
                 else:
-                    leftovers.append(Leftover(kind, ident, None, f"deployed as {item.stack}/{item.logical}"))
+                    leftovers.append(Leftover(kind, ident, None, f"deployed as {owner.stack}/{owner.logical}"))
                 continue
             if kind == "log group" and ident.startswith("/aws/lambda/") and ident[len("/aws/lambda/"):] in functions:
                 function = functions[ident[len("/aws/lambda/"):]]

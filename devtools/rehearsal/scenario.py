@@ -23,6 +23,7 @@ from devtools.rehearsal.settings import (
     ACCOUNT,
     ARTIFACT_BUCKET,
     ARTIFACT_KEYS,
+    NO_OVERRIDES,
     REGION,
     REHEARSAL_CONTEXT,
     UPDATE_OVERRIDES,
@@ -98,7 +99,7 @@ class Rehearsal:
             self._cdk = Cdk(self.app_dir, self.workdir, self.url, self.deadline)
         return self._cdk
 
-    def context(self, changed: Mapping[str, str] = ()) -> Dict[str, str]:
+    def context(self, changed: Mapping[str, str] = NO_OVERRIDES) -> Dict[str, str]:
         return {**REHEARSAL_CONTEXT, **self.stage_context, **dict(changed)}
 
     @property
@@ -128,7 +129,7 @@ class Rehearsal:
             return
         self.emulator = Emulator(self.workdir / "logs" / "moto_server.log")
         self.emulator.start(timeout=min(30.0, self.deadline.left()))
-        say(f"  moto_server pid {self.emulator.process.pid} on {self.emulator.url}")
+        say(f"  moto_server pid {self.emulator.pid} on {self.emulator.url}")
 
     def phase_bootstrap(self) -> None:
         self.cdk.bootstrap()
@@ -193,18 +194,19 @@ class Rehearsal:
         self.save_state(model_data_url=url, model_version=version)
         say(f"  approved (stand-in for the pipeline run): {serving_model_parameter(cfg)} = {version} {url}")
 
-    def _deploy(self, log_name: str, assembly: Path, generation: int = 0, changed: Mapping[str, str] = ()) -> Deployed:
+    def _deploy(self, log_name: str, assembly: Path, generation: int = 0, changed: Mapping[str, str] = NO_OVERRIDES) -> Deployed:
         """The README's sequence: deploy the pipeline stack, approve a model, deploy serving."""
         names = [s.name for s in read_assembly(assembly)]
         pipeline = next(n for n in names if n.endswith("Pipeline"))
         serving = next(n for n in names if n.endswith("Serving"))
         merged: Dict[str, Any] = {}
         with CustomResourceResponder(self.url, self.aws) as responder:
-            for step, stack in (("pipeline", pipeline), ("serving", serving)):
+            for step, stack_name in (("pipeline", pipeline), ("serving", serving)):
                 if step == "serving":
                     self.approve(generation, changed)
-                part = self.workdir / f"outputs-{stack}.json"
-                self.cdk.deploy(f"{log_name}-{step}", assembly, stack, part, ssm_parameter_defaults(assembly, stack))
+                part = self.workdir / f"outputs-{stack_name}.json"
+                self.cdk.deploy(f"{log_name}-{step}", assembly, stack_name, part,
+                                ssm_parameter_defaults(assembly, stack_name))
                 merged.update(json.loads(part.read_text(encoding="utf-8")) if part.exists() else {})
         self.outputs.write_text(json.dumps(merged, indent=1), encoding="utf-8")
         answered = sorted(set(self.state().get("custom_resources", [])) | set(responder.answered))
@@ -267,10 +269,10 @@ class Rehearsal:
             mine = [s for s in summaries if s["StackName"] == stack.name]
             alive = [s for s in mine if s["StackStatus"] != "DELETE_COMPLETE"]
             statuses[stack.name] = alive[0]["StackStatus"] if alive else "DELETE_COMPLETE" if mine else "never created"
-        alive = {k: v for k, v in statuses.items() if v != "DELETE_COMPLETE"}
+        not_deleted = {k: v for k, v in statuses.items() if v != "DELETE_COMPLETE"}
         say("  " + ", ".join(f"{k}: {v}" for k, v in statuses.items()))
-        if alive:
-            raise RehearsalError(f"stacks not deleted: {alive}")
+        if not_deleted:
+            raise RehearsalError(f"stacks not deleted: {not_deleted}")
 
     def phase_redeploy(self) -> None:
         """Deploy again after the destroy (first assembly, first model): nothing may clash."""
@@ -305,8 +307,8 @@ class Rehearsal:
             tag = "GAP " if item.gap else "FAIL"
             why = KNOWN_GAPS[item.gap] if item.gap else "not explained by a known emulator gap"
             say(f"  {tag}  left behind: {item.kind} {item.ident} ({item.detail}): {why}")
-        for item in missing:
-            say(f"  FAIL  gone though it existed before the deploy: {item}")
+        for gone in missing:
+            say(f"  FAIL  gone though it existed before the deploy: {gone}")
         unexplained = [item for item in leftovers if item.gap is None]
         say(f"  {len(leftovers) - len(unexplained)} known gaps, {len(unexplained)} unexplained leftovers, "
             f"{len(missing)} missing")

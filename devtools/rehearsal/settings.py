@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout: the CDK app, node_modules
 
@@ -17,3 +19,5 @@ UPDATE_OVERRIDES = {
     "headlines.api.max_headline_chars": "321",
 }
 DEFAULT_BUDGET_SECONDS = 600.0
+# The default of a settings or parameters argument: empty, and read-only so that no call can change it.
+NO_OVERRIDES: Mapping[str, str] = MappingProxyType({})
