@@ -1,4 +1,4 @@
-"""The offline deploy rehearsal (devtools/rehearsal.py, docs/rehearsal.md).
+"""The offline deploy rehearsal (devtools/rehearsal/, docs/rehearsal.md).
 
 - fast: the emulator's lifecycle, the template rewrites for the emulator, the teardown
   classification;
@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from devtools import rehearsal
+from devtools.rehearsal import fixups
 from headlines.project import ROOT as REPO_ROOT
 
 CDK_MISSING = not rehearsal.cdk_cli().exists()
@@ -66,18 +67,18 @@ def test_emulator_fixups_rewrite_only_what_moto_cannot_take():
         "Post": {"Type": "AWS::ApiGateway::Method", "Properties": {
             "HttpMethod": "POST", "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": "arn:x"}}},
     }}
-    assert rehearsal._fix_kms_key_tags(template) == ["Key"]
+    assert fixups._fix_kms_key_tags(template) == ["Key"]
     assert template["Resources"]["Key"]["Properties"]["Tags"] == [{"TagKey": "project", "TagValue": "headlines"}]
-    assert rehearsal._fix_sagemaker_names(template) == ["Config.ProductionVariants.ModelName"]
+    assert fixups._fix_sagemaker_names(template) == ["Config.ProductionVariants.ModelName"]
     variant = template["Resources"]["Config"]["Properties"]["ProductionVariants"][0]
     assert variant == {"ModelName": {"Fn::GetAtt": ["Model", "ModelName"]}, "VariantName": "AllTraffic"}
     # the resource's own name is left alone
     assert template["Resources"]["Model"]["Properties"]["ModelName"] == "headlines-dev-abc"
-    assert rehearsal._fix_integration_fields(template) == ["Options"]
+    assert fixups._fix_integration_fields(template) == ["Options"]
     assert template["Resources"]["Options"]["Properties"]["Integration"] == {
         "Type": "MOCK", "IntegrationHttpMethod": "OPTIONS", "Uri": ""}
     # a second pass changes nothing
-    assert all(f(template) == [] for _, _, f in rehearsal.EMULATOR_FIXUPS)
+    assert all(f(template) == [] for _, _, f in fixups.EMULATOR_FIXUPS)
 
 
 def test_emulator_fixups_for_the_code_repository_and_parameter_tags():
@@ -87,9 +88,9 @@ def test_emulator_fixups_for_the_code_repository_and_parameter_tags():
             "DefaultCodeRepository": {"Fn::GetAtt": ["Repo", "CodeRepositoryName"]}}},
         "Pointer": {"Type": "AWS::SSM::Parameter", "Properties": {"Value": "none", "Tags": {"stage": "dev"}}},
     }}
-    assert rehearsal._fix_unemulated_getatt(template) == ["Notebook.DefaultCodeRepository"]
+    assert fixups._fix_unemulated_getatt(template) == ["Notebook.DefaultCodeRepository"]
     assert template["Resources"]["Notebook"]["Properties"]["DefaultCodeRepository"] == "headlines-dev-project"
-    assert rehearsal._fix_ssm_parameter_tags(template) == ["Pointer"]
+    assert fixups._fix_ssm_parameter_tags(template) == ["Pointer"]
     assert template["Resources"]["Pointer"]["Properties"]["Tags"] == [{"Key": "stage", "Value": "dev"}]
 
 
