@@ -67,7 +67,7 @@ class Cdk:
             except subprocess.TimeoutExpired:
                 terminate_group(process)
                 raise RehearsalError(f"cdk {args[0]} did not finish within {timeout:.0f} s "
-                                     f"(log: {log})", tail(log))
+                                     f"(log: {log})", tail(log)) from None
             except BaseException:
                 terminate_group(process)
                 raise

@@ -334,7 +334,7 @@ def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Re
 def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     endpoints = [name_of(p) for *_, p in deployed.of_type("AWS::SageMaker::Endpoint")]
     users = []
-    for stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
+    for _stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
         try:
             env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
         except Exception:  # noqa: BLE001
@@ -347,7 +347,7 @@ def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Res
         # One model identity: what /v1/health reports (MODEL_VERSION) and the ModelVersion output.
         found = {f"{stack}.output.ModelVersion": outputs.get("ModelVersion")
                  for stack, outputs in deployed.outputs.items() if "ModelVersion" in outputs}
-        for stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
+        for _stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
             with contextlib.suppress(Exception):
                 env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
                 if "MODEL_VERSION" in env:
@@ -355,7 +355,8 @@ def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Res
         ok = len(found) >= 2 and set(found.values()) == {exp.model_version}
         shown = ", ".join(f"{k}={v}" for k, v in sorted(found.items())) or "neither"
         if not ok and exp.previous_model_data_url:
-            yield Result("wiring.model-version", "GAP", f"{exp.model_version} everywhere", f"{shown}: {KNOWN_GAPS['model-not-re-resolved']}")
+            yield Result("wiring.model-version", "GAP", f"{exp.model_version} everywhere",
+                         f"{shown}: {KNOWN_GAPS['model-not-re-resolved']}")
         else:
             yield _result("wiring.model-version", ok,
                           f"the approved model's version {exp.model_version} (metrics.json) in the function and the output", shown)
@@ -394,7 +395,7 @@ def run_checks(aws: Clients, deployed: Deployed, exp: Expectations) -> List[Resu
 def update_results(aws: Clients, before: Deployed, after: Deployed, exp: Expectations) -> List[Result]:
     """Did the changed settings land? (UPDATE_OVERRIDES names them.)"""
     results = []
-    old_configs = {(s, l): p for s, l, _r, p in before.of_type("AWS::SageMaker::EndpointConfig")}
+    old_configs = {(stack, logical): physical for stack, logical, _r, physical in before.of_type("AWS::SageMaker::EndpointConfig")}
     for stack, logical, _resource, physical in after.of_type("AWS::SageMaker::EndpointConfig"):
         old = old_configs.get((stack, logical), "")
         try:
@@ -410,7 +411,7 @@ def update_results(aws: Clients, before: Deployed, after: Deployed, exp: Expecta
             f"{'new' if physical != old else 'same'} configuration {name_of(physical)} with {types}"))
     wanted_chars = str(exp.config.api.max_headline_chars)
     holders = []
-    for stack, logical, _resource, physical in after.of_type("AWS::Lambda::Function"):
+    for _stack, logical, _resource, physical in after.of_type("AWS::Lambda::Function"):
         try:
             env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
         except Exception:  # noqa: BLE001

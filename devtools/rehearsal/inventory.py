@@ -78,6 +78,6 @@ def take_inventory(aws: Clients) -> Inventory:
     for kind, lister in INVENTORY.items():
         try:
             inventory[kind] = set(lister(aws))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             raise RehearsalError(f"could not list {kind}s: {short(error)}") from error
     return inventory

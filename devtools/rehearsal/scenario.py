@@ -339,7 +339,7 @@ class Rehearsal:
                 raise
             except (KeyboardInterrupt, Interrupted):
                 raise
-            except Exception as error:  # noqa: BLE001 - one clear line, never a traceback
+            except Exception as error:
                 failure = RehearsalError(f"{type(error).__name__}: {short(error)}")
                 failure.phase = title  # type: ignore[attr-defined]
                 raise failure from error

@@ -294,7 +294,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.run(args, console)
     except SystemExit:
         raise  # argparse and pipeline_cli word their own exits
-    except BaseException as error:
+    except BaseException as error:  # noqa: BLE001 - every failure becomes one line (errors.describe)
         report = errors.describe(error, workdir=getattr(args, "workdir", None))
         if debug:
             traceback.print_exc()
