@@ -33,7 +33,6 @@ from constructs import Construct
 
 from headlines.naming import NO_MODEL, NO_MODEL_POINTER
 from infra import nag
-from infra.images import Images
 from infra.ingest_step import IngestStep, IngestStepProps
 from infra.pipeline_alerts import AlertsTopic, AlertsTopicProps, FailedExecutionsRule
 from infra.publish_steps import ModelVersionStep, ModelVersionStepProps, ParameterRef, PublishApproval, PublishApprovalProps
@@ -72,7 +71,6 @@ class Pipeline(Construct):
         props: PipelineProps,
         storage: Storage,
         role: iam.IRole,
-        images: Images,
         sourcedir: s3_assets.Asset,
     ) -> None:
         super().__init__(scope, construct_id)

@@ -192,7 +192,8 @@ def api_props(cfg: HeadlinesConfig) -> ApiProps:
 
 def _build_dir(scope: Construct) -> Path:
     """Where synth-time build products go: inside the cloud assembly's output folder."""
-    outdir = Stage.of(scope).outdir if Stage.of(scope) else None
+    stage = Stage.of(scope)
+    outdir = stage.outdir if stage else None
     base = Path(outdir) if outdir else Path(tempfile.mkdtemp(prefix="headlines-build-"))
     return base / ".build"
 
@@ -229,7 +230,6 @@ class PipelineStack(Stack):
             props=pipeline_props(cfg, self.images),
             storage=self.storage,
             role=self.training_role.role,
-            images=self.images,
             sourcedir=self.sourcedir,
         )
         self._outputs()
