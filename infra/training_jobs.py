@@ -10,7 +10,7 @@ Both are Task states only (no resources of their own): the execution role is giv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -104,7 +104,7 @@ def training_job_task(
     output_prefix: str,
     algorithm: tasks.AlgorithmSpecification,
     hyperparameters: Mapping[str, str],
-    channels: list,
+    channels: Sequence[tasks.Channel],
     **state: Any,
 ) -> tasks.SageMakerCreateTrainingJob:
     """A ``.sync`` training job Task with the project's key on its output and volumes, and retries."""
@@ -115,7 +115,7 @@ def training_job_task(
         role=role,
         algorithm_specification=algorithm,
         hyperparameters=dict(hyperparameters),
-        input_data_config=channels,
+        input_data_config=list(channels),
         output_data_config=tasks.OutputDataConfig(
             s3_output_location=StaticS3Location(f"s3://{storage.artifacts_bucket}/{output_prefix}"),
             encryption_key=storage.key,
