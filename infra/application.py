@@ -20,9 +20,9 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from headlines.config import CONTEXT_KEY, HeadlinesConfig, load_config
+from headlines.naming import CONTEXT_REHEARSAL, pipeline_stack_name, serving_stack_name
 from headlines.project import CDK_JSON
 from infra import nag as nag_rules
-from headlines.naming import CONTEXT_REHEARSAL, pipeline_stack_name, serving_stack_name
 from infra.stacks import PipelineStack, ServingStack
 
 DEFAULT_REGION = "us-east-1"

@@ -9,18 +9,20 @@ here (``POWERTOOLS_LAYER_VERSION``) and can be overridden with
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
 
-from aws_cdk import Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Duration, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from headlines.naming import CONTEXT_POWERTOOLS_LAYER_VERSION
 from headlines.project import FUNCTIONS_DIR
 from infra import nag
-from headlines.naming import CONTEXT_POWERTOOLS_LAYER_VERSION
+from infra.retention import Retention
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 POWERTOOLS_LAYER_VERSION = 27  # Powertools for AWS Lambda (Python) v3 public layer, python3.12 x86_64
@@ -38,6 +40,18 @@ def powertools_layer_arn(scope: Construct) -> str:
     )
 
 
+@dataclass(frozen=True)
+class PythonFunctionProps:
+    folder: str  # under functions/
+    handler: str  # module.function
+    description: str
+    timeout: Duration
+    environment: Mapping[str, str] = field(default_factory=dict)
+    memory_mb: int = 512
+    ephemeral_mb: Optional[int] = None  # None: Lambda's default /tmp
+    retention: Retention = Retention()
+
+
 class PythonFunction(Construct):
     """A python3.12 function from ``functions/<folder>/`` with its own log group and role.
 
@@ -45,26 +59,17 @@ class PythonFunction(Construct):
     AWSLambdaBasicExecutionRole managed policy) plus what the caller grants.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        folder: str,
-        handler: str,
-        description: str,
-        environment: Mapping[str, str],
-        timeout: Duration,
-        memory_mb: int = 512,
-        ephemeral_mb: Optional[int] = None,
-        log_retention: logs.RetentionDays,
-        removal: RemovalPolicy,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: PythonFunctionProps) -> None:
         super().__init__(scope, construct_id)
-        source = FUNCTIONS_DIR / folder
+        source = FUNCTIONS_DIR / props.folder
         source.mkdir(parents=True, exist_ok=True)  # another engineer fills it; an empty folder still synthesizes
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal)
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
+        retention = props.retention
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=retention.log_retention, removal_policy=retention.removal
+        )
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=props.description
+        )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -76,13 +81,13 @@ class PythonFunction(Construct):
             "Function",
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
-            handler=handler,
+            handler=props.handler,
             code=lambda_.Code.from_asset(str(Path(source)), exclude=_ASSET_EXCLUDES),
-            description=description,
-            environment=dict(environment),
-            timeout=timeout,
-            memory_size=memory_mb,
-            ephemeral_storage_size=Size.mebibytes(ephemeral_mb) if ephemeral_mb else None,
+            description=props.description,
+            environment=dict(props.environment),
+            timeout=props.timeout,
+            memory_size=props.memory_mb,
+            ephemeral_storage_size=Size.mebibytes(props.ephemeral_mb) if props.ephemeral_mb else None,
             tracing=lambda_.Tracing.ACTIVE,
             layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(self))],
             log_group=self.log_group,

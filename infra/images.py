@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from headlines.config import HeadlinesConfig
-
 _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/(?P<repo>[^:@]+)[:@].+$"
 )
@@ -22,22 +20,32 @@ class Images:
     mxnet_inference: str
 
 
-def resolve_images(cfg: HeadlinesConfig, region: str) -> Images:
+@dataclass(frozen=True)
+class ImageProps:
+    """What picks the images: the MXNet framework and the instance types (CPU or GPU image)."""
+
+    framework_version: str
+    py_version: str
+    training_instance_type: str
+    inference_instance_type: str
+
+
+def resolve_images(props: ImageProps, region: str) -> Images:
     if not region or region.startswith("${Token"):
         raise ValueError("the SageMaker image lookup needs a concrete region (set CDK_DEFAULT_REGION or -c region=...)")
     from sagemaker.core import image_uris  # heavy import: only at synth
 
-    framework = dict(version=cfg.classifier.framework_version, py_version=cfg.classifier.py_version)
+    framework = dict(version=props.framework_version, py_version=props.py_version)
     return Images(
         blazingtext=image_uris.retrieve("blazingtext", region),
         mxnet_training=image_uris.retrieve(
             # The GPU switch picks a GPU instance type, and the lookup its GPU image.
-            "mxnet", region, instance_type=cfg.classifier.training_instance_type, image_scope="training",
+            "mxnet", region, instance_type=props.training_instance_type, image_scope="training",
             **framework
         ),
         mxnet_inference=image_uris.retrieve(
             # Serverless endpoints run on CPU: resolve the CPU image with the instance type either way.
-            "mxnet", region, instance_type=cfg.serving.instance_type, image_scope="inference", **framework
+            "mxnet", region, instance_type=props.inference_instance_type, image_scope="inference", **framework
         ),
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -109,7 +109,7 @@ def acknowledge_wildcards(root: IConstruct) -> List[str]:
             continue
         document = cdk.Stack.of(construct).resolve(construct.policy_document)
         allowances: List[Tuple[re.Pattern, str]] = []
-        scope = construct
+        scope: Optional[IConstruct] = construct
         while scope is not None:
             allowances.extend(_ALLOWANCES.get((root_id, scope.node.path), []))
             scope = scope.node.scope

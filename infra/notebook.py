@@ -13,10 +13,9 @@ visibly). Its lifecycle configuration
   ``HEADLINES-KERNEL-READY.txt`` or ``HEADLINES-KERNEL-FAILED.txt`` in the file browser says
   how that went (SageMaker aborts lifecycle scripts that run longer than 5 minutes).
 
-Its role may read the data and artifacts, write ``scratch/``, start and follow the project's
-pipeline, run training jobs (named ``<project>-...``) with the training role (``iam:PassRole``
-on that role only, to SageMaker only), read their logs, read the approved-model parameters and
-call the project's endpoint.
+Its role (infra/notebook_role.py) may read the data and artifacts, write ``scratch/``, start
+and follow the project's pipeline, run training jobs with the training role, read the
+approved-model parameters and call the project's endpoint.
 
 Direct internet access stays enabled: the instance has no VPC here (a VPC with NAT gateways
 would cost more than the notebook), and cloning the repository needs the internet.
@@ -24,20 +23,16 @@ would cost more than the notebook), and cloning the repository needs the interne
 from __future__ import annotations
 
 import base64
-import re
 import shlex
-from typing import Sequence
+from dataclasses import dataclass
 
-from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from headlines.config import HeadlinesConfig
 from infra import nag
-from headlines.naming import endpoint_name, pipeline_stack_name, resource_prefix, serving_stack_name
-from infra.sagemaker_role import key_statements, log_group_statement
-from infra.storage import SCRATCH_PREFIX, Storage
+from infra.notebook_role import NotebookAccessProps, NotebookRole
+from infra.storage import Storage
 
 PLATFORM = "notebook-al2023-v1"
 
@@ -98,17 +93,17 @@ def repository_folder(repository_url: str) -> str:
     return "/home/ec2-user/SageMaker/" + (name[:-4] if name.endswith(".git") else name)
 
 
-def on_create_script(cfg: HeadlinesConfig) -> str:
+def on_create_script(repository_url: str) -> str:
     # SageMaker clones the repository itself (DefaultCodeRepository) before this runs.
-    return "#!/bin/bash\nset -eu\necho 'headlines: project in {}'\n".format(repository_folder(cfg.notebook.repository_url))
+    return "#!/bin/bash\nset -eu\necho 'headlines: project in {}'\n".format(repository_folder(repository_url))
 
 
 KERNEL = "headlines"
 
 
-def on_start_script(cfg: HeadlinesConfig) -> str:
-    minutes = int(cfg.notebook.idle_minutes)
-    project = shlex.quote(repository_folder(cfg.notebook.repository_url))
+def on_start_script(repository_url: str, idle_minutes: int) -> str:
+    minutes = int(idle_minutes)
+    project = shlex.quote(repository_folder(repository_url))
     return f"""#!/bin/bash
 set -eu
 # 1. Idle auto-stop after {minutes} minutes, checked every 5 minutes by a systemd timer
@@ -166,93 +161,23 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
+@dataclass(frozen=True)
+class NotebookProps:
+    code_repository_name: str
+    repository_url: str  # the default code repository
+    access: NotebookAccessProps  # the role's permissions; access.notebook_name names the instance
+    instance_type: str = "ml.t3.medium"
+    volume_size_gb: int = 10
+    idle_minutes: int = 60  # the idle auto-stop
+
+
 class Notebook(Construct):
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        cfg: HeadlinesConfig,
-        storage: Storage,
-        training_role: iam.IRole,
-        state_machine_name: str,
-        parameter_names: Sequence[str],
+        self, scope: Construct, construct_id: str, *, props: NotebookProps, storage: Storage, training_role: iam.IRole
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        prefix = resource_prefix(cfg)
-        self.notebook_name = f"{prefix}-notebook"
-        notebook_arn = stack.format_arn(
-            service="sagemaker", resource="notebook-instance", resource_name=self.notebook_name.lower()
-        )
-        region, account, partition = stack.region, stack.account, stack.partition
-        state_machine_arn = f"arn:{partition}:states:{region}:{account}:stateMachine:{state_machine_name}"
-        executions_arn = f"arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*"
-        stack_arns = [
-            f"arn:{partition}:cloudformation:{region}:{account}:stack/{name}/*"
-            for name in (pipeline_stack_name(cfg), serving_stack_name(cfg))
-        ]
-
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Notebook instance of the headlines project (data, scratch/, the pipeline, training jobs, the endpoint)",
-        )
-        for statement in [
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[storage.data.arn_for_objects("*"), storage.artifacts.arn_for_objects("*")],
-            ),
-            iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources=[storage.data.arn_for_objects(SCRATCH_PREFIX + "*")]),
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.data.bucket_arn, storage.artifacts.bucket_arn]),
-            *key_statements(storage.key.key_arn),
-            log_group_statement(stack, "/aws/sagemaker/NotebookInstances"),
-            # The idle auto-stop stops this instance, and only this one.
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"], resources=[notebook_arn]
-            ),
-            # Start and follow the project's pipeline (headlines pipeline start --wait / status).
-            iam.PolicyStatement(actions=["states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"], resources=[state_machine_arn]),
-            iam.PolicyStatement(
-                actions=["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"], resources=[executions_arn]
-            ),
-            iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=stack_arns),
-            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
-                stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/")) for name in parameter_names
-            ]),
-            # Training jobs of its own (names start with the project name), run by the training role.
-            iam.PolicyStatement(
-                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
-                resources=[f"arn:{partition}:sagemaker:{region}:{account}:training-job/{cfg.project_name.lower()}-*"],
-            ),
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[training_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            ),
-            iam.PolicyStatement(
-                actions=["logs:GetLogEvents", "logs:DescribeLogStreams"],
-                resources=[f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs:*"],
-            ),
-            # Call the project's model directly (the REST API itself is public, optionally behind a key).
-            iam.PolicyStatement(
-                actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-                resources=[f"arn:{partition}:sagemaker:{region}:{account}:endpoint/{endpoint_name(cfg)}"],
-            ),
-        ]:
-            self.role.add_to_principal_policy(statement)
-        nag.allow_wildcards(
-            self,
-            (nag.objects_under("StorageData", ""), "Data scientists read every object of the project's data bucket (and write only scratch/)."),
-            (nag.objects_under("StorageArtifacts", ""), "Data scientists read the trained artifacts (embeddings, models) of the project."),
-            (nag.objects_under("StorageData", SCRATCH_PREFIX), "The notebook writes its experiments under scratch/ only (expires after 30 days)."),
-            (nag.log_streams_of("/aws/sagemaker/NotebookInstances"), "The notebook writes log streams of the NotebookInstances log group only."),
-            (rf"Resource::arn:{nag.PARTITION}:states:{nag.REGION}:{nag.ACCOUNT}:execution:{re.escape(state_machine_name)}:\*", "Follows the executions of the project's state machine only (names are made per execution)."),
-            (rf"Resource::arn:{nag.PARTITION}:cloudformation:{nag.REGION}:{nag.ACCOUNT}:stack/[A-Za-z0-9-]+/\*", "Reads the outputs of the project's two stacks (the stack id suffix is generated)."),
-            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{re.escape(cfg.project_name.lower())}-\*", "Training jobs whose names start with the project name only."),
-            (rf"Resource::arn:{nag.PARTITION}:logs:{nag.REGION}:{nag.ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:\*", "Reads the training jobs' log streams (named per job) to follow them."),
-        )
+        self.notebook_name = props.access.notebook_name
+        self.role = NotebookRole(self, "Role", props=props.access, storage=storage, training_role=training_role)
 
         # The project opens in Jupyter: SageMaker clones it into ~/SageMaker/<repository> when
         # the instance is created; a clone that fails makes the instance fail (visible in the
@@ -260,26 +185,26 @@ class Notebook(Construct):
         repository = sagemaker.CfnCodeRepository(
             self,
             "Repository",
-            code_repository_name=f"{prefix}-project",
-            git_config=sagemaker.CfnCodeRepository.GitConfigProperty(repository_url=cfg.notebook.repository_url),
+            code_repository_name=props.code_repository_name,
+            git_config=sagemaker.CfnCodeRepository.GitConfigProperty(repository_url=props.repository_url),
         )
         lifecycle = sagemaker.CfnNotebookInstanceLifecycleConfig(
             self,
             "Lifecycle",
             notebook_instance_lifecycle_config_name=f"{self.notebook_name}-lifecycle",
-            on_create=[sagemaker.CfnNotebookInstanceLifecycleConfig.NotebookInstanceLifecycleHookProperty(content=_b64(on_create_script(cfg)))],
-            on_start=[sagemaker.CfnNotebookInstanceLifecycleConfig.NotebookInstanceLifecycleHookProperty(content=_b64(on_start_script(cfg)))],
+            on_create=[sagemaker.CfnNotebookInstanceLifecycleConfig.NotebookInstanceLifecycleHookProperty(content=_b64(on_create_script(props.repository_url)))],
+            on_start=[sagemaker.CfnNotebookInstanceLifecycleConfig.NotebookInstanceLifecycleHookProperty(content=_b64(on_start_script(props.repository_url, props.idle_minutes)))],
         )
         self.instance = sagemaker.CfnNotebookInstance(
             self,
             "Instance",
             notebook_instance_name=self.notebook_name,
-            instance_type=cfg.notebook.instance_type,
+            instance_type=props.instance_type,
             role_arn=self.role.role_arn,
             kms_key_id=storage.key.key_id,
             root_access="Disabled",
             direct_internet_access="Enabled",
-            volume_size_in_gb=cfg.notebook.volume_size_gb,
+            volume_size_in_gb=props.volume_size_gb,
             # Amazon Linux 2023 (AL2 notebook platforms reached end of support on 2026-06-30).
             platform_identifier=PLATFORM,
             instance_metadata_service_configuration=sagemaker.CfnNotebookInstance.InstanceMetadataServiceConfigurationProperty(

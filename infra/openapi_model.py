@@ -15,7 +15,6 @@ from aws_cdk import aws_apigateway as apigw
 
 from headlines.project import OPENAPI_PATH
 
-
 _TYPES = {
     "object": apigw.JsonSchemaType.OBJECT,
     "array": apigw.JsonSchemaType.ARRAY,

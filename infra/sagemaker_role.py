@@ -7,7 +7,7 @@ group (``/aws/sagemaker/TrainingJobs``) and pull the AWS algorithm/framework ima
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import List, Sequence
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
@@ -19,7 +19,7 @@ from infra.images import ecr_repository_arn
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, SCRATCH_PREFIX, Storage
 
 
-def ecr_pull_statements(image_uris: Sequence[str], partition: str) -> list:
+def ecr_pull_statements(image_uris: Sequence[str], partition: str) -> List[iam.PolicyStatement]:
     return [
         # GetAuthorizationToken has no resource-level permissions: it must be "*".
         iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
@@ -47,7 +47,7 @@ def metrics_statement(namespace_pattern: str) -> iam.PolicyStatement:
     )
 
 
-def key_statements(key_arn: str) -> list:
+def key_statements(key_arn: str) -> List[iam.PolicyStatement]:
     return [
         iam.PolicyStatement(
             actions=["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
@@ -62,6 +62,46 @@ def key_statements(key_arn: str) -> list:
     ]
 
 
+def training_role_statements(
+    stack: Stack, storage: Storage, image_uris: Sequence[str], sourcedir: s3_assets.Asset
+) -> List[iam.PolicyStatement]:
+    """What the training jobs may do, and nothing more."""
+    return [
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.data.arn_for_objects(RAW_PREFIX + "*")]),
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[storage.data.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [RAW_PREFIX + "*", SCRATCH_PREFIX + "*"]}},
+        ),
+        # Training jobs the data scientists launch from the notebook read and write scratch/.
+        iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[storage.data.arn_for_objects(SCRATCH_PREFIX + "*")],
+        ),
+        iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[
+                storage.artifacts.arn_for_objects(EMBEDDINGS_PREFIX + "*"),
+                storage.artifacts.arn_for_objects(MODELS_PREFIX + "*"),
+            ],
+        ),
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[storage.artifacts.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [EMBEDDINGS_PREFIX + "*", MODELS_PREFIX + "*"]}},
+        ),
+        # The script-mode sourcedir.tar.gz asset, one object of the CDK assets bucket.
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[f"arn:{stack.partition}:s3:::{sourcedir.s3_bucket_name}/{sourcedir.s3_object_key}"],
+        ),
+        *key_statements(storage.key.key_arn),
+        log_group_statement(stack, "/aws/sagemaker/TrainingJobs"),
+        metrics_statement("/aws/sagemaker/*"),
+        *ecr_pull_statements(image_uris, stack.partition),
+    ]
+
+
 class SageMakerExecutionRole(Construct):
     def __init__(
         self,
@@ -73,48 +113,13 @@ class SageMakerExecutionRole(Construct):
         sourcedir: s3_assets.Asset,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="SageMaker training jobs of the headlines pipeline (least privilege)",
         )
-        statements = [
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[storage.data.arn_for_objects(RAW_PREFIX + "*")]),
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[storage.data.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [RAW_PREFIX + "*", SCRATCH_PREFIX + "*"]}},
-            ),
-            # Training jobs the data scientists launch from the notebook read and write scratch/.
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[storage.data.arn_for_objects(SCRATCH_PREFIX + "*")],
-            ),
-            iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[
-                    storage.artifacts.arn_for_objects(EMBEDDINGS_PREFIX + "*"),
-                    storage.artifacts.arn_for_objects(MODELS_PREFIX + "*"),
-                ],
-            ),
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[storage.artifacts.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [EMBEDDINGS_PREFIX + "*", MODELS_PREFIX + "*"]}},
-            ),
-            # The script-mode sourcedir.tar.gz asset, one object of the CDK assets bucket.
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[f"arn:{stack.partition}:s3:::{sourcedir.s3_bucket_name}/{sourcedir.s3_object_key}"],
-            ),
-            *key_statements(storage.key.key_arn),
-            log_group_statement(stack, "/aws/sagemaker/TrainingJobs"),
-            metrics_statement("/aws/sagemaker/*"),
-            *ecr_pull_statements(image_uris, stack.partition),
-        ]
-        for statement in statements:
+        for statement in training_role_statements(Stack.of(self), storage, image_uris, sourcedir):
             self.role.add_to_principal_policy(statement)
         nag.allow_wildcards(
             self,

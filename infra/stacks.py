@@ -4,42 +4,196 @@ They are separate so that serving can be deployed later, once the pipeline has a
 model, and redeployed on its own for each new model (``cdk deploy <prefix>Serving``). Both are
 always synthesized: the serving stack resolves the approved model when CloudFormation deploys
 it (infra/serving.py), so ``cdk destroy --all`` always sees it.
+
+This is the one place that reads ``HeadlinesConfig``: the ``*_props`` functions below turn it
+into the narrow props of each construct.
 """
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from aws_cdk import CfnOutput, Fn, Stack, Stage
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from headlines import hyperparameters
 from headlines.config import HeadlinesConfig
-from headlines.sourcedir import build_sourcedir
-from infra.api import Api
-from infra.images import Images, resolve_images
 from headlines.naming import (
     OUTPUT_API_URL,
     OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,
+    endpoint_name,
+    pipeline_stack_name,
+    resource_prefix,
     serving_model_parameter,
+    serving_stack_name,
     state_machine_name,
 )
-from infra.notebook import Notebook
-from infra.pipeline import Pipeline
+from headlines.sourcedir import build_sourcedir
+from infra.api import Api, ApiProps
+from infra.api_function import ApiFunctionProps
+from infra.endpoint import AutoscalingProps, CapacityProps, DataCaptureProps
+from infra.images import ImageProps, Images, resolve_images
+from infra.ingest_step import CORPUS_KEY, NEWS_KEY, DatasetSource, IngestStepProps
+from infra.notebook import Notebook, NotebookProps
+from infra.notebook_role import NotebookAccessProps
+from infra.pipeline import Pipeline, PipelineProps
+from infra.pipeline_alerts import AlertsTopicProps
+from infra.publish_steps import ModelVersionStepProps
+from infra.quality_gate import QualityGateProps
+from infra.rest_api import RestApiProps
+from infra.retention import Retention
 from infra.sagemaker_role import SageMakerExecutionRole
-from infra.serving import Serving
-from infra.storage import Storage, removal_policy
+from infra.serving import ApprovedModelProps, Serving, ServingProps
+from infra.storage import Storage, StorageProps
+from infra.training_jobs import TrainingJobProps
+
+# ---- HeadlinesConfig -> props ------------------------------------------------------------
+
+
+def image_props(cfg: HeadlinesConfig) -> ImageProps:
+    return ImageProps(
+        framework_version=cfg.classifier.framework_version,
+        py_version=cfg.classifier.py_version,
+        training_instance_type=cfg.classifier.training_instance_type,  # the GPU switch picks a GPU type
+        inference_instance_type=cfg.serving.instance_type,  # serverless runs on CPU: the CPU image either way
+    )
+
+
+def notebook_props(cfg: HeadlinesConfig) -> NotebookProps:
+    prefix = resource_prefix(cfg)
+    return NotebookProps(
+        code_repository_name=f"{prefix}-project",
+        repository_url=cfg.notebook.repository_url,
+        instance_type=cfg.notebook.instance_type,
+        volume_size_gb=cfg.notebook.volume_size_gb,
+        idle_minutes=cfg.notebook.idle_minutes,
+        access=NotebookAccessProps(
+            notebook_name=f"{prefix}-notebook",
+            state_machine_name=state_machine_name(cfg),
+            stack_names=(pipeline_stack_name(cfg), serving_stack_name(cfg)),
+            parameter_names=(approved_model_parameter(cfg), serving_model_parameter(cfg)),
+            training_job_prefix=cfg.project_name.lower(),
+            endpoint_name=endpoint_name(cfg),
+        ),
+    )
+
+
+def pipeline_props(cfg: HeadlinesConfig, images: Images) -> PipelineProps:
+    retention = Retention.of_stage(cfg.retain_data)
+    data, classifier, embeddings = cfg.data, cfg.classifier, cfg.embeddings
+    job_prefix = cfg.project_name.lower()[:20]
+    tags = {"project": cfg.project_name, "stage": cfg.stage}
+    return PipelineProps(
+        resource_prefix=resource_prefix(cfg),
+        state_machine_name=state_machine_name(cfg),
+        approval_parameter=approved_model_parameter(cfg),
+        serving_parameter=serving_model_parameter(cfg),
+        timeout_minutes=cfg.pipeline.timeout_minutes,
+        retention=retention,
+        alerts=AlertsTopicProps(resource_prefix=resource_prefix(cfg), notification_email=cfg.pipeline.notification_email),
+        ingest=IngestStepProps(
+            service_name=f"{cfg.project_name}-ingest",
+            sources=(
+                DatasetSource("news", data.news_url, NEWS_KEY, s3_uri=data.news_s3_uri, sha256=data.news_sha256),
+                DatasetSource("corpus", data.corpus_url, CORPUS_KEY, s3_uri=data.corpus_s3_uri, sha256=data.corpus_sha256),
+            ),
+            retention=retention,
+        ),
+        embeddings=TrainingJobProps(
+            job_name_prefix=f"{job_prefix}-emb",
+            image_uri=images.blazingtext,
+            instance_type=embeddings.instance_type,
+            instance_count=embeddings.instance_count,
+            volume_size_gb=embeddings.volume_size_gb,
+            max_runtime_seconds=embeddings.max_runtime_seconds,
+            hyperparameters=hyperparameters.blazingtext_hyperparameters(cfg),
+            tags=tags,
+        ),
+        classifier=TrainingJobProps(
+            job_name_prefix=f"{job_prefix}-clf",
+            image_uri=images.mxnet_training,
+            instance_type=classifier.training_instance_type,
+            volume_size_gb=classifier.volume_size_gb,
+            max_runtime_seconds=classifier.runtime_limit_seconds,
+            hyperparameters=hyperparameters.classifier_hyperparameters(cfg),
+            tags=tags,
+        ),
+        quality_gate=QualityGateProps(metric=classifier.quality_metric, threshold=classifier.quality_threshold),
+        model_version=ModelVersionStepProps(service_name=f"{cfg.project_name}-model-identity", retention=retention),
+    )
+
+
+def no_model_message(cfg: HeadlinesConfig) -> str:
+    return (
+        f"No model has been approved yet ({serving_model_parameter(cfg)} says none): run "
+        f"headlines pipeline start --wait, then deploy {serving_stack_name(cfg)} again."
+    )
+
+
+def serving_props(cfg: HeadlinesConfig) -> ServingProps:
+    serving = cfg.serving
+    scaling = serving.autoscaling
+    return ServingProps(
+        resource_prefix=resource_prefix(cfg),
+        endpoint_name=endpoint_name(cfg),
+        approved_model=ApprovedModelProps(parameter_name=serving_model_parameter(cfg), no_model_message=no_model_message(cfg)),
+        capacity=CapacityProps(
+            mode=serving.mode,
+            instance_type=serving.instance_type,
+            initial_instance_count=serving.initial_instance_count,
+            serverless_memory_mb=serving.serverless_memory_mb,
+            serverless_max_concurrency=serving.serverless_max_concurrency,
+        ),
+        autoscaling=AutoscalingProps(
+            min_capacity=scaling.min_capacity,
+            max_capacity=scaling.max_capacity,
+            target_invocations_per_instance=scaling.target_invocations_per_instance,
+        ) if scaling else None,
+        data_capture=DataCaptureProps(sampling_percent=serving.data_capture_percent) if serving.data_capture else None,
+    )
+
+
+def api_props(cfg: HeadlinesConfig) -> ApiProps:
+    api, prefix, retention = cfg.api, resource_prefix(cfg), Retention.of_stage(cfg.retain_data)
+    return ApiProps(
+        retention=retention,
+        rest_api=RestApiProps(
+            resource_prefix=prefix,
+            stage_name=cfg.stage,
+            throttle_rate_limit=api.throttle_rate_limit,
+            throttle_burst_limit=api.throttle_burst_limit,
+            quota_per_day=api.quota_per_day,
+            api_key_required=api.api_key_required,
+            cors_allow_origins=tuple(api.cors_allow_origins),
+            max_headline_chars=api.max_headline_chars,
+            max_batch_size=api.max_batch_size,
+        ),
+        function=ApiFunctionProps(
+            resource_prefix=prefix,
+            service_name=f"{cfg.project_name}-api",
+            metrics_namespace=cfg.project_name,
+            max_headline_chars=api.max_headline_chars,
+            max_batch_size=api.max_batch_size,
+            endpoint_timeout_seconds=api.endpoint_timeout_seconds,
+            cors_allow_origins=tuple(api.cors_allow_origins),
+            retention=retention,
+        ),
+    )
+
+
+# ---- stacks ------------------------------------------------------------------------------
 
 
 def _build_dir(scope: Construct) -> Path:
     """Where synth-time build products go: inside the cloud assembly's output folder."""
-    outdir = Stage.of(scope).outdir if Stage.of(scope) else None
+    stage = Stage.of(scope)
+    outdir = stage.outdir if stage else None
     base = Path(outdir) if outdir else Path(tempfile.mkdtemp(prefix="headlines-build-"))
     return base / ".build"
 
@@ -47,17 +201,17 @@ def _build_dir(scope: Construct) -> Path:
 class PipelineStack(Stack):
     """Storage, the SageMaker execution role, the notebook and the training pipeline."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, cfg: HeadlinesConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: HeadlinesConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description=f"{cfg.project_name} ({cfg.stage}): data, training pipeline, notebook", **kwargs)
         self.cfg = cfg
-        self.images: Images = resolve_images(cfg, self.region)
-        self.storage = Storage(self, "Storage", cfg=cfg)
-
+        self.images: Images = resolve_images(image_props(cfg), self.region)
+        self.storage = Storage(
+            self, "Storage", props=StorageProps(resource_prefix=resource_prefix(cfg), retention=Retention.of_stage(cfg.retain_data))
+        )
         # SageMaker script mode wants a tar.gz (CDK directory assets are zips): build it,
         # byte-reproducibly, and publish it as a file asset.
         tarball = build_sourcedir(_build_dir(self) / "sourcedir.tar.gz")
         self.sourcedir = s3_assets.Asset(self, "SourceDir", path=str(tarball))
-
         self.training_role = SageMakerExecutionRole(
             self,
             "TrainingRole",
@@ -68,24 +222,19 @@ class PipelineStack(Stack):
         self.notebook: Optional[Notebook] = None
         if cfg.notebook.enabled:
             self.notebook = Notebook(
-                self,
-                "Notebook",
-                cfg=cfg,
-                storage=self.storage,
-                training_role=self.training_role.role,
-                state_machine_name=state_machine_name(cfg),
-                parameter_names=[approved_model_parameter(cfg), serving_model_parameter(cfg)],
+                self, "Notebook", props=notebook_props(cfg), storage=self.storage, training_role=self.training_role.role
             )
         self.pipeline = Pipeline(
             self,
             "Pipeline",
-            cfg=cfg,
+            props=pipeline_props(cfg, self.images),
             storage=self.storage,
             role=self.training_role.role,
-            images=self.images,
             sourcedir=self.sourcedir,
         )
+        self._outputs()
 
+    def _outputs(self) -> None:
         CfnOutput(self, OUTPUT_STATE_MACHINE_ARN, value=self.pipeline.state_machine.state_machine_arn,
                   description="Start it with: headlines pipeline start --wait")
         CfnOutput(self, "DataBucketName", value=self.storage.data.bucket_name)
@@ -99,7 +248,6 @@ class PipelineStack(Stack):
                   description="SSM parameter the serving stack deploys the model of")
         CfnOutput(self, "AlertsTopicArn", value=self.pipeline.topic.topic_arn, export_name=self.export_name("AlertsTopicArn"))
         CfnOutput(self, "NotebookName", value=self.notebook.notebook_name if self.notebook else "(disabled)")
-
 
     def export_name(self, name: str) -> str:
         """Explicit export names: the serving stack imports these (and only these) values."""
@@ -116,11 +264,9 @@ class ServingStack(Stack):
         *,
         cfg: HeadlinesConfig,
         pipeline: PipelineStack,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, description=f"{cfg.project_name} ({cfg.stage}): model endpoint and REST API", **kwargs)
-        removal = removal_policy(cfg)
-        retention = logs.RetentionDays.ONE_YEAR if cfg.retain_data else logs.RetentionDays.ONE_MONTH
         # Explicit imports of the pipeline stack's exports (not implicit cross-stack references):
         # stable names, and the serving stack can be destroyed and redeployed on its own.
         self.add_stack_dependency(pipeline)
@@ -132,8 +278,8 @@ class ServingStack(Stack):
         self.serving = Serving(
             self,
             "Serving",
-            cfg=cfg,
-            images=pipeline.images,
+            props=serving_props(cfg),
+            image_uri=pipeline.images.mxnet_inference,
             key=key,
             artifacts=artifacts,
             alarm_topic=topic,
@@ -141,13 +287,14 @@ class ServingStack(Stack):
         self.api = Api(
             self,
             "Api",
-            cfg=cfg,
+            props=api_props(cfg),
             endpoint_name=self.serving.endpoint.attr_endpoint_name,
             endpoint_arn=self.serving.endpoint_arn,
             model_version=self.serving.model_version,
-            removal=removal,
-            log_retention=retention,
         )
+        self._outputs()
+
+    def _outputs(self) -> None:
         CfnOutput(self, OUTPUT_API_URL, value=self.api.api.url,
                   description="Base URL: POST <ApiUrl>v1/classify, GET <ApiUrl>v1/health")
         CfnOutput(self, "ClassifyUrl", value=self.api.api.url_for_path("/v1/classify"))

@@ -11,14 +11,16 @@ buckets with their data.
 """
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from headlines.config import HeadlinesConfig
 from infra import nag
-from headlines.naming import resource_prefix
+from infra.retention import Retention
 
 # Key prefixes inside the buckets (the IAM policies are scoped to them).
 RAW_PREFIX = "raw/"  # data bucket: ingested datasets
@@ -28,45 +30,64 @@ MODELS_PREFIX = "models/"  # artifacts bucket: classifier job output
 DATA_CAPTURE_PREFIX = "datacapture/"  # artifacts bucket: endpoint data capture
 
 
-def removal_policy(cfg: HeadlinesConfig) -> RemovalPolicy:
-    return RemovalPolicy.RETAIN if cfg.retain_data else RemovalPolicy.DESTROY
+@dataclass(frozen=True)
+class StorageProps:
+    resource_prefix: str  # the key's alias and description
+    retention: Retention = Retention()  # retained data also keeps its logs and old versions longer
+
+
+ABORT_INCOMPLETE_UPLOADS = s3.LifecycleRule(
+    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+)
+
+
+def secure_bucket_options(retention: Retention) -> Dict[str, Any]:
+    """What every bucket of the project has: no public access, TLS 1.2+ only, owner-enforced."""
+    return dict(
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=retention.removal,
+        auto_delete_objects=not retention.retains_data,
+    )
+
+
+def kms_bucket_options(key: kms.IKey, access_logs: s3.IBucket, log_prefix: str) -> Dict[str, Any]:
+    """SSE-KMS with the project key (S3 bucket keys keep KMS request costs down), access-logged."""
+    return dict(
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=log_prefix,
+    )
 
 
 class Storage(Construct):
     """The project's key and buckets."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, cfg: HeadlinesConfig) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: StorageProps) -> None:
         super().__init__(scope, construct_id)
-        removal = removal_policy(cfg)
-        auto_delete = not cfg.retain_data
-        prod = cfg.stage == "prod"
-
+        retention = props.retention
+        keeps = retention.retains_data  # a retained stage also keeps logs and old versions longer
         self.key = kms.Key(
             self,
             "Key",
-            description=f"{resource_prefix(cfg)}: data, artifacts, notebook volume, training volumes, alerts",
-            alias=f"alias/{resource_prefix(cfg)}",
+            description=f"{props.resource_prefix}: data, artifacts, notebook volume, training volumes, alerts",
+            alias=f"alias/{props.resource_prefix}",
             enable_key_rotation=True,
-            pending_window=Duration.days(7 if not prod else 30),
-            removal_policy=removal,
+            pending_window=Duration.days(30 if keeps else 7),
+            removal_policy=retention.removal,
         )
-
-        common = dict(
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
-        )
-
+        common = secure_bucket_options(retention)
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
             encryption=s3.BucketEncryption.S3_MANAGED,
             lifecycle_rules=[
-                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365 if prod else 30)),
-                s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365 if keeps else 30)),
+                ABORT_INCOMPLETE_UPLOADS,
             ],
             **common,
         )
@@ -74,41 +95,31 @@ class Storage(Construct):
             self.access_logs,
             ("AwsSolutions-S1", "This is the server-access-log destination of the other buckets; logging it into itself would loop."),
         )
-
         self.data = s3.Bucket(
             self,
             "Data",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="data/",
             lifecycle_rules=[
-                s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                ABORT_INCOMPLETE_UPLOADS,
                 s3.LifecycleRule(id="expire-scratch", prefix=SCRATCH_PREFIX, expiration=Duration.days(30)),
             ],
+            **kms_bucket_options(self.key, self.access_logs, "data/"),
             **common,
         )
-
         self.artifacts = s3.Bucket(
             self,
             "Artifacts",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
             versioned=True,
-            server_access_logs_bucket=self.access_logs,
-            server_access_logs_prefix="artifacts/",
             lifecycle_rules=[
-                s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)),
+                ABORT_INCOMPLETE_UPLOADS,
                 s3.LifecycleRule(
                     id="expire-old-versions",
-                    noncurrent_version_expiration=Duration.days(90 if prod else 30),
+                    noncurrent_version_expiration=Duration.days(90 if keeps else 30),
                     noncurrent_versions_to_retain=3,
                 ),
                 s3.LifecycleRule(
-                    id="expire-data-capture", prefix=DATA_CAPTURE_PREFIX, expiration=Duration.days(90 if prod else 30)
+                    id="expire-data-capture", prefix=DATA_CAPTURE_PREFIX, expiration=Duration.days(90 if keeps else 30)
                 ),
             ],
+            **kms_bucket_options(self.key, self.access_logs, "artifacts/"),
             **common,
         )

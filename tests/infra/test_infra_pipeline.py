@@ -7,7 +7,7 @@ import re
 import pytest
 from aws_cdk.assertions import Match
 
-from infra.pipeline import CLASSIFIER_METRICS, metric_regex
+from infra.training_jobs import CLASSIFIER_METRICS, metric_regex
 from infra_support import state_machine_definition
 
 pytestmark = pytest.mark.xdist_group("infra")

@@ -200,7 +200,7 @@ def test_notebook_lifecycle_installs_the_kernel_in_background_and_a_systemd_idle
     assert "systemctl enable --now headlines-autostop.timer" in on_start
     assert f"autostop.py {dev.built.cfg.notebook.idle_minutes}" in on_start and "stop_notebook_instance" in on_start
     assert "ipykernel install --user --name headlines" in on_start
-    assert "install --quiet --no-deps -e" in on_start
+    assert "install --quiet -c \"$PROJECT/constraints.txt\" -e \"$PROJECT[local]\"" in on_start
     assert "HEADLINES-KERNEL-FAILED.txt" in on_start  # a failed install is visible in Jupyter
     (background,) = [line for line in on_start.splitlines() if line.startswith("nohup ")]
     assert on_start.rstrip().endswith("&")

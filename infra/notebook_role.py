@@ -1,0 +1,113 @@
+"""The notebook instance's role: what a data scientist may do from the project's notebook.
+
+Read the data and artifacts, write ``scratch/``, start and follow the project's pipeline, run
+training jobs (named ``<project>-...``) with the training role (``iam:PassRole`` on that role
+only, to SageMaker only), read their logs, read the approved-model parameters, stop its own
+instance (the idle auto-stop) and call the project's endpoint.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import List, Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import nag
+from infra.sagemaker_role import key_statements, log_group_statement
+from infra.storage import SCRATCH_PREFIX, Storage
+
+
+@dataclass(frozen=True)
+class NotebookAccessProps:
+    notebook_name: str  # the instance it may stop
+    state_machine_name: str
+    stack_names: Sequence[str]  # whose outputs it reads
+    parameter_names: Sequence[str]  # SSM parameters it reads
+    training_job_prefix: str  # the training jobs it may run are named <prefix>-...
+    endpoint_name: str
+
+
+def notebook_statements(
+    stack: Stack, props: NotebookAccessProps, storage: Storage, training_role: iam.IRole
+) -> List[iam.PolicyStatement]:
+    region, account, partition = stack.region, stack.account, stack.partition
+    notebook_arn = stack.format_arn(service="sagemaker", resource="notebook-instance", resource_name=props.notebook_name.lower())
+    machine = props.state_machine_name
+    return [
+        iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[storage.data.arn_for_objects("*"), storage.artifacts.arn_for_objects("*")],
+        ),
+        iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources=[storage.data.arn_for_objects(SCRATCH_PREFIX + "*")]),
+        iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.data.bucket_arn, storage.artifacts.bucket_arn]),
+        *key_statements(storage.key.key_arn),
+        log_group_statement(stack, "/aws/sagemaker/NotebookInstances"),
+        # The idle auto-stop stops this instance, and only this one.
+        iam.PolicyStatement(
+            actions=["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"], resources=[notebook_arn]
+        ),
+        # Start and follow the project's pipeline (headlines pipeline start --wait / status).
+        iam.PolicyStatement(
+            actions=["states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"],
+            resources=[f"arn:{partition}:states:{region}:{account}:stateMachine:{machine}"],
+        ),
+        iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution"],
+            resources=[f"arn:{partition}:states:{region}:{account}:execution:{machine}:*"],
+        ),
+        iam.PolicyStatement(
+            actions=["cloudformation:DescribeStacks"],
+            resources=[f"arn:{partition}:cloudformation:{region}:{account}:stack/{name}/*" for name in props.stack_names],
+        ),
+        iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
+            stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/")) for name in props.parameter_names
+        ]),
+        # Training jobs of its own (names start with the project name), run by the training role.
+        iam.PolicyStatement(
+            actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
+            resources=[f"arn:{partition}:sagemaker:{region}:{account}:training-job/{props.training_job_prefix}-*"],
+        ),
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[training_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+        iam.PolicyStatement(
+            actions=["logs:GetLogEvents", "logs:DescribeLogStreams"],
+            resources=[f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs:*"],
+        ),
+        # Call the project's model directly (the REST API itself is public, optionally behind a key).
+        iam.PolicyStatement(
+            actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+            resources=[f"arn:{partition}:sagemaker:{region}:{account}:endpoint/{props.endpoint_name}"],
+        ),
+    ]
+
+
+class NotebookRole(iam.Role):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, props: NotebookAccessProps, storage: Storage, training_role: iam.IRole
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Notebook instance of the headlines project (data, scratch/, the pipeline, training jobs, the endpoint)",
+        )
+        for statement in notebook_statements(Stack.of(self), props, storage, training_role):
+            self.add_to_principal_policy(statement)
+        machine, jobs = re.escape(props.state_machine_name), re.escape(props.training_job_prefix)
+        nag.allow_wildcards(
+            self,
+            (nag.objects_under("StorageData", ""), "Data scientists read every object of the project's data bucket (and write only scratch/)."),
+            (nag.objects_under("StorageArtifacts", ""), "Data scientists read the trained artifacts (embeddings, models) of the project."),
+            (nag.objects_under("StorageData", SCRATCH_PREFIX), "The notebook writes its experiments under scratch/ only (expires after 30 days)."),
+            (nag.log_streams_of("/aws/sagemaker/NotebookInstances"), "The notebook writes log streams of the NotebookInstances log group only."),
+            (rf"Resource::arn:{nag.PARTITION}:states:{nag.REGION}:{nag.ACCOUNT}:execution:{machine}:\*", "Follows the executions of the project's state machine only (names are made per execution)."),
+            (rf"Resource::arn:{nag.PARTITION}:cloudformation:{nag.REGION}:{nag.ACCOUNT}:stack/[A-Za-z0-9-]+/\*", "Reads the outputs of the project's two stacks (the stack id suffix is generated)."),
+            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{jobs}-\*", "Training jobs whose names start with the project name only."),
+            (rf"Resource::arn:{nag.PARTITION}:logs:{nag.REGION}:{nag.ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:\*", "Reads the training jobs' log streams (named per job) to follow them."),
+        )
