@@ -71,7 +71,7 @@ class StaticS3Location(tasks.S3Location):
         super().__init__()
         self._uri = uri
 
-    def bind(self, task: Any, *, for_reading: Any = None, for_writing: Any = None) -> tasks.S3LocationConfig:  # noqa: ARG002
+    def bind(self, task: Any, *, for_reading: Any = None, for_writing: Any = None) -> tasks.S3LocationConfig:
         return tasks.S3LocationConfig(uri=self._uri)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Dict
 
 import pytest
-
 from infra_support import Synth, synthesize
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from infra_support import synthesize
 
 pytestmark = pytest.mark.xdist_group("infra")

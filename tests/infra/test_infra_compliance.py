@@ -5,8 +5,6 @@ import json
 
 import pytest
 
-from infra_support import synthesize
-
 pytestmark = pytest.mark.xdist_group("infra")
 
 

@@ -6,9 +6,9 @@ import re
 
 import pytest
 from aws_cdk.assertions import Match
+from infra_support import state_machine_definition
 
 from infra.training_jobs import CLASSIFIER_METRICS, metric_regex
-from infra_support import state_machine_definition
 
 pytestmark = pytest.mark.xdist_group("infra")
 

@@ -70,7 +70,7 @@ def test_artifacts_bucket_is_versioned_and_expires_old_versions(dev):
 
 def test_data_buckets_log_to_the_access_log_bucket(dev):
     logging = [b["Properties"].get("LoggingConfiguration") for b in _buckets(dev).values()]
-    prefixes = sorted(l["LogFilePrefix"] for l in logging if l)
+    prefixes = sorted(config["LogFilePrefix"] for config in logging if config)
     assert prefixes == ["artifacts/", "data/"]
 
 

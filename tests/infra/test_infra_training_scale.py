@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from infra_support import state_machine_definition, synthesize
 
 from headlines.config import load_config
 from headlines.training_time import (
@@ -12,7 +13,6 @@ from headlines.training_time import (
     max_runtime_seconds,
     projected_training_seconds,
 )
-from infra_support import state_machine_definition, synthesize
 
 pytestmark = pytest.mark.xdist_group("infra-gpu")
 

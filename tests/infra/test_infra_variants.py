@@ -5,7 +5,6 @@ import json
 import re
 
 import pytest
-
 from infra_support import synthesize
 
 pytestmark = pytest.mark.xdist_group("infra-variants")
