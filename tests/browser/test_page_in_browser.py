@@ -212,7 +212,7 @@ def test_a_narrow_screen_has_no_sideways_scrolling(browser, local_api, tmp_path)
 class _KeyedGateway(BaseHTTPRequestHandler):
     """In front of the local API: what API Gateway does with api_key_required=true, as far
     as the page can tell. /v1/* without the key gets the gateway's INVALID_API_KEY answer
-    (infra/api.py's template); everything else is passed through unchanged."""
+    (infra/rest_api.py's template); everything else is passed through unchanged."""
 
     api_url = ""
     api_key = "k-" + uuid.uuid4().hex

@@ -97,7 +97,7 @@ CALLS: List[Call] = [
     # functions/model_identity/model_identity.py
     Call("PipelineModelIdentityRole", "model identity: read the artifact", "s3", "GetObject", MODEL),
     Call("PipelineModelIdentityRole", "model identity: SSE-KMS read", "kms", "Decrypt", KEY),
-    # state machine tasks (infra/pipeline.py)
+    # state machine tasks (infra/pipeline.py and the steps it chains)
     Call("PipelineStateMachineRole", "task Ingest datasets", "lambda", "Invoke", "<PipelineIngestFunction.Arn>", action="lambda:InvokeFunction"),
     Call("PipelineStateMachineRole", "task Read model version", "lambda", "Invoke", "<PipelineModelIdentityFunction.Arn>", action="lambda:InvokeFunction"),
     Call("PipelineStateMachineRole", "tasks Train embeddings/classifier", "sagemaker", "CreateTrainingJob", TRAINING_JOB),
