@@ -118,7 +118,7 @@ def add_routes(app: Any) -> None:
     """Register ``GET /`` and ``GET /static/<name>`` on the API's resolver."""
 
     @app.get("/")
-    def page() -> Response:
+    def page() -> Response[str]:
         redirect = _slash_redirect(app.current_event)
         if redirect is not None:
             return redirect
@@ -126,7 +126,7 @@ def add_routes(app: Any) -> None:
                         headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
     @app.get("/static/<name>")
-    def static(name: str) -> Response:
+    def static(name: str) -> Response[str]:
         found = FILES.static().get(name)
         if found is None:
             raise NotFoundError(name)

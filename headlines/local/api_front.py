@@ -137,9 +137,17 @@ def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT
 
 
 def load_handler(environment: Mapping[str, Optional[str]], path: Path = HANDLER_FILE) -> ModuleType:
-    """Import the Lambda source as a fresh module (a cold start) under ``environment``."""
+    """Import the Lambda source as a fresh module (a cold start) under ``environment``.
+
+    The function's folder goes on sys.path, as Lambda puts its task root there, so that the
+    handler imports the modules next to it by name (they read no environment of their own)."""
+    folder = str(Path(path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     name = f"headlines_api_lambda_{next(_module_ids)}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     with patched_environ(environment):
         spec.loader.exec_module(module)
