@@ -152,6 +152,9 @@ class Serving(Construct):
             "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
             "SAGEMAKER_REGION": stack.region,
             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            # inference.py's request limits: the API's own (cdk.json headlines.api)
+            "HEADLINES_MAX_BATCH": str(cfg.api.max_batch_size),
+            "HEADLINES_MAX_CHARS": str(cfg.api.max_headline_chars),
         }
         # No explicit name: a new artifact replaces the Model (and so the EndpointConfig) under
         # a new generated name, which is what makes the endpoint update blue/green.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Tuple
+from typing import Callable, Mapping, NamedTuple, Tuple
 
 # API Gateway's integration timeout; the endpoint call must give up well before it (and
 # before the function's own timeout, 28 s in infra/api.py).
@@ -22,6 +22,14 @@ LIMIT_VARIABLES = {
     "MAX_HEADLINE_CHARS": "max_headline_chars",
     "MAX_BATCH_SIZE": "max_batch_size",
 }
+
+
+class Limits(NamedTuple):
+    """The API's request limits (cdk.json headlines.api), as the handler, the gateway's request
+    model, the served contract and the model container apply them."""
+
+    max_headline_chars: int
+    max_batch_size: int
 
 
 class SettingsError(RuntimeError):
@@ -36,6 +44,10 @@ class Settings:
     endpoint_timeout_seconds: float
     model_version: str
     cors_allow_origins: Tuple[str, ...]
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_headline_chars, self.max_batch_size)
 
     @property
     def connect_timeout_seconds(self) -> float:

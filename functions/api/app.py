@@ -77,7 +77,7 @@ __all__ = ["handler", "model_message"]
 class ClassifyRequest(classify_request.ClassifyRequest):
     """The contract's request body with this deployment's limits."""
 
-    limits = classify_request.Limits(SETTINGS.max_headline_chars, SETTINGS.max_batch_size)
+    limits = SETTINGS.limits
 
 
 CORS = CORSConfig(
@@ -87,7 +87,7 @@ CORS = CORSConfig(
     max_age=600,
 )
 app = APIGatewayRestResolver(cors=CORS, enable_validation=True, json_body_deserializer=classify_request.json_object)
-page.add_routes(app)
+page.add_routes(app, SETTINGS.limits)
 _health_cache: Dict[str, Any] = {}
 
 

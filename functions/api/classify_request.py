@@ -13,12 +13,13 @@ a subclass, so this module reads no environment and the same model serves any de
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, ClassVar, List, Mapping, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from api_errors import bad_request
+from api_settings import Limits
 
 BODY_SHAPE = '{"headline": "..."} or {"headlines": ["...", ...]}'
 # "Blank" as the contract's pattern means it. JSON Schema patterns are ECMAScript regexes, whose
@@ -29,11 +30,6 @@ BLANK_CHARACTERS = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005
                     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff\u001c\u001d\u001e\u001f\u0085")
 # The error type of the validators' own messages (already in the contract's words).
 CONTRACT_ERROR = "headlines_bad_request"
-
-
-class Limits(NamedTuple):
-    max_headline_chars: int
-    max_batch_size: int
 
 
 def _reject(message: str) -> PydanticCustomError:
