@@ -37,8 +37,7 @@ TEXT_TYPES = ("text/csv", "text/plain")
 PREDICT_BATCH = 256
 
 
-def _limit(name):
-    # type: (str) -> Optional[int]
+def _limit(name: str) -> Optional[int]:
     """A request limit from the container's environment: the SageMaker Model's (infra/serving.py)
     or the local endpoint's, both from cdk.json's headlines.api, equal to the API's own limits.
     Unset: the artifact runs outside an endpoint (``headlines evaluate``, tests), with no limit."""

@@ -95,16 +95,16 @@ def patched_environ(values: Mapping[str, Optional[str]]) -> Iterator[None]:
 
 
 def _model_version(model_dir: Optional[Union[str, Path]]) -> Optional[str]:
+    """The artifact's identity, as the pipeline reads it for the deployed function's MODEL_VERSION:
+    ``model_version`` in its metrics.json, which train.py writes (the hash of the parameters)."""
     if model_dir is None:
         return None
     try:
         data = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for key in ("model_version", "version"):
-        if isinstance(data, dict) and isinstance(data.get(key), str) and data[key]:
-            return data[key]
-    return None
+    version = data.get("model_version") if isinstance(data, dict) else None
+    return version if isinstance(version, str) and version else None
 
 
 def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
