@@ -14,7 +14,7 @@ import io
 import json
 import os
 import warnings
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -34,9 +34,27 @@ except ImportError:  # outside the container (unit tests in .venv): same attribu
 
 JSON = "application/json"
 TEXT_TYPES = ("text/csv", "text/plain")
-MAX_HEADLINES = int(os.environ.get("HEADLINES_MAX_BATCH", "1000"))
-MAX_CHARS = int(os.environ.get("HEADLINES_MAX_CHARS", "2000"))
 PREDICT_BATCH = 256
+
+
+def _limit(name: str) -> Optional[int]:
+    """A request limit from the container's environment: the SageMaker Model's (infra/serving.py)
+    or the local endpoint's, both from cdk.json's headlines.api, equal to the API's own limits.
+    Unset: the artifact runs outside an endpoint (``headlines evaluate``, tests), with no limit."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:  # a misconfigured endpoint fails to load its model, and says why
+        raise ValueError("{}={!r} must be a whole number of at least 1".format(name, raw))
+    return value
+
+
+MAX_HEADLINES = _limit("HEADLINES_MAX_BATCH")
+MAX_CHARS = _limit("HEADLINES_MAX_CHARS")
 
 
 class ClientError(_ToolkitError):
@@ -113,14 +131,14 @@ def _media_type(content_type: str) -> str:
 def _check(headlines: List[object]) -> List[str]:
     if not headlines:
         raise ClientError("no headline given")
-    if len(headlines) > MAX_HEADLINES:
+    if MAX_HEADLINES is not None and len(headlines) > MAX_HEADLINES:
         raise ClientError("too many headlines: {} (at most {})".format(len(headlines), MAX_HEADLINES))
     for position, text in enumerate(headlines):
         if not isinstance(text, str):
             raise ClientError("headline {} is not a string".format(position))
         if not text.strip():
             raise ClientError("headline {} is empty".format(position))
-        if len(text) > MAX_CHARS:
+        if MAX_CHARS is not None and len(text) > MAX_CHARS:
             raise ClientError("headline {} is longer than {} characters".format(position, MAX_CHARS))
     return list(headlines)  # type: ignore[arg-type]
 

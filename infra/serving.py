@@ -60,6 +60,8 @@ class ServingProps:
     capacity: CapacityProps = CapacityProps()
     autoscaling: Optional[AutoscalingProps] = None  # instance mode only
     data_capture: Optional[DataCaptureProps] = None  # instance mode only
+    max_batch_size: int = 100  # the model container's request limits: the API's own
+    max_headline_chars: int = 500
 
 
 def approved_model_pointer(stack: Stack, props: ApprovedModelProps) -> Tuple[str, str]:
@@ -118,7 +120,8 @@ class Serving(Construct):
         self.model = ServedModel(
             self,
             "Model",
-            props=ServedModelProps(image_uri=image_uri, model_data_url=self.model_data_url, network_isolation=instance_mode),
+            props=ServedModelProps(image_uri=image_uri, model_data_url=self.model_data_url, network_isolation=instance_mode,
+                                   max_batch_size=props.max_batch_size, max_headline_chars=props.max_headline_chars),
             role=self.role,
         )
         self.endpoint_config = EndpointConfiguration(

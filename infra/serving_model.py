@@ -88,6 +88,9 @@ class ServedModelProps:
     image_uri: str
     model_data_url: str  # a deploy-time value (the approved model's SSM parameter)
     network_isolation: bool = True  # serverless endpoints do not support it
+    # inference.py's request limits: the API's own (cdk.json headlines.api), one source
+    max_batch_size: int = 100
+    max_headline_chars: int = 500
 
 
 class ServedModel(sagemaker.CfnModel):
@@ -104,6 +107,8 @@ class ServedModel(sagemaker.CfnModel):
                     "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                     "SAGEMAKER_REGION": Stack.of(scope).region,
                     "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                    "HEADLINES_MAX_BATCH": str(props.max_batch_size),
+                    "HEADLINES_MAX_CHARS": str(props.max_headline_chars),
                 },
             ),
             enable_network_isolation=True if props.network_isolation else None,

@@ -156,6 +156,8 @@ def serving_props(cfg: HeadlinesConfig) -> ServingProps:
             target_invocations_per_instance=scaling.target_invocations_per_instance,
         ) if scaling else None,
         data_capture=DataCaptureProps(sampling_percent=serving.data_capture_percent) if serving.data_capture else None,
+        max_batch_size=cfg.api.max_batch_size,
+        max_headline_chars=cfg.api.max_headline_chars,
     )
 
 

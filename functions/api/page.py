@@ -6,7 +6,8 @@ Routes (documented in ``api/openapi.yaml``):
 - ``GET /`` the page (``web/index.html``);
 - ``GET /static/{file}`` its files: the page's script and styles, Swagger UI's bundle and
   styles (``web/vendor/swagger-ui/``, copied from the npm package pinned in package.json) and
-  the contract as JSON (``web/openapi.json``, generated from ``api/openapi.yaml``).
+  the contract as JSON (``web/openapi.json``, generated from ``api/openapi.yaml``), served with
+  this deployment's request limits in place of the defaults the committed contract states.
 
 Everything is read once per execution environment (a cold start) from ``web/`` next to this
 file, which is where it is in the Lambda asset and in the repository alike. The HTML names each
@@ -20,12 +21,15 @@ security headers. Dependencies: Powertools' ``Response`` (already the API's), no
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+from api_settings import Limits
 
 WEB_DIR = Path(__file__).resolve().with_name("web")
 # name under /static/ -> (file under web/, media type). Text only: API Gateway passes these
@@ -62,13 +66,25 @@ SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000",
 }
 _VERSION_SLOT = re.compile(r"\{\{version:([A-Za-z0-9._-]+)\}\}")
+CONTRACT_FILE = "openapi.json"
+
+
+def served_contract(text: str, limits: Limits) -> str:
+    """The contract as JSON with ``limits`` where the committed copy has the defaults (the
+    same two numbers the gateway's request model takes from the configuration)."""
+    document = json.loads(text)
+    schemas = document["components"]["schemas"]
+    schemas["Headline"]["maxLength"] = limits.max_headline_chars
+    schemas["BatchRequest"]["properties"]["headlines"]["maxItems"] = limits.max_batch_size
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
 
 
 class _Files:
     """The page's files, read and hashed on first use (one cold start)."""
 
-    def __init__(self, root: Path = WEB_DIR):
+    def __init__(self, limits: Limits, root: Path = WEB_DIR):
         self.root = root
+        self.limits = limits
         self._static: Optional[Dict[str, Tuple[str, str, str]]] = None
         self._index: Optional[str] = None
 
@@ -78,6 +94,8 @@ class _Files:
             loaded = {}
             for name, (relative, media_type) in STATIC_FILES.items():
                 text = (self.root / relative).read_text(encoding="utf-8")
+                if name == CONTRACT_FILE:
+                    text = served_contract(text, self.limits)
                 digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
                 loaded[name] = (text, media_type, digest)
             self._static = loaded
@@ -90,9 +108,6 @@ class _Files:
             # Two kinds of slot do not justify a template engine (the Lambda runtime has none).
             self._index = _VERSION_SLOT.sub(lambda match: static[match.group(1)][2], template)
         return self._index
-
-
-FILES = _Files()
 
 
 def allowed_methods(path: str) -> Optional[Tuple[str, ...]]:
@@ -114,20 +129,22 @@ def _slash_redirect(event: Any) -> Optional[Response]:
                     headers={"Location": f"{last}/", "Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
-def add_routes(app: Any) -> None:
-    """Register ``GET /`` and ``GET /static/<name>`` on the API's resolver."""
+def add_routes(app: Any, limits: Limits) -> None:
+    """Register ``GET /`` and ``GET /static/<name>`` on the API's resolver; the contract it
+    serves states ``limits``."""
+    files = _Files(limits)
 
     @app.get("/")
-    def page() -> Response:
+    def page() -> Response[str]:
         redirect = _slash_redirect(app.current_event)
         if redirect is not None:
             return redirect
-        return Response(status_code=200, content_type="text/html; charset=utf-8", body=FILES.index(),
+        return Response(status_code=200, content_type="text/html; charset=utf-8", body=files.index(),
                         headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
     @app.get("/static/<name>")
-    def static(name: str) -> Response:
-        found = FILES.static().get(name)
+    def static(name: str) -> Response[str]:
+        found = files.static().get(name)
         if found is None:
             raise NotFoundError(name)
         text, media_type, digest = found

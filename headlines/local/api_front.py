@@ -95,16 +95,16 @@ def patched_environ(values: Mapping[str, Optional[str]]) -> Iterator[None]:
 
 
 def _model_version(model_dir: Optional[Union[str, Path]]) -> Optional[str]:
+    """The artifact's identity, as the pipeline reads it for the deployed function's MODEL_VERSION:
+    ``model_version`` in its metrics.json, which train.py writes (the hash of the parameters)."""
     if model_dir is None:
         return None
     try:
         data = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for key in ("model_version", "version"):
-        if isinstance(data, dict) and isinstance(data.get(key), str) and data[key]:
-            return data[key]
-    return None
+    version = data.get("model_version") if isinstance(data, dict) else None
+    return version if isinstance(version, str) and version else None
 
 
 def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
@@ -137,9 +137,17 @@ def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT
 
 
 def load_handler(environment: Mapping[str, Optional[str]], path: Path = HANDLER_FILE) -> ModuleType:
-    """Import the Lambda source as a fresh module (a cold start) under ``environment``."""
+    """Import the Lambda source as a fresh module (a cold start) under ``environment``.
+
+    The function's folder goes on sys.path, as Lambda puts its task root there, so that the
+    handler imports the modules next to it by name (they read no environment of their own)."""
+    folder = str(Path(path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     name = f"headlines_api_lambda_{next(_module_ids)}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     with patched_environ(environment):
         spec.loader.exec_module(module)

@@ -213,6 +213,9 @@ def _group_alive(group: int) -> bool:
 
 def container_environment(base_dir: Path, port: int, workers: int) -> dict:
     """The environment the image's entry point runs under (SageMaker's variables and MMS's)."""
+    from headlines.config import load_config
+
+    api = load_config().api
     venv_bin = str(container_env.python().parent)
     env = {name: value for name, value in os.environ.items()
            if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
@@ -222,6 +225,9 @@ def container_environment(base_dir: Path, port: int, workers: int) -> dict:
         "SAGEMAKER_PROGRAM": "inference.py",
         "SAGEMAKER_SUBMIT_DIRECTORY": str(base_dir / "model" / "code"),
         "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+        # inference.py's request limits, as the SageMaker Model sets them (infra/serving.py)
+        "HEADLINES_MAX_BATCH": str(api.max_batch_size),
+        "HEADLINES_MAX_CHARS": str(api.max_headline_chars),
         # MMS keeps its pid file and worker sockets in the temporary folder: one per server.
         "TMPDIR": str(base_dir / "tmp"),
         "TEMP": str(base_dir / "tmp"),

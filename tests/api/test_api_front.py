@@ -46,6 +46,15 @@ def test_handler_environment_points_only_at_loopback():
     assert env["ENDPOINT_TIMEOUT_SECONDS"] == "10.0"
 
 
+def test_the_handler_gets_the_model_version_train_py_wrote(tmp_path):
+    from headlines.local.api_front import _model_version
+
+    (tmp_path / "metrics.json").write_text('{"model_version": "3f9c2a1b7d4e5f60", "version": "other"}')
+    assert _model_version(tmp_path) == "3f9c2a1b7d4e5f60"
+    (tmp_path / "metrics.json").write_text('{"version": "not the artifact identity"}')
+    assert _model_version(tmp_path) is None and _model_version(None) is None
+
+
 def test_loading_the_handler_leaves_the_environment_as_it_was():
     before = dict(os.environ)
     module = load_handler(handler_env(ENDPOINT_NAME="scoped-name"), HANDLER_FILE)

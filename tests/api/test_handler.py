@@ -211,7 +211,7 @@ def test_unexpected_errors_are_500_without_details(app_module, contract, monkeyp
     def explode(_):
         raise RuntimeError("secret detail at /var/task/app.py line 1")
 
-    monkeypatch.setattr(app_module, "parse_classify_request", explode)
+    monkeypatch.setattr(app_module, "invoke_endpoint", explode)
     answer = invoke(app_module, make_event(body={"headline": ONE}))
     assert answer.status == 500
     assert "secret" not in answer.text and "Traceback" not in answer.text
@@ -234,13 +234,27 @@ def test_limits_come_from_the_environment(contract):
         assert invoke(module, make_event(body={"headlines": ["a", "b"]})).status == 200
 
 
-def test_bad_limit_settings_fall_back_to_defaults():
-    module = load_app(MAX_HEADLINE_CHARS="many", MAX_BATCH_SIZE="0", ENDPOINT_TIMEOUT_SECONDS="-1")
-    assert (module.MAX_HEADLINE_CHARS, module.MAX_BATCH_SIZE, module.ENDPOINT_TIMEOUT_SECONDS) == (500, 100, 10.0)
+@pytest.mark.parametrize("overrides, message", [
+    ({"MAX_HEADLINE_CHARS": None}, "MAX_HEADLINE_CHARS is not set"),
+    ({"MAX_BATCH_SIZE": ""}, "MAX_BATCH_SIZE is not set"),
+    ({"MAX_HEADLINE_CHARS": "many"}, "MAX_HEADLINE_CHARS='many' is not a whole number"),
+    ({"MAX_BATCH_SIZE": "0"}, "MAX_BATCH_SIZE='0' must be at least 1"),
+])
+def test_a_missing_or_bad_limit_fails_the_cold_start(overrides, message):
+    """No literal fallback: the limits come from cdk.json through the environment, or the
+    function does not start (one line naming the variable and the setting)."""
+    with pytest.raises(Exception) as raised:
+        load_app(**overrides)
+    assert type(raised.value).__name__ == "SettingsError"
+    assert message in str(raised.value) and "cdk.json headlines.api." in str(raised.value)
+
+
+def test_a_bad_endpoint_timeout_falls_back_to_the_default():
+    assert load_app(ENDPOINT_TIMEOUT_SECONDS="-1").SETTINGS.endpoint_timeout_seconds == 10.0
 
 
 def test_health_reports_the_endpoint_status(app_module, contract):
-    with Stubber(app_module._control()) as stub:
+    with Stubber(app_module.endpoint.control()) as stub:
         stub.add_response("describe_endpoint", {
             "EndpointName": "headlines-test", "EndpointArn": "arn:aws:sagemaker:us-east-1:000000000000:endpoint/headlines-test",
             "EndpointStatus": "InService", "CreationTime": 0, "LastModifiedTime": 0,
@@ -256,7 +270,7 @@ def test_health_reports_the_endpoint_status(app_module, contract):
 
 @pytest.mark.parametrize("status", ["Updating", "Creating", "Failed"])
 def test_health_is_degraded_when_the_endpoint_is_not_in_service(app_module, contract, status):
-    with Stubber(app_module._control()) as stub:
+    with Stubber(app_module.endpoint.control()) as stub:
         stub.add_response("describe_endpoint", {
             "EndpointName": "headlines-test", "EndpointArn": "arn:aws:sagemaker:us-east-1:000000000000:endpoint/x",
             "EndpointStatus": status, "CreationTime": 0, "LastModifiedTime": 0})
@@ -267,7 +281,7 @@ def test_health_is_degraded_when_the_endpoint_is_not_in_service(app_module, cont
 
 
 def test_health_when_the_endpoint_is_missing(app_module, contract):
-    with Stubber(app_module._control()) as stub:
+    with Stubber(app_module.endpoint.control()) as stub:
         stub.add_client_error("describe_endpoint", service_error_code="ValidationException",
                               service_message='Could not find endpoint "headlines-test".', http_status_code=400)
         answer = invoke(app_module, make_event(method="GET", path="/v1/health", body=None))
@@ -303,13 +317,27 @@ def test_nothing_is_sent_for_bad_input_even_without_stubs(contract):
     contract.validate("POST", "/v1/classify", 503, answer.headers, answer.json)
 
 
-def test_module_imports_only_boto3_and_powertools():
-    source = (load_app().__file__)
-    imports = {line.split()[1].split(".")[0] for line in open(source, encoding="utf-8")
-               if line.startswith(("import ", "from "))}
-    third_party = imports - {"__future__", "base64", "binascii", "importlib", "json", "math", "os", "time", "uuid",
-                             "warnings", "typing"}
-    assert third_party == {"boto3", "botocore", "aws_lambda_powertools"}
+def test_the_function_imports_only_boto3_powertools_and_pydantic():
+    """What the Lambda runtime and the Powertools layer provide, and the function's own modules."""
+    import sys
+    from pathlib import Path
+
+    folder = Path(load_app().__file__).parent
+    own = {path.stem for path in folder.glob("*.py")}
+    imports = set()
+    for source in folder.glob("*.py"):
+        imports |= {line.split()[1].split(".")[0] for line in source.read_text(encoding="utf-8").splitlines()
+                    if line.startswith(("import ", "from "))}
+    third_party = imports - own - set(sys.stdlib_module_names)
+    assert third_party == {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "pydantic_core"}
+
+
+def test_the_request_is_validated_by_powertools_against_the_pydantic_model(app_module):
+    """enable_validation with the body declared as the pydantic model: what the route gets."""
+    route = next(route for route in app_module.app._static_routes if route.path == "/v1/classify")
+    assert app_module.app._enable_validation
+    assert route.dependant.body_params[0].type_ is app_module.ClassifyRequest
+    assert app_module.ClassifyRequest.limits == (500, 100)
 
 
 @pytest.mark.parametrize("headline", ["\u200b", "a", "\u00a0a\u3000", "!", "\x00"])
@@ -330,3 +358,15 @@ def test_blank_means_what_the_contract_pattern_says(app_module, contract, headli
     assert re.search(pattern, headline) is None
     answer = invoke(app_module, make_event(body={"headline": headline}))
     assert answer.status == 400 and "empty" in answer.json["error"]["message"]
+
+
+@pytest.mark.parametrize("headers, body, status", [
+    ({"Content-Type": "text/plain"}, {"headline": ONE}, 415),
+    ({"Content-Type": "application/json"}, "x" * (64 * 1024 + 1), 413),
+])
+def test_bodies_refused_before_routing_still_carry_cors_headers(app_module, contract, headers, body, status):
+    answer = invoke(app_module, make_event(body=body, headers={**headers, "Origin": "https://example.org"}))
+    assert answer.status == status
+    contract.validate("POST", "/v1/classify", status, answer.headers, answer.json)
+    assert answer.header("Access-Control-Allow-Origin") == "*"
+    assert "X-Request-Id" in answer.header("Access-Control-Expose-Headers")

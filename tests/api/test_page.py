@@ -172,4 +172,19 @@ def test_page_module_imports_only_the_standard_library_and_powertools(app_module
     source = app_module.page.__file__
     imports = {line.split()[1].split(".")[0] for line in open(source, encoding="utf-8")
                if line.startswith(("import ", "from "))}
-    assert imports - {"__future__", "hashlib", "re", "pathlib", "typing"} == {"aws_lambda_powertools"}
+    assert imports - {"__future__", "hashlib", "json", "re", "pathlib", "typing", "api_settings"} == {"aws_lambda_powertools"}
+
+
+def test_the_served_contract_is_the_committed_copy_with_the_default_limits(app_module):
+    answer = _get(app_module, "/static/openapi.json")
+    assert answer.status == 200
+    assert answer.text == page_assets.CONTRACT_COPY.read_text(encoding="utf-8")
+
+
+def test_the_served_contract_states_the_configured_limits():
+    from api_support import load_app
+
+    module = load_app(MAX_HEADLINE_CHARS="321", MAX_BATCH_SIZE="7")
+    schemas = _get(module, "/static/openapi.json").json["components"]["schemas"]
+    assert schemas["Headline"]["maxLength"] == 321
+    assert schemas["BatchRequest"]["properties"]["headlines"]["maxItems"] == 7

@@ -27,6 +27,8 @@ def test_model_runs_the_artifact_code_in_the_mxnet_inference_image(dev):
         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
         "SAGEMAKER_REGION": "us-east-1",
         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "HEADLINES_MAX_BATCH": "100",
+        "HEADLINES_MAX_CHARS": "500",
     }
     assert model["EnableNetworkIsolation"] is True
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from headlines.config import load_config
 from headlines.local.api_front import build_event, handler_environment, load_handler, start_local_api
 from headlines.local.endpoint import LocalServeError, start_model_server
 
@@ -24,6 +25,8 @@ pytestmark = [pytest.mark.parity, pytest.mark.slow, pytest.mark.xdist_group("loc
 CATEGORIES = {"business", "science_technology", "entertainment", "health"}
 TRACE_MARKERS = ("Traceback", 'File "', "site-packages")
 ENDPOINT = "headlines-parity"
+# The container's limits are the API's (cdk.json headlines.api), passed as the SageMaker Model does.
+MAX_CHARS = load_config().api.max_headline_chars
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def test_the_toolkit_serves_the_api_payloads(served, body, content_type, count):
     (b"[1]", "application/json", 400, "headline 0 is not a string"),
     (b'{"headline": "  "}', "application/json", 400, "headline 0 is empty"),
     (b"{not json", "application/json", 400, "body is not valid JSON"),
-    (json.dumps({"headline": "x" * 2001}).encode(), "application/json", 400, "longer than 2000"),
+    (json.dumps({"headline": "x" * (MAX_CHARS + 1)}).encode(), "application/json", 400, f"longer than {MAX_CHARS}"),
     (b"\n\n", "text/csv", 400, "no headline given"),
     (b"<p>hi</p>", "text/html", 415, "unsupported content type"),
 ])
@@ -88,7 +91,7 @@ def test_the_runtime_api_wraps_toolkit_errors_as_sagemaker_does(served):
 
 @pytest.fixture(scope="module")
 def lambda_handler(served):
-    # The Lambda as deployed, except a longer headline limit than the model's (2,000), so that
+    # The Lambda as deployed, except a longer headline limit than the model's (the API's), so that
     # the model's own 4xx (with the toolkit's traceback) reaches the handler.
     environment = handler_environment(served.endpoint_url, ENDPOINT)
     environment["MAX_HEADLINE_CHARS"] = "5000"
@@ -129,7 +132,7 @@ def test_the_lambda_handler_answers_from_the_real_container(lambda_handler):
 def test_the_models_own_4xx_reaches_callers_without_traceback_text(lambda_handler):
     status, body = call(lambda_handler, "POST", "/v1/classify", {"headline": "x" * 3000})
     assert status == 400 and body["error"]["code"] == "bad_request"
-    assert body["error"]["message"] == "headline 0 is longer than 2000 characters"
+    assert body["error"]["message"] == f"headline 0 is longer than {MAX_CHARS} characters"
 
 
 def test_the_rest_api_over_http(served):
