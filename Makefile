@@ -73,6 +73,7 @@ test: $(STAMP) $(SM_STAMP) browser check
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy training inference functions/api functions/ingest functions/model_identity
 	$(BIN)/lint-imports
 
 synth: $(STAMP)

@@ -15,7 +15,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -154,12 +154,12 @@ class NgramHashing:
         return data
 
     @classmethod
-    def from_json(cls, data: Dict[str, object]) -> "NgramHashing":
+    def from_json(cls, data: Dict[str, Any]) -> "NgramHashing":
         if data.get("hash") != "crc32":
             raise ValueError("vocab.json: unknown n-gram hash {}".format(data.get("hash")))
-        return cls(int(data["buckets"]), int(data["max_ngrams"]), data["char_ngrams"],  # type: ignore[arg-type]
-                   list(data.get("features", WORD_FAMILIES)),  # type: ignore[arg-type]
-                   data.get("text_char_ngrams", (2, 5)))  # type: ignore[arg-type]
+        return cls(int(data["buckets"]), int(data["max_ngrams"]), data["char_ngrams"],
+                   list(data.get("features", WORD_FAMILIES)),
+                   data.get("text_char_ngrams", (2, 5)))
 
 
 class Vocabulary:
@@ -226,11 +226,11 @@ class Vocabulary:
         return data
 
     @classmethod
-    def from_json(cls, data: Dict[str, object]) -> "Vocabulary":
+    def from_json(cls, data: Dict[str, Any]) -> "Vocabulary":
         tokenizer = data.get("tokenizer")
         if tokenizer not in ("text8-v1", "text8-v2", "text8-v3"):
             raise ValueError("vocab.json was written by an unknown tokenizer: {}".format(tokenizer))
         ngrams = None
         if tokenizer != "text8-v1":
-            ngrams = NgramHashing.from_json(data["ngrams"])  # type: ignore[arg-type]
-        return cls(list(data["tokens"]), int(data["max_len"]), ngrams)  # type: ignore[arg-type]
+            ngrams = NgramHashing.from_json(data["ngrams"])
+        return cls(list(data["tokens"]), int(data["max_len"]), ngrams)

@@ -18,7 +18,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
-
 from headline_text import Vocabulary
 
 try:  # present in the SageMaker serving container: it maps status_code onto the response
@@ -85,12 +84,12 @@ class HeadlineModel(mx.gluon.Block):
                 with open(path, encoding="utf-8") as handle:
                     return json.load(handle)
             except (OSError, ValueError) as error:
-                raise ValueError("cannot load the model's {}: {}".format(name, error))
+                raise ValueError("cannot load the model's {}: {}".format(name, error)) from error
 
         self.vocab = Vocabulary.from_json(load("vocab.json"))
         self.labels = [(label["code"], label["name"]) for label in load("labels.json")["labels"]]
         metrics = load("metrics.json")
-        self.info = {"version": str(metrics.get("model_version", "unknown"))}
+        self.info: Dict[str, object] = {"version": str(metrics.get("model_version", "unknown"))}
         for name in ("accuracy", "macro_f1"):
             if name in metrics:
                 self.info["test_" + name] = round(float(metrics[name]), 4)
@@ -147,7 +146,7 @@ def _from_json(text: str) -> List[object]:
     try:
         payload = json.loads(text)
     except ValueError as error:
-        raise ClientError("body is not valid JSON: {}".format(error))
+        raise ClientError("body is not valid JSON: {}".format(error)) from error
     if isinstance(payload, list):
         return payload
     if isinstance(payload, dict):
@@ -170,7 +169,7 @@ def input_fn(request_body, content_type: str = JSON) -> List[str]:
         try:
             request_body = bytes(request_body).decode("utf-8")
         except UnicodeDecodeError:
-            raise ClientError("body is not UTF-8 text")
+            raise ClientError("body is not UTF-8 text") from None
     if media_type == JSON:
         return _check(_from_json(request_body))
     if media_type in TEXT_TYPES:

@@ -45,7 +45,7 @@ def _flat(value: Any) -> Optional[str]:
                 "AWS::URLSuffix": "amazonaws.com"}.get(value["Ref"])
     if isinstance(value, dict) and "Fn::Join" in value:
         parts = [_flat(v) for v in value["Fn::Join"][1]]
-        return None if None in parts else value["Fn::Join"][0].join(parts)  # type: ignore[arg-type]
+        return None if None in parts else value["Fn::Join"][0].join(parts)
     return None
 
 

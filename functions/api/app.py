@@ -31,6 +31,11 @@ import uuid
 import warnings
 from typing import Annotated, Any, Callable, Dict, Optional
 
+import api_settings
+import classify_request
+import page
+import request_body
+from api_errors import ApiError, internal_error
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -40,12 +45,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-
-import api_settings
-import classify_request
-import page
-import request_body
-from api_errors import ApiError, internal_error
 from model_endpoint import ModelEndpoint, model_message
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "headlines-api")

@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, List, Mapping, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, StrictStr, field_validator, model_validator
-from pydantic_core import PydanticCustomError
-
 from api_errors import bad_request
 from api_settings import Limits
+from pydantic import BaseModel, ConfigDict, StrictStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 BODY_SHAPE = '{"headline": "..."} or {"headlines": ["...", ...]}'
 # "Blank" as the contract's pattern means it. JSON Schema patterns are ECMAScript regexes, whose

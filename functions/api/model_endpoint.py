@@ -13,11 +13,6 @@ import time
 from typing import Any, Dict, List, Optional
 
 import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
-
-from aws_lambda_powertools.metrics import MetricUnit
-
 from api_errors import (
     RETRY_AFTER_MISCONFIGURED,
     RETRY_AFTER_THROTTLED,
@@ -26,6 +21,9 @@ from api_errors import (
     bad_request,
 )
 from api_settings import Settings
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 MODEL_MESSAGE_CHARS = 300
 _TRACE_MARKERS = ("Traceback (most recent call last)", 'File "', "\n  File ")

@@ -26,10 +26,9 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+from api_settings import Limits
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-
-from api_settings import Limits
 
 WEB_DIR = Path(__file__).resolve().with_name("web")
 # name under /static/ -> (file under web/, media type). Text only: API Gateway passes these

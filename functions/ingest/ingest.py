@@ -17,7 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from typing import Callable, Dict, IO, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
 CHUNK = 1 << 20
 USER_AGENT = "headlines-mlops-ingest/1.0"
@@ -102,7 +102,7 @@ class S3Store:
                 # S3 answers 403, not 404, for a missing key unless the caller may s3:ListBucket
                 # the bucket (a HeadObject carries no s3:prefix for a condition to match).
                 raise IngestError("s3://{}/{}: HeadObject denied (403): a missing object reads as 403 without "
-                                  "s3:ListBucket on the bucket; grant it to this function".format(self.bucket, key))
+                                  "s3:ListBucket on the bucket; grant it to this function".format(self.bucket, key)) from error
             raise
         return head["ContentLength"], head.get("Metadata", {}).get("sha256")
 
@@ -131,7 +131,7 @@ def _open_source(source: str, timeout: float) -> Tuple[IO[bytes], Optional[int]]
             response = urllib.request.urlopen(request, timeout=timeout)
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise IngestError("cannot download {}: {}".format(source, reason))
+            raise IngestError("cannot download {}: {}".format(source, reason)) from error
         length = response.headers.get("Content-Length")
         return response, int(length) if length and length.isdigit() else None
     if not os.path.isfile(source):
@@ -159,7 +159,7 @@ def stage(source: str, store, key: str, sha256: Optional[str] = None, expected_s
     try:
         store.put(key, hashing)
     except (OSError, urllib.error.URLError) as error:
-        raise IngestError("download of {} broke off: {}".format(source, error))
+        raise IngestError("download of {} broke off: {}".format(source, error)) from error
     finally:
         stream.close()
     digest = hashing.sha256.hexdigest()
@@ -195,7 +195,7 @@ def unpack_single_member(store, key: str, target_key: str) -> Optional[str]:
                 with archive.open(members[0]) as member:
                     store.put(target_key, member)
             except (zipfile.BadZipFile, zipfile.LargeZipFile) as error:  # includes CRC errors
-                raise IngestError("{}: damaged zip ({})".format(key, error))
+                raise IngestError("{}: damaged zip ({})".format(key, error)) from error
     return store.uri(target_key)
 
 
@@ -207,8 +207,9 @@ def ingest_sources(sources: List[Dict[str, object]], store) -> Dict[str, str]:
         origin = source.get("source_s3_uri") or source.get("url")
         if not origin:
             raise IngestError("source '{}' has neither url nor source_s3_uri".format(name))
-        result = stage(str(origin), store, key, sha256=source.get("sha256"),
-                       expected_size=source.get("expected_size"))
+        sha256, expected_size = source.get("sha256"), source.get("expected_size")
+        result = stage(str(origin), store, key, sha256=str(sha256) if sha256 else None,
+                       expected_size=int(str(expected_size)) if expected_size is not None else None)
         objects[name] = str(result["uri"])
         text_key = "{}/text/{}".format(os.path.dirname(key), os.path.splitext(os.path.basename(key))[0])
         unpacked = unpack_single_member(store, key, text_key)

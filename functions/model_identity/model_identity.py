@@ -34,13 +34,13 @@ def model_version_of(stream: IO[bytes], name: str = "model.tar.gz") -> str:
         with tarfile.open(fileobj=stream, mode="r|gz") as archive:
             for member in archive:
                 if member.isfile() and member.name.lstrip("./") == METRICS:
-                    metrics = json.load(archive.extractfile(member))
+                    metrics = json.load(archive.extractfile(member))  # type: ignore[arg-type]  # a file member
                     version = metrics.get("model_version") if isinstance(metrics, dict) else None
                     if not isinstance(version, str) or not version:
                         raise IdentityError("{}: {} has no model_version".format(name, METRICS))
                     return version
     except (tarfile.TarError, EOFError, OSError, ValueError) as error:
-        raise IdentityError("{}: not a readable model artifact ({})".format(name, error))
+        raise IdentityError("{}: not a readable model artifact ({})".format(name, error)) from error
     raise IdentityError("{}: no {} in the artifact".format(name, METRICS))
 
 

@@ -185,10 +185,10 @@ def build_event(method: str, target: str, headers: List[Tuple[str, str]], body: 
         multi_headers.setdefault(name, []).append(value)
     pairs = parse_qsl(query, keep_blank_values=True)
     single_query = {k: v for k, v in pairs} or None
-    multi_query: Optional[Dict[str, List[str]]] = {}
+    multi_values: Dict[str, List[str]] = {}
     for key, value in pairs:
-        multi_query.setdefault(key, []).append(value)
-    multi_query = multi_query or None
+        multi_values.setdefault(key, []).append(value)
+    multi_query = multi_values or None
     resource = path if path in KNOWN_RESOURCES else "/{proxy+}"
     text: Optional[str] = None
     encoded = False
@@ -249,6 +249,7 @@ def _start_worker(environment: Mapping[str, Optional[str]], handler_file: str) -
 
 def _invoke_in_worker(event: Dict[str, Any]) -> Any:
     try:
+        assert _worker_module is not None, "the pool's initializer loads the handler"
         return _worker_module.handler(event, LocalLambdaContext(FUNCTION_TIMEOUT_SECONDS))
     except Exception:  # what Lambda reports as a function error; API Gateway answers 502
         LOG.exception("the Lambda handler raised")
@@ -302,11 +303,12 @@ class FrontHandler(FastHandler):
     drain_limit_bytes = DRAIN_LIMIT_BYTES
     server_version = "headlines-local-api"
 
+    _rid: Optional[str] = None  # this request's id, made on first use
+
     def _request_id(self) -> str:
-        rid = getattr(self, "_rid", None)
-        if rid is None:
-            rid = self._rid = str(uuid.uuid4())
-        return rid
+        if self._rid is None:
+            self._rid = str(uuid.uuid4())
+        return self._rid
 
     def handle_one_request(self) -> None:
         self._rid = None
@@ -365,7 +367,7 @@ class FrontHandler(FastHandler):
                 headers[str(name)] = ", ".join(str(v) for v in values)
             body = result.get("body") or ""
             payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
-        except Exception:  # what API Gateway answers for a malformed Lambda proxy response
+        except Exception:  # noqa: BLE001 - any malformed proxy response gets what API Gateway answers: 502
             LOG.error("the handler returned a malformed proxy response: %.300r", result)
             return 502, {"Content-Type": "application/json", "X-Request-Id": rid}, _error_body(
                 "internal_error", "the API handler failed; quote the request id when reporting it", rid)

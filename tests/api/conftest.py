@@ -1,6 +1,5 @@
 """Fixtures of the API and serving tests (helpers live in api_support.py)."""
 import pytest
-
 from api_support import app_module, contract, fake_container, fake_model_dir  # noqa: F401 - fixtures
 
 

@@ -42,7 +42,7 @@ def input_fn(body, content_type):
     try:
         data = json.loads(body)
     except ValueError:
-        raise GenericInferenceToolkitError(400, "body is not JSON")
+        raise GenericInferenceToolkitError(400, "body is not JSON") from None
     if isinstance(data, dict) and "headline" in data:
         return [data["headline"]]
     if isinstance(data, dict) and "headlines" in data:

@@ -24,7 +24,7 @@ def request_id_everywhere(ctx, response, case):
         try:
             body = json.loads(response.content)
         except ValueError:
-            raise AssertionError("error body is not JSON")
+            raise AssertionError("error body is not JSON") from None
         if body.get("error", {}).get("request_id") != request_id:
             raise AssertionError("error body's request_id differs from X-Request-Id")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import base64
 import os
 
-from headlines.local.api_front import build_event, handler_environment, load_handler, patched_environ
-
 from api_support import HANDLER_FILE, handler_env
+
+from headlines.local.api_front import build_event, handler_environment, load_handler, patched_environ
 
 
 def test_rest_proxy_event_shape():
@@ -79,11 +79,10 @@ import socket  # noqa: E402
 import time  # noqa: E402
 
 import pytest  # noqa: E402
+from api_support import CLOSED_PORT_URL  # noqa: E402
 
 from headlines.local.api_front import FrontHandler, LocalServeError, make_api_front  # noqa: E402
 from headlines.local.http_server import start_in_thread  # noqa: E402
-
-from api_support import CLOSED_PORT_URL  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,14 @@ def test_the_document_is_valid_openapi(contract):
 
 def test_examples_follow_the_schemas(contract):
     checked = 0
-    for path, operations in contract.document["paths"].items():
-        for method, operation in operations.items():
+    for _path, operations in contract.document["paths"].items():
+        for _method, operation in operations.items():
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if body:
                 for example in body.get("examples", {}).values():
                     OAS30Validator(_schema(contract, body["schema"])).validate(example["value"])
                     checked += 1
-            for status, response in operation["responses"].items():
+            for _status, response in operation["responses"].items():
                 media = contract._resolve(response).get("content", {}).get("application/json", {})
                 for example in media.get("examples", {}).values():
                     OAS30Validator(_schema(contract, media["schema"])).validate(example["value"])

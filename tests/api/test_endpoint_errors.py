@@ -14,9 +14,8 @@ import threading
 import time
 
 import pytest
-from botocore.stub import Stubber
-
 from api_support import invoke, load_app, make_event
+from botocore.stub import Stubber
 
 # The tests on the real toolkit share the session's model servers with the other such tests.
 ON_THE_MODEL_SERVER = pytest.mark.xdist_group("local-api")

@@ -9,10 +9,9 @@ import io
 import json
 
 import pytest
+from api_support import invoke, load_app, make_event
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-
-from api_support import invoke, load_app, make_event
 
 ONE = "Fed raises interest rates again"
 LABELS = [("b", "business"), ("t", "science_technology"), ("e", "entertainment"), ("m", "health")]

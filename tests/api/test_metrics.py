@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 import json
 
+from api_support import invoke, load_app, make_event
+from aws_lambda_powertools.metrics.provider.base import reset_cold_start_flag_provider
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-
-from aws_lambda_powertools.metrics.provider.base import reset_cold_start_flag_provider
-from api_support import invoke, load_app, make_event
 
 ONE = "Fed raises interest rates again"
 ANSWER = json.dumps({"predictions": [{"label": "b", "category": "business", "confidence": 0.7,

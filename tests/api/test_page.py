@@ -7,8 +7,8 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
 from api_support import REPO, Answer, LambdaContext, make_event
+
 from devtools import page_assets
 
 STATIC = ("page.js", "page.css", "openapi.json", "swagger-ui-bundle.js", "swagger-ui.css")

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "inference"))
 
-from headline_text import (  # noqa: E402
+from headline_text import (
     PAD_INDEX,
     UNK_INDEX,
     NgramHashing,

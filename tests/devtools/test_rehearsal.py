@@ -201,7 +201,7 @@ def test_checks_fail_with_one_clear_line_when_a_deployed_resource_does_not_match
     assert code == 1
     lines = _failure_lines(err)
     assert len(lines) == 1, err
-    assert lines[0].startswith(f"rehearsal failed in check: 1 of ") and f"s3.encryption[HeadlinesPipeline/{logical}]" in lines[0]
+    assert lines[0].startswith("rehearsal failed in check: 1 of ") and f"s3.encryption[HeadlinesPipeline/{logical}]" in lines[0]
     assert "expected aws:kms" in lines[0]
     assert f"FAIL  s3.encryption[HeadlinesPipeline/{logical}]" in out
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=saved)
