@@ -16,13 +16,12 @@ from typing import Dict
 
 import yaml
 
+from devtools import CHECKOUT
 from headlines.project import OPENAPI_PATH
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # a checkout: node_modules, package.json
-
 PACKAGE = "swagger-ui-dist"
-NODE_PACKAGE_DIR = REPO_ROOT / "node_modules" / PACKAGE
-WEB_DIR = REPO_ROOT / "functions" / "api" / "web"
+NODE_PACKAGE_DIR = CHECKOUT / "node_modules" / PACKAGE
+WEB_DIR = CHECKOUT / "functions" / "api" / "web"
 VENDOR_DIR = WEB_DIR / "vendor" / "swagger-ui"
 # What the page loads, plus the licenses that must travel with it.
 VENDORED_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt")
@@ -31,7 +30,7 @@ CONTRACT_COPY = WEB_DIR / "openapi.json"
 
 def pinned_version() -> str:
     """The version package.json pins (exact, as package-lock.json records it)."""
-    return json.loads((REPO_ROOT / "package.json").read_text(encoding="utf-8"))["devDependencies"][PACKAGE]
+    return json.loads((CHECKOUT / "package.json").read_text(encoding="utf-8"))["devDependencies"][PACKAGE]
 
 
 def installed_version() -> str:
@@ -69,7 +68,7 @@ def main() -> int:
     for path, data in expected_files().items():
         if not path.is_file() or path.read_bytes() != data:
             _write(path, data)
-            print(f"wrote {path.relative_to(REPO_ROOT)}")
+            print(f"wrote {path.relative_to(CHECKOUT)}")
     return 0
 
 

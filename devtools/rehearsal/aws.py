@@ -6,14 +6,15 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
+from devtools import CHECKOUT
 from devtools.rehearsal.emulator import scrubbed_env
-from devtools.rehearsal.settings import REGION, REPO_ROOT
+from devtools.rehearsal.settings import REGION
 
 
 def aws_env(endpoint_url: str, workdir: Path) -> Dict[str, str]:
     """The environment of every CDK CLI call: dummy credentials, the emulator, no profiles."""
     env = scrubbed_env()
-    bin_dirs = [str(Path(sys.executable).parent), str(REPO_ROOT / "node_modules" / ".bin")]
+    bin_dirs = [str(Path(sys.executable).parent), str(CHECKOUT / "node_modules" / ".bin")]
     env.update({
         "PATH": os.pathsep.join(bin_dirs + [env.get("PATH", "")]),
         "AWS_ENDPOINT_URL": endpoint_url,
@@ -34,11 +35,11 @@ def aws_env(endpoint_url: str, workdir: Path) -> Dict[str, str]:
     return env
 
 
-def clients(endpoint_url: str) -> "Clients":
-    return Clients(endpoint_url)
+def clients(endpoint_url: str) -> "EmulatorClients":
+    return EmulatorClients(endpoint_url)
 
 
-class Clients:
+class EmulatorClients:
     """boto3 clients pointed at the emulator, created on first use."""
 
     def __init__(self, endpoint_url: str) -> None:

@@ -6,14 +6,15 @@ import subprocess
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
+from devtools import CHECKOUT
 from devtools.rehearsal.aws import aws_env
 from devtools.rehearsal.basics import Deadline, RehearsalError, clip, tail
 from devtools.rehearsal.emulator import terminate_group
-from devtools.rehearsal.settings import ACCOUNT, NO_OVERRIDES, REGION, REPO_ROOT
+from devtools.rehearsal.settings import ACCOUNT, NO_OVERRIDES, REGION
 
 
 def cdk_cli() -> Path:
-    return REPO_ROOT / "node_modules" / ".bin" / "cdk"
+    return CHECKOUT / "node_modules" / ".bin" / "cdk"
 
 
 def _error_line(path: Path) -> str:

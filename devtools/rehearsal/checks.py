@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Callable, Dict, Iterable, List, Tuple
 
-from devtools.rehearsal.aws import Clients
+from devtools.rehearsal.aws import EmulatorClients
 from devtools.rehearsal.basics import name_of, short
 from devtools.rehearsal.deployed import Deployed
 from devtools.rehearsal.known_gaps import APPLIED_PROPERTIES, KNOWN_GAPS
@@ -24,7 +24,7 @@ from devtools.rehearsal.readings import (
 from devtools.rehearsal.results import Expectations, Result
 from devtools.rehearsal.templates import moto_supported, providers
 
-Check = Callable[[Clients, Deployed, Expectations], Iterable[Result]]
+Check = Callable[[EmulatorClients, Deployed, Expectations], Iterable[Result]]
 CHECKS: List[Tuple[str, Check]] = []
 
 
@@ -40,7 +40,7 @@ def _result(name: str, ok: bool, expected: Any, found: Any) -> Result:
 
 
 @check("stack.status")
-def _stack_status(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _stack_status(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     for stack in deployed.stacks:
         status = deployed.status.get(stack.name, "missing")
         yield _result(f"stack.status[{stack.name}]", status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"),
@@ -48,7 +48,7 @@ def _stack_status(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterab
 
 
 @check("stack.resources")
-def _stack_resources(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _stack_resources(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     for stack in deployed.stacks:
         wanted = {k for k, v in stack.resources.items() if moto_supported(v["Type"])}
         skipped = sorted({v["Type"] for v in stack.resources.values() if not moto_supported(v["Type"])})
@@ -63,7 +63,7 @@ def _stack_resources(aws: Clients, deployed: Deployed, exp: Expectations) -> Ite
 
 
 @check("not-applied")
-def _not_applied(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _not_applied(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     dropped: Dict[Tuple[str, str], List[str]] = {}
     for stack in deployed.stacks:
         for logical, resource in stack.resources.items():
@@ -77,7 +77,7 @@ def _not_applied(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterabl
 
 
 @check("stack.outputs")
-def _stack_outputs(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _stack_outputs(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     for stack in deployed.stacks:
         declared = sorted(stack.template.get("Outputs", {}))
         got = deployed.outputs.get(stack.name, {})
@@ -88,7 +88,7 @@ def _stack_outputs(aws: Clients, deployed: Deployed, exp: Expectations) -> Itera
 
 
 @check("s3.encryption")
-def _s3_encryption(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _s3_encryption(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     for stack, logical, resource, physical in deployed.of_type("AWS::S3::Bucket"):
         rules = (resource.get("Properties", {}).get("BucketEncryption", {})
                  .get("ServerSideEncryptionConfiguration", []))
@@ -97,7 +97,7 @@ def _s3_encryption(aws: Clients, deployed: Deployed, exp: Expectations) -> Itera
         try:
             config = aws.s3.get_bucket_encryption(Bucket=physical)["ServerSideEncryptionConfiguration"]
             found = sorted({r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in config["Rules"]})
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             found = []
             note = short(error)
         else:
@@ -115,7 +115,7 @@ def _s3_encryption(aws: Clients, deployed: Deployed, exp: Expectations) -> Itera
 
 
 @check("iam.trust")
-def _iam_trust(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _iam_trust(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     sagemaker_roles = 0
     for stack, logical, resource, physical in deployed.of_type("AWS::IAM::Role"):
         wanted = service_principals(resource.get("Properties", {}).get("AssumeRolePolicyDocument", {}))
@@ -130,14 +130,14 @@ def _iam_trust(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[
 
 
 @check("lambda")
-def _lambda(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _lambda(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     provider_ids = {(s.name, logical) for s in deployed.stacks for logical in providers(s)}
     for stack, logical, resource, physical in deployed.of_type("AWS::Lambda::Function"):
         props = resource.get("Properties", {})
         app_function = (stack, logical) not in provider_ids
         try:
             config = aws.lambda_.get_function_configuration(FunctionName=physical) if physical else None
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             config = None
         label = f"{stack}/{logical}"
         if config is None:
@@ -168,14 +168,14 @@ def _lambda(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Res
 
 
 @check("api")
-def _api(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _api(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     apis = list(deployed.of_type("AWS::ApiGateway::RestApi"))
     yield _result("api.rest-api", len(apis) == 1, "one REST API", f"{len(apis)} in the templates")
     functions = {physical for *_, physical in deployed.of_type("AWS::Lambda::Function")}
     for stack, logical, _resource, api_id in apis:
         try:
             routes = rest_api_routes(aws, api_id)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             yield _result(f"api.routes[{stack}/{logical}]", False, sorted(exp.routes), short(error))
             continue
         served = {r for r in routes if r[0] != "OPTIONS"}  # CORS preflights are extra by design
@@ -188,7 +188,7 @@ def _api(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result
             try:
                 integration = aws.apigateway.get_integration(
                     restApiId=api_id, resourceId=routes[(method, path)]["resource"], httpMethod=method)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
                 yield _result(f"api.integration[{method} {path}]", False, "AWS_PROXY to the API function", short(error))
                 continue
             uri = integration.get("uri", "")
@@ -200,14 +200,14 @@ def _api(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result
 
 
 @check("pipeline")
-def _pipeline(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _pipeline(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     machines = list(deployed.of_type("AWS::StepFunctions::StateMachine"))
     yield _result("pipeline.state-machine", len(machines) >= 1, "a training state machine", f"{len(machines)}")
     for stack, logical, _resource, arn in machines:
         label = f"{stack}/{logical}"
         try:
             definition = state_machine_definition(aws, arn)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             yield _result(f"pipeline.definition[{label}]", False, "a readable definition", short(error))
             continue
         states = all_states(definition)
@@ -253,13 +253,13 @@ def _pipeline(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[R
 
 
 @check("serving")
-def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _serving(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     endpoints = list(deployed.of_type("AWS::SageMaker::Endpoint"))
     yield _result("serving.endpoint", len(endpoints) == 1, "one SageMaker endpoint", f"{len(endpoints)} in the templates")
     for stack, logical, resource, physical in endpoints:
         try:
             endpoint = aws.sagemaker.describe_endpoint(EndpointName=name_of(physical))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             yield _result(f"serving.endpoint[{stack}/{logical}]", False, "an endpoint", short(error))
             continue
         yield _result(f"serving.endpoint[{stack}/{logical}]", endpoint["EndpointStatus"] == "InService",
@@ -272,14 +272,14 @@ def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Re
             owned = name_of(deployed.physical(stack, target))
         try:
             config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             if exp.changed and owned and owned != config_name:
                 yield Result(f"serving.endpoint->config[{stack}/{logical}]", "GAP",
                              f"endpoint uses the stack's configuration {owned}",
                              f"{config_name} (deleted): {KNOWN_GAPS['endpoint-not-repointed']}")
                 try:
                     config = aws.sagemaker.describe_endpoint_config(EndpointConfigName=owned)
-                except Exception as inner:  # noqa: BLE001
+                except Exception as inner:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
                     yield _result(f"serving.endpoint-config[{stack}/{logical}]", False, owned, short(inner))
                     continue
             else:
@@ -305,7 +305,7 @@ def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Re
             model_name = variant.get("ModelName", "")
             try:
                 model = aws.sagemaker.describe_model(ModelName=model_name)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
                 yield _result(f"serving.config->model[{stack}/{logical}]", False, "an existing model",
                               f"{model_name}: {short(error)}")
                 continue
@@ -331,13 +331,13 @@ def _serving(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Re
 
 
 @check("wiring")
-def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _wiring(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     endpoints = [name_of(p) for *_, p in deployed.of_type("AWS::SageMaker::Endpoint")]
     users = []
     for _stack, logical, _resource, physical in deployed.of_type("AWS::Lambda::Function"):
         try:
             env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             continue
         users += [f"{logical}.{k}" for k, v in env.items() if v in endpoints]
     yield _result("wiring.api->endpoint", bool(users) and bool(endpoints),
@@ -363,7 +363,7 @@ def _wiring(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Res
 
 
 @check("notebook")
-def _notebook(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
+def _notebook(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> Iterable[Result]:
     notebooks = list(deployed.of_type("AWS::SageMaker::NotebookInstance"))
     enabled = exp.config.notebook.enabled
     yield _result("notebook.present", len(notebooks) == (1 if enabled else 0),
@@ -371,7 +371,7 @@ def _notebook(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[R
     for stack, logical, _resource, physical in notebooks:
         try:
             notebook = aws.sagemaker.describe_notebook_instance(NotebookInstanceName=name_of(physical))
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             yield _result(f"notebook[{stack}/{logical}]", False, "a notebook instance", short(error))
             continue
         role = find_role(aws, notebook.get("RoleArn", ""))
@@ -382,7 +382,7 @@ def _notebook(aws: Clients, deployed: Deployed, exp: Expectations) -> Iterable[R
                       f"{got[0]}, role trusted by {sorted(principals)}")
 
 
-def run_checks(aws: Clients, deployed: Deployed, exp: Expectations) -> List[Result]:
+def run_checks(aws: EmulatorClients, deployed: Deployed, exp: Expectations) -> List[Result]:
     results: List[Result] = []
     for name, function in CHECKS:
         try:
@@ -392,7 +392,7 @@ def run_checks(aws: Clients, deployed: Deployed, exp: Expectations) -> List[Resu
     return results
 
 
-def update_results(aws: Clients, before: Deployed, after: Deployed, exp: Expectations) -> List[Result]:
+def update_results(aws: EmulatorClients, before: Deployed, after: Deployed, exp: Expectations) -> List[Result]:
     """Did the changed settings land? (UPDATE_OVERRIDES names them.)"""
     results = []
     old_configs = {(stack, logical): physical for stack, logical, _r, physical in before.of_type("AWS::SageMaker::EndpointConfig")}
@@ -402,7 +402,7 @@ def update_results(aws: Clients, before: Deployed, after: Deployed, exp: Expecta
             variants = aws.sagemaker.describe_endpoint_config(
                 EndpointConfigName=name_of(physical))["ProductionVariants"]
             types = [v.get("InstanceType") for v in variants]
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             types = [short(error)]
         wanted = exp.config.serving.instance_type
         results.append(_result(
@@ -414,7 +414,7 @@ def update_results(aws: Clients, before: Deployed, after: Deployed, exp: Expecta
     for _stack, logical, _resource, physical in after.of_type("AWS::Lambda::Function"):
         try:
             env = aws.lambda_.get_function_configuration(FunctionName=physical).get("Environment", {}).get("Variables", {})
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a failing call is this check's FAIL row, not a crash
             continue
         holders += [f"{logical}.{k}={v}" for k, v in env.items() if "HEADLINE" in k.upper() and "CHAR" in k.upper()]
     results.append(_result("update.api-function-setting", any(h.endswith("=" + wanted_chars) for h in holders),

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from devtools import CHECKOUT
 from devtools.rehearsal.basics import Interrupted, RehearsalError, say
 from devtools.rehearsal.scenario import PHASE_TITLES, PHASES, Rehearsal
-from devtools.rehearsal.settings import DEFAULT_BUDGET_SECONDS, REPO_ROOT
+from devtools.rehearsal.settings import DEFAULT_BUDGET_SECONDS
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -23,7 +24,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.rehearsal",
         description="Rehearse cdk deploy / update / destroy offline against moto's server.")
-    parser.add_argument("--app-dir", type=Path, default=REPO_ROOT, help="the CDK app (default: this repo)")
+    parser.add_argument("--app-dir", type=Path, default=CHECKOUT, help="the CDK app (default: this repo)")
     parser.add_argument("--workdir", type=Path, help="keep cdk.out, outputs and logs here (default: a temp dir, "
                         "removed after a pass)")
     parser.add_argument("--endpoint-url", help="use this running emulator instead of starting one")

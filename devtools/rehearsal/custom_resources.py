@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, List, Tuple
 
-from devtools.rehearsal.aws import Clients
+from devtools.rehearsal.aws import EmulatorClients
 from devtools.rehearsal.settings import REGION
 from devtools.rehearsal.templates import is_custom_resource
 
@@ -30,7 +30,7 @@ class CustomResourceResponder:
     are called here: describing a stack makes moto evaluate (and create) what it refers to.
     """
 
-    def __init__(self, endpoint_url: str, aws: "Clients", settle: float = 2.0) -> None:
+    def __init__(self, endpoint_url: str, aws: "EmulatorClients", settle: float = 2.0) -> None:
         import threading
 
         self.endpoint_url = endpoint_url

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from devtools.rehearsal.aws import Clients
+from devtools.rehearsal.aws import EmulatorClients
 from devtools.rehearsal.basics import short
 from devtools.rehearsal.templates import StackTemplate, read_assembly
 
@@ -31,7 +31,7 @@ class Deployed:
                 yield stack.name, logical, resource, self.physical(stack.name, logical)
 
 
-def read_deployed(aws: Clients, out_dir: Path, outputs_path: Path) -> Deployed:
+def read_deployed(aws: EmulatorClients, out_dir: Path, outputs_path: Path) -> Deployed:
     stacks = read_assembly(out_dir)
     outputs: Dict[str, Dict[str, str]] = {}
     if outputs_path.exists():

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Iterable, List, Set
 
-from devtools.rehearsal.aws import Clients, pages
+from devtools.rehearsal.aws import EmulatorClients, pages
 from devtools.rehearsal.basics import RehearsalError, short
 
 
-def _live_kms_keys(aws: Clients) -> List[str]:
+def _live_kms_keys(aws: EmulatorClients) -> List[str]:
     keys = []
     for key in pages(aws.kms, "list_keys", "Keys"):
         try:
@@ -19,7 +19,7 @@ def _live_kms_keys(aws: Clients) -> List[str]:
     return keys
 
 
-INVENTORY: Dict[str, Callable[[Clients], Iterable[str]]] = {
+INVENTORY: Dict[str, Callable[[EmulatorClients], Iterable[str]]] = {
     "cloudformation stack": lambda a: [s["StackName"] for s in pages(a.cloudformation, "list_stacks", "StackSummaries")
                                        if s["StackStatus"] != "DELETE_COMPLETE"],
     "s3 bucket": lambda a: [b["Name"] for b in a.s3.list_buckets()["Buckets"]],
@@ -73,7 +73,7 @@ INVENTORY_TYPES = {
 Inventory = Dict[str, Set[str]]
 
 
-def take_inventory(aws: Clients) -> Inventory:
+def take_inventory(aws: EmulatorClients) -> Inventory:
     inventory: Inventory = {}
     for kind, lister in INVENTORY.items():
         try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from devtools.rehearsal.aws import Clients
+from devtools.rehearsal.aws import EmulatorClients
 from devtools.rehearsal.basics import name_of
 from devtools.rehearsal.deployed import Deployed
 from devtools.rehearsal.inventory import INVENTORY, INVENTORY_TYPES, Inventory
 from devtools.rehearsal.templates import StackTemplate, references
 
 # Owned resource types that no inventory kind lists (moto cannot list them): probed one by one.
-PROBES: Dict[str, Callable[[Clients, str], Any]] = {
+PROBES: Dict[str, Callable[[EmulatorClients, str], Any]] = {
     "AWS::SageMaker::NotebookInstanceLifecycleConfig": lambda a, p: a.sagemaker.describe_notebook_instance_lifecycle_config(
         NotebookInstanceLifecycleConfigName=name_of(p)),
 }
@@ -36,7 +36,7 @@ def owned_resources(deployed: Deployed) -> List[Owned]:
     return owned
 
 
-def probe_owned(aws: Clients, owned: Sequence[Owned]) -> List["Leftover"]:
+def probe_owned(aws: EmulatorClients, owned: Sequence[Owned]) -> List["Leftover"]:
     """Owned resources of the PROBES types that still answer after destroy."""
     leftovers = []
     for item in owned:

@@ -5,7 +5,7 @@ import json
 import re
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
-from devtools.rehearsal.aws import Clients
+from devtools.rehearsal.aws import EmulatorClients
 from devtools.rehearsal.basics import name_of
 from devtools.rehearsal.deployed import Deployed
 
@@ -24,10 +24,10 @@ def service_principals(document: Any) -> Set[str]:
     return principals
 
 
-def find_role(aws: Clients, role: str) -> Optional[Dict[str, Any]]:
+def find_role(aws: EmulatorClients, role: str) -> Optional[Dict[str, Any]]:
     try:
         return aws.iam.get_role(RoleName=name_of(role))["Role"]
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure to read it means it is not there
         return None
 
 
@@ -68,7 +68,7 @@ def describe_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def rest_api_routes(aws: Clients, api_id: str) -> Dict[Tuple[str, str], Dict[str, Any]]:
+def rest_api_routes(aws: EmulatorClients, api_id: str) -> Dict[Tuple[str, str], Dict[str, Any]]:
     routes = {}
     paginator = aws.apigateway.get_paginator("get_resources")
     for page in paginator.paginate(restApiId=api_id):
@@ -78,7 +78,7 @@ def rest_api_routes(aws: Clients, api_id: str) -> Dict[Tuple[str, str], Dict[str
     return routes
 
 
-def state_machine_definition(aws: Clients, arn: str) -> Dict[str, Any]:
+def state_machine_definition(aws: EmulatorClients, arn: str) -> Dict[str, Any]:
     return json.loads(aws.stepfunctions.describe_state_machine(stateMachineArn=arn)["definition"])
 
 
@@ -102,12 +102,12 @@ def s3_uris(value: Any, key: str = "") -> Iterator[Tuple[str, str]]:
         yield key, value
 
 
-def s3_object_exists(aws: Clients, uri: str) -> bool:
+def s3_object_exists(aws: EmulatorClients, uri: str) -> bool:
     match = re.match(r"s3://([^/]+)/(.+)", uri or "")
     if not match:
         return False
     try:
         aws.s3.head_object(Bucket=match.group(1), Key=match.group(2))
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure to read it means it is not there
         return False

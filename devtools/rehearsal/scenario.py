@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from devtools.rehearsal.aws import Clients, clients, pages
+from devtools.rehearsal.aws import EmulatorClients, clients, pages
 from devtools.rehearsal.basics import Deadline, Interrupted, RehearsalError, say, short
 from devtools.rehearsal.cdk_cli import Cdk
 from devtools.rehearsal.checks import run_checks, update_results
@@ -74,7 +74,7 @@ class Rehearsal:
         self.outputs = workdir / "outputs.json"
         self.state_path = workdir / "state.json"
         self.timings: List[Tuple[str, float]] = []
-        self._aws: Optional[Clients] = None
+        self._aws: Optional[EmulatorClients] = None
         self._cdk: Optional[Cdk] = None
         self.current = "setup"
 
@@ -88,7 +88,7 @@ class Rehearsal:
         return self.emulator.url
 
     @property
-    def aws(self) -> Clients:
+    def aws(self) -> EmulatorClients:
         if self._aws is None:
             self._aws = clients(self.url)
         return self._aws

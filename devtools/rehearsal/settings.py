@@ -1,11 +1,8 @@
 """What the rehearsal deploys into and with: the emulated account, the staged artifacts, the update."""
 from __future__ import annotations
 
-from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
-
-REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout: the CDK app, node_modules
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"

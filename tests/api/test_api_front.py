@@ -2,11 +2,24 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import socket
+import time
 
-from api_support import HANDLER_FILE, handler_env
+import pytest
+from api_support import CLOSED_PORT_URL, HANDLER_FILE, handler_env
 
-from headlines.local.api_front import build_event, handler_environment, load_handler, patched_environ
+from headlines.local.api_front import (
+    FrontHandler,
+    LocalServeError,
+    build_event,
+    handler_environment,
+    load_handler,
+    make_api_front,
+    patched_environ,
+)
+from headlines.local.http_server import start_in_thread
 
 
 def test_rest_proxy_event_shape():
@@ -74,15 +87,6 @@ def test_patched_environ_restores_and_unsets():
 
 
 # --- the HTTP front itself: framing, deadlines, the handler pool ----------------------------------
-import json  # noqa: E402
-import socket  # noqa: E402
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-from api_support import CLOSED_PORT_URL  # noqa: E402
-
-from headlines.local.api_front import FrontHandler, LocalServeError, make_api_front  # noqa: E402
-from headlines.local.http_server import start_in_thread  # noqa: E402
 
 
 @pytest.fixture(scope="module")
