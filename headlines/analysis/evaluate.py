@@ -23,7 +23,7 @@ from headlines.file_modules import load_file_module
 from headlines.local.sources import InputError
 from headlines.project import TRAINING_DIR
 
-# Headlines per invocation: below inference.py's default HEADLINES_MAX_BATCH (1000).
+# Headlines per call of the artifact's own chain (inference.py sets no limit outside an endpoint).
 INVOCATION_BATCH = 500
 MOST_CONFIDENT_ERRORS = 20
 
