@@ -546,3 +546,31 @@ def test_cnn_batches_follow_the_data_size():
     assert train.cnn_batch(256, 0.004, 15000) == (128, pytest.approx(0.004 / 2 ** 0.5))
     assert train.cnn_batch(32, 0.001, 170) == (32, 0.001)  # never above batch_size, at least 32
     assert train.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)
+
+
+def test_length_sorted_batches_cover_every_row_once_with_little_padding():
+    """length_sort_batches: each epoch still visits every row once, in batches of batch_size
+    (one short batch per run at most), each run sorted by length, the batches shuffled; the
+    same seed gives the same order, and 0 keeps the plain slices of the permutation."""
+    import batches
+
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(1, 25, size=1000)
+    tokens = (np.arange(24)[None, :] < lengths[:, None]).astype(np.int32) * 5
+    offsets = np.concatenate([[0], np.cumsum(lengths * 30)]).astype(np.int64)
+    encoded = batches._encoded(tokens, np.ones(int(offsets[-1]), dtype=np.int32), offsets,
+                               np.zeros(1000, dtype=np.float32), 640)
+
+    def order(sort_run, seed=1):
+        return list(batches.batch_order(encoded, 64, np.random.RandomState(seed), sort_run))
+
+    plain, sorted_ = order(0), order(4)
+    assert [list(batch) for batch in plain] == [list(batch) for batch in order(0)]
+    permutation = np.random.RandomState(1).permutation(1000)
+    assert np.array_equal(np.concatenate(plain), permutation)  # what the sample's quality was measured with
+    assert sorted(np.concatenate(sorted_).tolist()) == list(range(1000))
+    assert [list(batch) for batch in sorted_] == [list(batch) for batch in order(4)]
+    assert sum(len(batch) < 64 for batch in sorted_) <= -(-1000 // (64 * 4))
+    spread = [int(lengths[batch].max() - lengths[batch].min()) for batch in sorted_]
+    assert np.mean(spread) < 0.5 * np.mean([int(lengths[batch].max() - lengths[batch].min()) for batch in plain])
+

@@ -166,8 +166,8 @@ def member_args(args: argparse.Namespace, kind: str, rows: int) -> argparse.Name
         batch, rate = cnn_batch(args.batch_size, args.learning_rate, rows)
         return argparse.Namespace(**dict(vars(args), batch_size=batch, learning_rate=rate))
     if kind != "linear":
-        return args
-    return argparse.Namespace(**dict(vars(args), learning_rate=args.linear_learning_rate,
+        return argparse.Namespace(**dict(vars(args), length_sort_batches=0))  # the seed network: its own order
+    return argparse.Namespace(**dict(vars(args), length_sort_batches=0, learning_rate=args.linear_learning_rate,
                                      weight_decay=args.linear_weight_decay, epochs=args.linear_epochs,
                                      batch_size=args.linear_batch_size))
 
@@ -307,7 +307,8 @@ def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_
         total_loss = mx.nd.zeros((1,), ctx=device())  # summed on the engine: no wait for each step
         rows = 0
         stop = False
-        for number, batch in enumerate(batches.batch_order(train_xy, args.batch_size, order_rng), start=1):
+        order = batches.batch_order(train_xy, args.batch_size, order_rng, args.length_sort_batches)
+        for number, batch in enumerate(order, start=1):
             inputs, label = member_inputs(train_xy, batch, widest), array(train_xy.labels[batch])
             with autograd.record():
                 loss = smoothed_loss(mx.nd, net(*inputs), label, weights, args.label_smoothing)
@@ -420,7 +421,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     loaded = load_headlines(args.train)
     test_rows = load_headlines(args.test).rows if args.test else None
     split = make_split(loaded.rows, args.split, args.validation_fraction, args.test_fraction, args.seed, test_rows)
-    print("device: {}".format(device()), flush=True)
+    print("device: {}; OMP_NUM_THREADS={}".format(device(), os.environ.get("OMP_NUM_THREADS", "(MXNet's default)")),
+          flush=True)
     print("data: {} rows ({} skipped, {}); train {} / validation {} / test {} ({}); train classes {}".format(
         len(loaded.rows), loaded.skipped, loaded.source_format, len(split.train), len(split.validation),
         len(split.test), "given file" if test_rows is not None else "{} split".format(args.split),
