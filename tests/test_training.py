@@ -548,6 +548,22 @@ def test_cnn_batches_follow_the_data_size():
     assert train.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)
 
 
+def test_only_full_size_cnn_batches_are_length_sorted():
+    """length_sort_batches applies where a CNN member trains in batches of batch_size (large
+    data); the sample's batches of 64, the linear members and the seed network keep plain slices."""
+    import argparse
+
+    import train
+
+    args = argparse.Namespace(model="textcnn", batch_size=256, learning_rate=0.004, length_sort_batches=32,
+                              linear_learning_rate=0.02, linear_weight_decay=3e-4, linear_epochs=20,
+                              linear_batch_size=64)
+    assert train.member_args(args, "textcnn", 81000).length_sort_batches == 32
+    assert train.member_args(args, "textcnn", 8134).length_sort_batches == 0
+    assert train.member_args(args, "linear", 81000).length_sort_batches == 0
+    assert train.member_args(args, "seed", 81000).length_sort_batches == 0
+
+
 def test_length_sorted_batches_cover_every_row_once_with_little_padding():
     """length_sort_batches: each epoch still visits every row once, in batches of batch_size
     (one short batch per run at most), each run sorted by length, the batches shuffled; the

@@ -161,10 +161,14 @@ def cnn_batch(batch_size: int, learning_rate: float, rows: int) -> Tuple[int, fl
 
 def member_args(args: argparse.Namespace, kind: str, rows: int) -> argparse.Namespace:
     """The training settings of one member on ``rows`` training rows: a CNN's batch follows the
-    data's size (``cnn_batch``); the linear one has its own rate, decay, epochs and batch size."""
+    data's size (``cnn_batch``), and its batches are length-sorted at full batch size; the
+    linear one has its own rate, decay, epochs and batch size (and plain batches)."""
     if kind == "textcnn":
         batch, rate = cnn_batch(args.batch_size, args.learning_rate, rows)
-        return argparse.Namespace(**dict(vars(args), batch_size=batch, learning_rate=rate))
+        # Length-sorted batches where speed matters, large data; smaller data (the sample) keeps
+        # the plain slices its quality was measured with (sorted: the same mean, within the noise).
+        sort_run = args.length_sort_batches if batch == args.batch_size else 0
+        return argparse.Namespace(**dict(vars(args), batch_size=batch, learning_rate=rate, length_sort_batches=sort_run))
     if kind != "linear":
         return argparse.Namespace(**dict(vars(args), length_sort_batches=0))  # the seed network: its own order
     return argparse.Namespace(**dict(vars(args), length_sort_batches=0, learning_rate=args.linear_learning_rate,
