@@ -590,3 +590,18 @@ def test_length_sorted_batches_cover_every_row_once_with_little_padding():
     spread = [int(lengths[batch].max() - lengths[batch].min()) for batch in sorted_]
     assert np.mean(spread) < 0.5 * np.mean([int(lengths[batch].max() - lengths[batch].min()) for batch in plain])
 
+
+
+def test_one_openmp_thread_per_physical_core_unless_set(monkeypatch):
+    """MXNet would start half the logical CPUs' threads (one on a 2-core machine); train.py
+    sets OMP_NUM_THREADS to the physical cores before MXNet loads, and keeps a value given."""
+    import train
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MXNET_OMP_MAX_THREADS", raising=False)
+    train.set_cpu_threads()
+    assert os.environ["OMP_NUM_THREADS"] == str(train.physical_cores())
+    assert 1 <= train.physical_cores() <= (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    train.set_cpu_threads()
+    assert os.environ["OMP_NUM_THREADS"] == "3"

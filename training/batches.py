@@ -154,7 +154,8 @@ def batch_order(encoded: Encoded, batch_size: int, rng: np.random.RandomState,
             yield order[start:start + batch_size]
         return
     run = batch_size * sort_run
-    lengths = encoded.token_lengths.astype(np.int64) * (encoded.max_ngrams + 1) + encoded.ngram_counts  # words, then n-grams
+    # Words first, then n-grams: both widths of a cut batch follow the order.
+    lengths = encoded.token_lengths.astype(np.int64) * (encoded.max_ngrams + 1) + encoded.ngram_counts
     cut: List[np.ndarray] = []
     for start in range(0, len(order), run):
         part = order[start:start + run]
