@@ -18,6 +18,7 @@ process tree from /proc, and prints, from metrics.json's history:
 
     python bench/scale.py --rows 108000 [--vectors DIR] [-H name=value ...] [--keep DIR]
     python bench/scale.py --rows 108000 --make-only FILE     # only write the N-row file
+    python bench/scale.py --rows 40000 --train-py OLD/training/train.py --hyperparameters-from OLD/cdk.json
 """
 import argparse
 import gzip
@@ -165,6 +166,9 @@ def main() -> int:
                         help="classifier hyperparameter over cdk.json's (repeatable)")
     parser.add_argument("--train-py", type=Path, default=REPO / "training" / "train.py",
                         help="the train.py to run (to compare two versions in one period)")
+    parser.add_argument("--hyperparameters-from", type=Path, metavar="CDK_JSON",
+                        help="classifier hyperparameters of another cdk.json (with --train-py of that version: "
+                             "an older train.py rejects names it does not know)")
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temporary one)")
     args = parser.parse_args()
     if args.rows < 100:
@@ -187,7 +191,11 @@ def main() -> int:
         vectors = workdir / "embeddings"
         corpus = REPO / "headlines" / "sample_data" / "corpus-public-domain.txt.gz"
         train_embeddings(corpus, vectors, embeddings_hp, workers=1)
-    hyperparameters = dict(config.classifier.hyperparameters, vector_dim=embeddings_hp.get("vector_dim", 100))
+    classifier_hp = config.classifier.hyperparameters
+    if args.hyperparameters_from:
+        other = json.loads(args.hyperparameters_from.read_text(encoding="utf-8"))
+        classifier_hp = other["context"]["headlines"]["classifier"]["hyperparameters"]
+    hyperparameters = dict(classifier_hp, vector_dim=embeddings_hp.get("vector_dim", 100))
     hyperparameters.update(parse_overrides(args.overrides))
     from headlines.local import container_env
 

@@ -202,6 +202,10 @@ CLASSIFIER = (
       "the largest power of two <= rows / 100 (at least 32) and learning_rate x sqrt(batch / batch_size)",
       minimum=1),
     H("learning_rate", "float", 0.004, "Adam's step size of the CNN members at batch_size", above=0),
+    H("length_sort_batches", "int", 32,
+      "CNN members training in batches of batch_size (large data): sort each run of this many batches of an "
+      "epoch's shuffled rows by headline length, then shuffle the batches (a batch of about one length carries "
+      "little padding: cheaper steps); smaller data and 0: plain slices of the shuffled rows", minimum=0),
     H("weight_decay", "float", 0.0, "L2 penalty of the CNN members", minimum=0),
     H("seed", "int", 42, "seed of the split and of member 0 (member n: seed+n)", minimum=0),
     H("split", "str", "story", "story: each story on one side; random_leaky: rows at random",

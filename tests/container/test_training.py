@@ -546,3 +546,62 @@ def test_cnn_batches_follow_the_data_size():
     assert train.cnn_batch(256, 0.004, 15000) == (128, pytest.approx(0.004 / 2 ** 0.5))
     assert train.cnn_batch(32, 0.001, 170) == (32, 0.001)  # never above batch_size, at least 32
     assert train.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)
+
+
+def test_only_full_size_cnn_batches_are_length_sorted():
+    """length_sort_batches applies where a CNN member trains in batches of batch_size (large
+    data); the sample's batches of 64, the linear members and the seed network keep plain slices."""
+    import argparse
+
+    import train
+
+    args = argparse.Namespace(model="textcnn", batch_size=256, learning_rate=0.004, length_sort_batches=32,
+                              linear_learning_rate=0.02, linear_weight_decay=3e-4, linear_epochs=20,
+                              linear_batch_size=64)
+    assert train.member_args(args, "textcnn", 81000).length_sort_batches == 32
+    assert train.member_args(args, "textcnn", 8134).length_sort_batches == 0
+    assert train.member_args(args, "linear", 81000).length_sort_batches == 0
+    assert train.member_args(args, "seed", 81000).length_sort_batches == 0
+
+
+def test_length_sorted_batches_cover_every_row_once_with_little_padding():
+    """length_sort_batches: each epoch still visits every row once, in batches of batch_size
+    (one short batch per run at most), each run sorted by length, the batches shuffled; the
+    same seed gives the same order, and 0 keeps the plain slices of the permutation."""
+    import batches
+
+    rng = np.random.RandomState(0)
+    lengths = rng.randint(1, 25, size=1000)
+    tokens = (np.arange(24)[None, :] < lengths[:, None]).astype(np.int32) * 5
+    offsets = np.concatenate([[0], np.cumsum(lengths * 30)]).astype(np.int64)
+    encoded = batches._encoded(tokens, np.ones(int(offsets[-1]), dtype=np.int32), offsets,
+                               np.zeros(1000, dtype=np.float32), 640)
+
+    def order(sort_run, seed=1):
+        return list(batches.batch_order(encoded, 64, np.random.RandomState(seed), sort_run))
+
+    plain, sorted_ = order(0), order(4)
+    assert [list(batch) for batch in plain] == [list(batch) for batch in order(0)]
+    permutation = np.random.RandomState(1).permutation(1000)
+    assert np.array_equal(np.concatenate(plain), permutation)  # what the sample's quality was measured with
+    assert sorted(np.concatenate(sorted_).tolist()) == list(range(1000))
+    assert [list(batch) for batch in sorted_] == [list(batch) for batch in order(4)]
+    assert sum(len(batch) < 64 for batch in sorted_) <= -(-1000 // (64 * 4))
+    spread = [int(lengths[batch].max() - lengths[batch].min()) for batch in sorted_]
+    assert np.mean(spread) < 0.5 * np.mean([int(lengths[batch].max() - lengths[batch].min()) for batch in plain])
+
+
+
+def test_one_openmp_thread_per_physical_core_unless_set(monkeypatch):
+    """MXNet would start half the logical CPUs' threads (one on a 2-core machine); train.py
+    sets OMP_NUM_THREADS to the physical cores before MXNet loads, and keeps a value given."""
+    import train
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MXNET_OMP_MAX_THREADS", raising=False)
+    train.set_cpu_threads()
+    assert os.environ["OMP_NUM_THREADS"] == str(train.physical_cores())
+    assert 1 <= train.physical_cores() <= (os.cpu_count() or 1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    train.set_cpu_threads()
+    assert os.environ["OMP_NUM_THREADS"] == "3"
