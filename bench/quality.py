@@ -33,10 +33,11 @@ from typing import Dict, List, Tuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "training"), str(REPO / "inference")]
 
+from news_data import load_headlines, make_split  # noqa: E402
+
 from headlines.config import load_config  # noqa: E402
 from headlines.local.embeddings import train_embeddings  # noqa: E402
 from headlines.local.pipeline import hyperparameter_arguments  # noqa: E402
-from news_data import load_headlines, make_split  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "data" / "corpus" / "english-text8style.txt"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "news" / "newsCorpora-sample.csv"

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]

@@ -17,7 +17,6 @@ from itertools import chain
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize
 
 #: Rows encoded per chunk (the Python lists of one chunk are all that exists at once).

@@ -48,7 +48,7 @@ class Hyperparameter:
         try:
             converted = _CONVERTERS[self.kind](self, value)
         except ValueError as error:
-            raise ValueError("{}: {}".format(self.name, error))
+            raise ValueError("{}: {}".format(self.name, error)) from error
         return converted
 
     def parse(self, wire: Any) -> Any:
@@ -114,7 +114,7 @@ def _int(spec: Hyperparameter, value: Any) -> int:
         try:
             value = int(value.strip())
         except ValueError:
-            raise ValueError("expected an integer, got '{}'".format(value))
+            raise ValueError("expected an integer, got '{}'".format(value)) from None
     if not isinstance(value, int):
         raise ValueError("expected an integer, got {}".format(json.dumps(value)))
     _check_bounds(spec, value)
@@ -128,7 +128,7 @@ def _float(spec: Hyperparameter, value: Any) -> float:
         try:
             value = float(value.strip())
         except ValueError:
-            raise ValueError("expected a number, got '{}'".format(value))
+            raise ValueError("expected a number, got '{}'".format(value)) from None
     if not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
         raise ValueError("expected a finite number, got {}".format(json.dumps(value)))
     _check_bounds(spec, float(value))
@@ -157,7 +157,7 @@ def _ints(spec: Hyperparameter, value: Any) -> str:
     try:
         numbers = [int(part) for part in parts]
     except ValueError:
-        raise ValueError("expected comma-separated integers, got {}".format(json.dumps(value)))
+        raise ValueError("expected comma-separated integers, got {}".format(json.dumps(value))) from None
     low, high = spec.length or (1, 1 << 30)
     if not low <= len(numbers) <= high:
         raise ValueError("expected {} integers, got {}".format(

@@ -1,17 +1,18 @@
 """Classification metrics, computed with numpy alone (the training image has no scikit-learn)."""
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
 
-def confusion(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
+def confusion(y_true: Union[Sequence[int], np.ndarray], y_pred: Union[Sequence[int], np.ndarray], n_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
     return matrix
 
 
-def classification_report(y_true: Sequence[int], y_pred: Sequence[int], names: List[str]) -> Dict[str, object]:
+def classification_report(y_true: Union[Sequence[int], np.ndarray], y_pred: Union[Sequence[int], np.ndarray],
+                          names: List[str]) -> Dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
     matrix = confusion(y_true, y_pred, len(names))
     true_positive = np.diag(matrix).astype(np.float64)

@@ -94,7 +94,7 @@ def load_headlines(path: str) -> LoadReport:
     try:
         stream, name = _open_text(path)
     except (OSError, zipfile.BadZipFile) as error:
-        raise DataError("{}: cannot read ({})".format(path, error))
+        raise DataError("{}: cannot read ({})".format(path, error)) from error
     rows: List[Headline] = []
     skipped = 0
     with stream:
@@ -110,7 +110,7 @@ def load_headlines(path: str) -> LoadReport:
                     continue
                 rows.append(Headline(title, label, story))
         except (csv.Error, UnicodeError, OSError) as error:
-            raise DataError("{}: cannot parse ({})".format(path, error))
+            raise DataError("{}: cannot parse ({})".format(path, error)) from error
     if skipped:
         LOG.warning("%s: skipped %d malformed row(s)", name, skipped)
     if not rows:

@@ -18,17 +18,16 @@ import random
 import shutil
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # In the sourcedir tarball every module sits beside this file; in the repository the text
 # module lives in inference/ (it ships with the serving code).
 sys.path.append(os.path.join(HERE, os.pardir, "inference"))
 
-import numpy as np  # noqa: E402
-
 import batches  # noqa: E402
 import headline_text  # noqa: E402
+import numpy as np  # noqa: E402
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
 from hyperparameters import CLASSIFIER, Hyperparameter, conflicts  # noqa: E402
 from metrics import classification_report  # noqa: E402
@@ -50,7 +49,7 @@ def _argument_type(spec: Hyperparameter):
         try:
             return spec.parse(text)
         except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error).split(": ", 1)[-1])
+            raise argparse.ArgumentTypeError(str(error).split(": ", 1)[-1]) from error
     convert.__name__ = spec.kind  # argparse names the type in its messages
     return convert
 
@@ -266,7 +265,6 @@ def widest_filter(args: argparse.Namespace, kind: str) -> Optional[int]:
 def member_inputs(encoded: batches.Encoded, rows: np.ndarray, widest: Optional[int]):
     """A member's inputs for ``rows``: two, cut to what the rows need, or (``widest`` None)
     the one full-width input."""
-    import mxnet as mx
 
     if widest is None:
         return (array(batches.full_width(encoded, rows)),)
@@ -277,7 +275,6 @@ def member_inputs(encoded: batches.Encoded, rows: np.ndarray, widest: Optional[i
 def predict_classes(net, encoded: batches.Encoded, batch: int = 512, widest: Optional[int] = 0) -> np.ndarray:
     """Class numbers. ``widest`` 0: ``net`` takes the exported model's one input; otherwise a
     member's two inputs (``widest_filter``)."""
-    import mxnet as mx
 
     outputs = []
     for start in range(0, len(encoded), batch):
@@ -325,7 +322,7 @@ def train_network(args: argparse.Namespace, net, train_xy: batches.Encoded, val_
     trainer = gluon.Trainer(net.collect_params(), "adam",
                             {"learning_rate": args.learning_rate, "wd": args.weight_decay})
     order_rng = np.random.RandomState(seed)
-    best = {"macro_f1": -1.0, "epoch": 0, "params": None}
+    best: Dict[str, Any] = {"macro_f1": -1.0, "epoch": 0, "params": None}
     history: List[Dict[str, float]] = []  # per validation check, for metrics.json (the training report)
     checks = validation_checks(len(train_xy), args.batch_size, args.validation_rows if val_xy is not None else 0)
     since_best = 0
@@ -528,7 +525,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         # MXNet's message is its C++ trace; the last line says what failed.
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         raise ArtifactError("cannot write the model to {}: {}".format(
-            args.model_dir, lines[-1] if lines else type(error).__name__))
+            args.model_dir, lines[-1] if lines else type(error).__name__)) from error
     print(metric_line("test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}), flush=True)
     return metrics
 

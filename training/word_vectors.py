@@ -10,7 +10,6 @@ import tarfile
 from typing import Dict, Iterable, Iterator, Optional, Set, Tuple
 
 import numpy as np
-
 from news_data import DataError
 
 VECTORS_NAME = "vectors.txt"
@@ -32,8 +31,10 @@ def _lines(path: str) -> Iterator[str]:
             member = next((m for m in archive if os.path.basename(m.name) == VECTORS_NAME), None)
             if member is None:
                 raise DataError("{}: no {} inside".format(path, VECTORS_NAME))
-            handle = archive.extractfile(member)
-            for line in io.TextIOWrapper(handle, encoding="utf-8", errors="replace"):
+            packed = archive.extractfile(member)
+            if packed is None:
+                raise DataError("{}: {} is not a file".format(path, VECTORS_NAME))
+            for line in io.TextIOWrapper(packed, encoding="utf-8", errors="replace"):
                 yield line
     else:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -54,7 +55,7 @@ def read_vectors(channel: str, expected_dim: int,
         header = next(lines).split()
         count, dim = int(header[0]), int(header[1])
     except (StopIteration, ValueError, IndexError):
-        raise DataError("{}: not word2vec text format (first line must be '<words> <dimension>')".format(path))
+        raise DataError("{}: not word2vec text format (first line must be '<words> <dimension>')".format(path)) from None
     if dim != expected_dim:
         raise DataError(
             "{}: word vectors have dimension {}, but the configuration says vector_dim={}".format(path, dim, expected_dim)

@@ -346,10 +346,9 @@ def test_cdk_json_classifier_hyperparameters_are_train_py_defaults():
 
 def test_train_py_arguments_are_the_schema():
     """train.py's argparse is derived from training/hyperparameters.py: same names, defaults."""
+    import headline_text
     import train
     from hyperparameters import CLASSIFIER
-
-    import headline_text
 
     locations = ["--train", "data.csv", "--embeddings", "vectors"]
     parsed = vars(train.parse_args(locations))
