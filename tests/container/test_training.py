@@ -538,13 +538,13 @@ def test_large_epochs_are_scored_every_validation_rows():
 def test_cnn_batches_follow_the_data_size():
     """Large data trains in batch_size batches; the sample's 8,134 training rows in batches of 64
     at a sqrt-scaled rate (what its quality was measured with)."""
-    import train
+    import members
 
-    assert train.cnn_batch(256, 0.004, 8134) == (64, pytest.approx(0.002))
-    assert train.cnn_batch(256, 0.004, 81000) == (256, 0.004)
-    assert train.cnn_batch(256, 0.004, 15000) == (128, pytest.approx(0.004 / 2 ** 0.5))
-    assert train.cnn_batch(32, 0.001, 170) == (32, 0.001)  # never above batch_size, at least 32
-    assert train.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)
+    assert members.cnn_batch(256, 0.004, 8134) == (64, pytest.approx(0.002))
+    assert members.cnn_batch(256, 0.004, 81000) == (256, 0.004)
+    assert members.cnn_batch(256, 0.004, 15000) == (128, pytest.approx(0.004 / 2 ** 0.5))
+    assert members.cnn_batch(32, 0.001, 170) == (32, 0.001)  # never above batch_size, at least 32
+    assert members.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)
 
 
 def test_only_full_size_cnn_batches_are_length_sorted():
@@ -552,15 +552,15 @@ def test_only_full_size_cnn_batches_are_length_sorted():
     data); the sample's batches of 64, the linear members and the seed network keep plain slices."""
     import argparse
 
-    import train
+    import members
 
     args = argparse.Namespace(model="textcnn", batch_size=256, learning_rate=0.004, length_sort_batches=32,
                               linear_learning_rate=0.02, linear_weight_decay=3e-4, linear_epochs=20,
                               linear_batch_size=64)
-    assert train.member_args(args, "textcnn", 81000).length_sort_batches == 32
-    assert train.member_args(args, "textcnn", 8134).length_sort_batches == 0
-    assert train.member_args(args, "linear", 81000).length_sort_batches == 0
-    assert train.member_args(args, "seed", 81000).length_sort_batches == 0
+    assert members.member_args(args, "textcnn", 81000).length_sort_batches == 32
+    assert members.member_args(args, "textcnn", 8134).length_sort_batches == 0
+    assert members.member_args(args, "linear", 81000).length_sort_batches == 0
+    assert members.member_args(args, "seed", 81000).length_sort_batches == 0
 
 
 def test_length_sorted_batches_cover_every_row_once_with_little_padding():
