@@ -57,11 +57,12 @@ class ServingProps:
     resource_prefix: str
     endpoint_name: str
     approved_model: ApprovedModelProps
+    # The model container's request limits: the API's own (cdk.json headlines.api), no default here.
+    max_batch_size: int
+    max_headline_chars: int
     capacity: CapacityProps = CapacityProps()
     autoscaling: Optional[AutoscalingProps] = None  # instance mode only
     data_capture: Optional[DataCaptureProps] = None  # instance mode only
-    max_batch_size: int = 100  # the model container's request limits: the API's own
-    max_headline_chars: int = 500
 
 
 def approved_model_pointer(stack: Stack, props: ApprovedModelProps) -> Tuple[str, str]:

@@ -87,10 +87,10 @@ class ModelRole(iam.Role):
 class ServedModelProps:
     image_uri: str
     model_data_url: str  # a deploy-time value (the approved model's SSM parameter)
+    # inference.py's request limits: the API's own (cdk.json headlines.api)
+    max_batch_size: int
+    max_headline_chars: int
     network_isolation: bool = True  # serverless endpoints do not support it
-    # inference.py's request limits: the API's own (cdk.json headlines.api), one source
-    max_batch_size: int = 100
-    max_headline_chars: int = 500
 
 
 class ServedModel(sagemaker.CfnModel):

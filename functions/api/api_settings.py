@@ -1,6 +1,6 @@
 """The API function's configuration: its environment, read once per execution environment.
 
-Every variable is set by the deployment (``infra/api.py``) and by the local front
+Every variable is set by the deployment (``infra/api_function.py``) and by the local front
 (``headlines/local/api_front.py``), both from ``cdk.json``'s ``headlines.api``. The two request
 limits have no default here: a function started without them (or with a value that is not a
 positive integer) fails its cold start with one line naming the variable, instead of accepting
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple, Tuple
 
 # API Gateway's integration timeout; the endpoint call must give up well before it (and
-# before the function's own timeout, 28 s in infra/api.py).
+# before the function's own timeout, 28 s in infra/api_function.py).
 GATEWAY_TIMEOUT_SECONDS = 29.0
 ENDPOINT_BUDGET_SECONDS = 24.0
 DEFAULT_ENDPOINT_TIMEOUT_SECONDS = 10.0
@@ -39,15 +39,10 @@ class SettingsError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     endpoint_name: str
-    max_headline_chars: int
-    max_batch_size: int
+    limits: Limits
     endpoint_timeout_seconds: float
     model_version: str
     cors_allow_origins: Tuple[str, ...]
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(self.max_headline_chars, self.max_batch_size)
 
     @property
     def connect_timeout_seconds(self) -> float:
@@ -66,7 +61,7 @@ def _limit(environ: Mapping[str, str], name: str) -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         raise SettingsError(f"{name} is not set: the API's limits come from {setting} "
-                            "(infra/api.py and the local front set it)")
+                            "(infra/api_function.py and the local front set it)")
     try:
         value = int(raw)
     except ValueError:
@@ -99,8 +94,7 @@ def from_environ(environ: Mapping[str, str], warn: Callable[[str], None]) -> Set
     origins = tuple(o.strip() for o in environ.get("CORS_ALLOW_ORIGINS", "*").split(",") if o.strip())
     return Settings(
         endpoint_name=environ.get("ENDPOINT_NAME") or "headlines",
-        max_headline_chars=_limit(environ, "MAX_HEADLINE_CHARS"),
-        max_batch_size=_limit(environ, "MAX_BATCH_SIZE"),
+        limits=Limits(_limit(environ, "MAX_HEADLINE_CHARS"), _limit(environ, "MAX_BATCH_SIZE")),
         endpoint_timeout_seconds=_timeout(environ, warn),
         model_version=environ.get("MODEL_VERSION", ""),
         cors_allow_origins=origins or ("*",),

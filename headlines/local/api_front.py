@@ -63,7 +63,7 @@ KNOWN_RESOURCES = ("/v1/classify", "/v1/health")
 DEFAULT_PORT = 8080
 
 
-# The function's timeout (infra/api.py) and API Gateway's integration timeout.
+# The function's timeout (infra/api_function.py) and API Gateway's integration timeout.
 FUNCTION_TIMEOUT_SECONDS = 28.0
 GATEWAY_TIMEOUT_SECONDS = 29.0
 __all__ = ["LocalServeError", "start_local_api", "serve_local"]
@@ -80,18 +80,18 @@ def patched_environ(values: Mapping[str, Optional[str]]) -> Iterator[None]:
     with _environ_lock:
         saved = {name: os.environ.get(name) for name in values}
         try:
-            for name, value in values.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            _set_environ(values)
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            _set_environ(saved)
+
+
+def _set_environ(values: Mapping[str, Optional[str]]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _model_version(model_dir: Optional[Union[str, Path]]) -> Optional[str]:

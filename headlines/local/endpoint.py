@@ -309,7 +309,8 @@ def _model_load_error(log_path: Path, wait: float = 5.0) -> Optional[str]:
         errors = _logged_errors(log_path)
         causes = [error for error in errors if _CONSEQUENCE not in error]
         if causes or time.monotonic() > deadline:
-            return (causes or errors)[0] if (causes or errors) else None
+            found = causes or errors
+            return found[0] if found else None
         time.sleep(0.2)
 
 

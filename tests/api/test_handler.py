@@ -303,7 +303,7 @@ def test_worst_case_stays_under_api_gateway_timeout(seconds):
     attempts = config.retries["total_max_attempts"]
     backoff = sum(min(20, 2 ** i) for i in range(attempts - 1))
     assert attempts >= 1
-    # under the function's 28 s timeout (infra/api.py), itself under API Gateway's 29 s
+    # under the function's 28 s timeout (infra/api_function.py), itself under API Gateway's 29 s
     assert attempts * (config.read_timeout + config.connect_timeout) + backoff < 28
 
 

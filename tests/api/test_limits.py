@@ -1,6 +1,6 @@
 """One source for the API's request limits: cdk.json's ``headlines.api`` (max_headline_chars,
 max_batch_size). The committed contract states its defaults; every runtime place reads the
-configured values: the Lambda (its environment, set by infra/api.py and the local front), the
+configured values: the Lambda (its environment, set by infra/api_function.py and the local front), the
 served contract (the page), the model container (HEADLINES_MAX_CHARS / HEADLINES_MAX_BATCH, set
 by infra/serving.py and the local endpoint), which takes exactly the API's limits."""
 from __future__ import annotations
