@@ -23,13 +23,14 @@ process tree from /proc, and prints, from metrics.json's history:
 import argparse
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Tuple
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
@@ -128,19 +129,36 @@ def parse_overrides(pairs: List[str]) -> Dict[str, str]:
     return overrides
 
 
+def epoch_rates(checks: List[Dict[str, float]], train_rows: int) -> Tuple[List[float], List[float]]:
+    """(rows/s, rows per CPU-second) of each whole epoch of a member's history. A large epoch is
+    scored on the validation side several times (``validation_rows``): its checks' seconds add
+    up to the epoch's, and a last, partial epoch (early stopping) counts its share of the rows."""
+    epochs: Dict[int, List[float]] = {}
+    done = 0.0
+    for check in checks:
+        number = int(math.ceil(check["epoch"] - 1e-9))
+        seconds = epochs.setdefault(number, [0.0, 0.0, 0.0])
+        seconds[0] += check["epoch"] - done
+        seconds[1] += check["seconds"]
+        seconds[2] += check.get("cpu_seconds", 0.0)
+        done = check["epoch"]
+    rates = [train_rows * share / max(wall, 1e-9) for share, wall, _ in epochs.values()]
+    cpu_rates = [train_rows * share / cpu for share, _, cpu in epochs.values() if cpu > 0]
+    return rates, cpu_rates
+
+
 def report(metrics: Dict[str, object], measured: Dict[str, float], rows: int) -> List[str]:
     data = metrics["data"]  # type: ignore[index]
     train_rows = int(data["train"])  # type: ignore[index]
     lines = ["", "{} rows: train {} / validation {} / test {}; {}".format(
         rows, train_rows, data["validation"], data["test"], load_text())]  # type: ignore[index]
     epoch_seconds = 0.0
-    for name, epochs in metrics["history"].items():  # type: ignore[union-attr]
-        rates = ["{:,.0f}".format(train_rows / max(epoch["seconds"], 1e-9)) for epoch in epochs]
-        cpu_rates = ["{:,.0f}".format(train_rows / max(epoch["cpu_seconds"], 1e-9))
-                     for epoch in epochs if "cpu_seconds" in epoch]
-        epoch_seconds += sum(epoch["seconds"] for epoch in epochs)
+    for name, checks in metrics["history"].items():  # type: ignore[union-attr]
+        rates, cpu_rates = epoch_rates(checks, train_rows)
+        epoch_seconds += sum(check["seconds"] for check in checks)
         lines.append("  {:<9} {} epochs, rows/s per epoch: {}; rows per CPU-second: {}".format(
-            name, len(epochs), " ".join(rates), " ".join(cpu_rates) or "-"))
+            name, len(rates), " ".join("{:,.0f}".format(rate) for rate in rates),
+            " ".join("{:,.0f}".format(rate) for rate in cpu_rates) or "-"))
     wall = measured["seconds"]
     lines.append("  train.py: {:.1f} s wall ({:.1f} s in epochs, {:.1f} s reading, encoding, scoring, exporting); "
                  "peak RSS of the process tree {:.2f} GiB".format(wall, epoch_seconds, wall - epoch_seconds,

@@ -106,6 +106,26 @@ def concatenate(first: Encoded, second: Encoded) -> Encoded:
                     np.concatenate([first.labels, second.labels]), first.max_ngrams)
 
 
+def take(encoded: Encoded, rows: np.ndarray) -> Encoded:
+    """The encoded rows ``rows``, in that order."""
+    starts, counts = encoded.ngram_offsets[rows], encoded.ngram_counts[rows]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    positions = np.repeat(starts - offsets[:-1], counts) + np.arange(int(offsets[-1]))
+    return _encoded(encoded.tokens[rows], encoded.ngram_ids[positions], offsets, encoded.labels[rows],
+                    encoded.max_ngrams)
+
+
+def _length_key(encoded: Encoded) -> np.ndarray:
+    """Words first, then n-grams: both widths of a cut batch follow this order."""
+    return encoded.token_lengths.astype(np.int64) * (encoded.max_ngrams + 1) + encoded.ngram_counts
+
+
+def scoring_order(encoded: Encoded) -> np.ndarray:
+    """All rows, shortest first: scored in this order, cut batches carry little padding (the
+    results do not depend on the order; the caller puts them back)."""
+    return np.argsort(_length_key(encoded), kind="stable")
+
+
 def _ngram_matrix(encoded: Encoded, rows: np.ndarray, width: int) -> np.ndarray:
     """The n-gram ids of ``rows``, padded to ``width`` (one fancy-indexed copy, no Python loop)."""
     matrix = np.zeros((len(rows), width), dtype=np.float32)
@@ -153,8 +173,7 @@ def batch_order(encoded: Encoded, batch_size: int, rng: np.random.RandomState,
             yield order[start:start + batch_size]
         return
     run = batch_size * sort_run
-    # Words first, then n-grams: both widths of a cut batch follow the order.
-    lengths = encoded.token_lengths.astype(np.int64) * (encoded.max_ngrams + 1) + encoded.ngram_counts
+    lengths = _length_key(encoded)
     cut: List[np.ndarray] = []
     for start in range(0, len(order), run):
         part = order[start:start + run]

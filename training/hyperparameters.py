@@ -216,7 +216,7 @@ CLASSIFIER = (
     H("vector_dim", "int", 100, "the word vectors' dimension; set from embeddings.hyperparameters.vector_dim",
       minimum=1),
     H("kernel_sizes", "ints", "1,2,3,4", "CNN filter widths, in words", minimum=1),
-    H("num_filters", "int", 128, "CNN filters per width", minimum=1),
+    H("num_filters", "int", 64, "CNN filters per width", minimum=1),
     H("dropout", "float", 0.5, "CNN dropout rate", minimum=0, below=1),
     H("embed_dropout", "float", 0.2, "dropout rate on the word embeddings", minimum=0, below=1),
     H("ngram_buckets", "int", 131072,
@@ -247,6 +247,9 @@ CLASSIFIER = (
     H("validation_rows", "int", 20000,
       "score the validation side about every this many training rows (at least once per epoch; 0: once per "
       "epoch): on large data, early stopping counts in rows seen, not in whole passes", minimum=0),
+    H("check_rows", "int", 10000,
+      "validation rows scored at each early-stopping check: a fixed random subset of the validation side when it "
+      "is larger (0: all of it); the reported validation metrics score all of it", minimum=0),
     H("fine_tune_embeddings", "bool", True, "train the pretrained word vectors further"),
     H("class_weighting", "str", "balanced", "loss weight per class: n / (classes * count), its square root, or 1",
       choices=("balanced", "sqrt", "none")),

@@ -320,6 +320,23 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
 
 
 @pytest.mark.slow
+def test_a_refit_trains_as_far_as_each_members_best_check(tmp_path):
+    """Scored several times an epoch (validation_rows), a member's best check may fall inside an
+    epoch; its refit on training + validation rows then stops after that share of an epoch. The
+    checks score check_rows of the validation side."""
+    archive = as_model_tar_gz(write_vectors(tmp_path / "vectors", 16), tmp_path / "embeddings")
+    result = run_train(tmp_path, *TINY, "--validation_rows", "50", "--check_rows", "20", "--epochs", "3",
+                       embeddings=archive.parent, model_dir=tmp_path / "model")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    best = {int(member["name"][-1]): member["best_epoch"] for member in metrics["training"]["members"]}
+    assert any(epoch != int(epoch) for epoch in best.values()), best  # a check inside an epoch won
+    for member, epoch in best.items():
+        refits = [line for line in result.stdout.splitlines() if line.startswith("member={}; refit epoch=".format(member))]
+        assert refits[-1].split("refit epoch=")[1].split(";")[0] == "{:g}".format(epoch), (member, refits)
+
+
+@pytest.mark.slow
 def test_seed_baseline_still_trains(tmp_path):
     write_vectors(tmp_path / "embeddings", 16)
     result = run_train(tmp_path, "--model", "seed", "--epochs", "1", "--vector_dim", "16",
@@ -473,6 +490,9 @@ for max_len in ("24", "12"):  # 12: many headlines are cut, so some have no wind
           trimmed = two(*inputs).asnumpy()
           full = one(mx.nd.array(batches.full_width(encoded, batch))).asnumpy()
           assert np.allclose(trimmed, full, atol=1e-4), (kind, float(abs(trimmed - full).max()))
+      # Scored shortest first on cut inputs, the classes come back in row order.
+      assert (train.predict_classes(two, encoded, widest=train.widest_filter(args, kind))
+              == train.predict_classes(one, encoded)).all(), kind
 assert any(cut), "no batch was cut"
 print("same")
 '''
@@ -535,6 +555,55 @@ def test_large_epochs_are_scored_every_validation_rows():
     assert train.validation_checks(10, 256, 1) == {1: 1}
 
 
+def test_checks_score_a_fixed_sample_of_a_large_validation_side():
+    """check_rows: a validation side larger than it is scored at each check on a fixed random
+    subset of that many rows (the same for every member and check); a smaller one, or 0, whole."""
+    import batches
+    import train
+
+    encoded = _toy_encoded(np.random.RandomState(0).randint(1, 25, size=1000))
+    assert train.check_sample(encoded, 10000, 42) is encoded
+    assert train.check_sample(encoded, 0, 42) is encoded
+    sample = train.check_sample(encoded, 300, 42)
+    assert len(sample) == 300
+    assert np.array_equal(batches.full_width(sample, np.arange(300)),
+                          batches.full_width(train.check_sample(encoded, 300, 42), np.arange(300)))
+    picked = np.sort(np.random.RandomState(42).choice(1000, 300, replace=False))
+    assert np.array_equal(batches.full_width(sample, np.arange(300)), batches.full_width(encoded, picked))
+    assert np.array_equal(sample.labels, encoded.labels[picked])
+
+
+def test_taken_rows_and_the_scoring_order_keep_every_row():
+    """batches.take copies rows (n-gram ids included) in the order given; scoring_order is a
+    permutation of all rows, shortest first (words, then n-grams)."""
+    import batches
+
+    lengths = np.random.RandomState(1).randint(1, 25, size=500)
+    encoded = _toy_encoded(lengths)
+    rows = np.array([499, 3, 3, 0, 250])
+    taken = batches.take(encoded, rows)
+    assert np.array_equal(batches.full_width(taken, np.arange(len(rows))), batches.full_width(encoded, rows))
+    assert np.array_equal(taken.ngram_counts, encoded.ngram_counts[rows])
+    order = batches.scoring_order(encoded)
+    assert sorted(order.tolist()) == list(range(500))
+    assert (np.diff(lengths[order]) >= 0).all()
+
+
+def test_the_scale_bench_counts_the_rows_of_each_check():
+    """bench/scale.py's rows/s per epoch: an epoch scored four times adds its checks' seconds; a
+    last, partial epoch (early stopping) counts only its share of the rows."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import scale
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    checks = [{"epoch": part, "seconds": 2.5, "cpu_seconds": 5.0} for part in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)]
+    rates, cpu_rates = scale.epoch_rates(checks, 10000)
+    assert rates == [pytest.approx(1000.0), pytest.approx(1000.0)]
+    assert cpu_rates == [pytest.approx(500.0), pytest.approx(500.0)]
+    assert scale.epoch_rates([{"epoch": 1, "seconds": 4.0}], 10000) == ([pytest.approx(2500.0)], [])
+
+
 def test_cnn_batches_follow_the_data_size():
     """Large data trains in batch_size batches; the sample's 8,134 training rows in batches of 64
     at a sqrt-scaled rate (what its quality was measured with)."""
@@ -561,6 +630,16 @@ def test_only_full_size_cnn_batches_are_length_sorted():
     assert members.member_args(args, "textcnn", 8134).length_sort_batches == 0
     assert members.member_args(args, "linear", 81000).length_sort_batches == 0
     assert members.member_args(args, "seed", 81000).length_sort_batches == 0
+
+
+def _toy_encoded(lengths: np.ndarray):
+    """Encoded rows of ``lengths`` words and 20 n-grams a word (ids that tell rows apart)."""
+    import batches
+
+    tokens = (np.arange(24)[None, :] < lengths[:, None]).astype(np.int32) * 5
+    offsets = np.concatenate([[0], np.cumsum(lengths * 20)]).astype(np.int64)
+    ids = (np.arange(int(offsets[-1])) % 4000 + 1).astype(np.int32)
+    return batches._encoded(tokens, ids, offsets, (np.arange(len(lengths)) % 4).astype(np.float32), 640)
 
 
 def test_length_sorted_batches_cover_every_row_once_with_little_padding():
