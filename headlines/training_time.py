@@ -27,8 +27,9 @@ from typing import Optional
 FULL_DATASET_ROWS = 422_937
 
 #: Default hyperparameters, 108,000-row file (README, "Training at scale"): train.py's own
-#: 123.8 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, load average 2.3-2.7.
-SECONDS_PER_ROW_HERE = 0.00115
+#: 81.0 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, one OpenMP thread, load
+#: average 1.4 (2026-12-01, 64 CNN filters; it was 123.8 s with 128 filters at load 2.3-2.7).
+SECONDS_PER_ROW_HERE = 0.00075
 
 #: Speed of train.py relative to the 2-vCPU development machine.
 INSTANCE_SPEED = {
