@@ -137,10 +137,10 @@ def epoch_rates(checks: List[Dict[str, float]], train_rows: int) -> Tuple[List[f
     done = 0.0
     for check in checks:
         number = int(math.ceil(check["epoch"] - 1e-9))
-        seconds = epochs.setdefault(number, [0.0, 0.0, 0.0])
-        seconds[0] += check["epoch"] - done
-        seconds[1] += check["seconds"]
-        seconds[2] += check.get("cpu_seconds", 0.0)
+        totals = epochs.setdefault(number, [0.0, 0.0, 0.0])  # share of the rows, wall s, CPU s
+        totals[0] += check["epoch"] - done
+        totals[1] += check["seconds"]
+        totals[2] += check.get("cpu_seconds", 0.0)
         done = check["epoch"]
     rates = [train_rows * share / max(wall, 1e-9) for share, wall, _ in epochs.values()]
     cpu_rates = [train_rows * share / cpu for share, _, cpu in epochs.values() if cpu > 0]

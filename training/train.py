@@ -170,6 +170,15 @@ def view_buckets(rows: Sequence[Headline], vocab: Vocabulary, families: Sequence
     return seen
 
 
+def linear_buckets(rows: Sequence[Headline], vocab: Vocabulary, args: argparse.Namespace,
+                   linear_members: Sequence[int], seen: Sequence[np.ndarray]) -> Dict[int, np.ndarray]:
+    """Each linear member's buckets over ``rows``: those their encoding pass found (``seen``,
+    one per member), or else a pass of each member's view of its own."""
+    if seen:
+        return dict(zip(linear_members, seen))
+    return {member: view_buckets(rows, vocab, linear_view(args, member)) for member in linear_members}
+
+
 def build_vocabulary(train: List[Headline], vectors: Dict[str, np.ndarray], args: argparse.Namespace) -> Vocabulary:
     frequent_vector_words = list(vectors)[: args.extra_vocab]
     ngrams = None
@@ -425,11 +434,10 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     linear_members = [member for member, kind in enumerate(kinds) if kind == "linear"]
     hashers = batches.view_hashers(vocab, [linear_view(args, member) for member in linear_members])
     train_xy, seen = encode(split.train, vocab, hashers)
-    val_xy, test_xy = encode(split.validation, vocab)[0], encode(split.test, vocab)[0]
-    if seen:  # the one encoding pass also found the buckets of each linear member's view
-        views = dict(zip(linear_members, seen))
-    else:
-        views = {member: view_buckets(split.train, vocab, linear_view(args, member)) for member in linear_members}
+    # A refit trains on the validation rows too: their encoding pass also finds their buckets.
+    val_xy, val_seen = encode(split.validation, vocab, hashers if args.refit else None)
+    test_xy = encode(split.test, vocab)[0]
+    views = linear_buckets(split.train, vocab, args, linear_members, seen)
     print("encoded: {:.1f} s since the start".format(time.time() - started), flush=True)
     members = []
     history: Dict[str, List[Dict[str, float]]] = {}
@@ -454,8 +462,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     if args.refit:
         both_xy = batches.concatenate(train_xy, val_xy)
         # The validation rows are training rows now: a linear member reads their n-grams too.
-        views = {member: view | view_buckets(split.validation, vocab, linear_view(args, member))
-                 for member, view in views.items()}
+        val_views = linear_buckets(split.validation, vocab, args, linear_members, val_seen)
+        views = {member: view | val_views[member] for member, view in views.items()}
         refit_params: Dict[str, np.ndarray] = {}
         for member, kind in enumerate(kinds):
             tag = "member={}; ".format(member) if len(kinds) > 1 else ""
