@@ -38,6 +38,9 @@ def linear_view(args: argparse.Namespace, member: int) -> Tuple[str, ...]:
 #: A CNN epoch has at least this many steps: smaller data gets smaller batches.
 MIN_STEPS_PER_EPOCH = 100
 SMALLEST_BATCH = 32
+#: CNN batches this large or larger are length-sorted (``length_sort_batches``): large data,
+#: 25,600 training rows and up.
+LENGTH_SORTED_FROM = 256
 
 
 def cnn_batch(batch_size: int, learning_rate: float, rows: int) -> Tuple[int, float]:
@@ -55,13 +58,13 @@ def cnn_batch(batch_size: int, learning_rate: float, rows: int) -> Tuple[int, fl
 
 def member_args(args: argparse.Namespace, kind: str, rows: int) -> argparse.Namespace:
     """The training settings of one member on ``rows`` training rows: a CNN's batch follows the
-    data's size (``cnn_batch``), and its batches are length-sorted at full batch size; the
+    data's size (``cnn_batch``), and its batches are length-sorted from batches of 256; the
     linear one has its own rate, decay, epochs and batch size (and plain batches)."""
     if kind == "textcnn":
         batch, rate = cnn_batch(args.batch_size, args.learning_rate, rows)
         # Length-sorted batches where speed matters, large data; smaller data (the sample) keeps
         # the plain slices its quality was measured with (sorted: the same mean, within the noise).
-        sort_run = args.length_sort_batches if batch == args.batch_size else 0
+        sort_run = args.length_sort_batches if batch >= min(LENGTH_SORTED_FROM, args.batch_size) else 0
         return argparse.Namespace(**dict(vars(args), batch_size=batch, learning_rate=rate,
                                          length_sort_batches=sort_run))
     if kind != "linear":

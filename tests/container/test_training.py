@@ -616,18 +616,37 @@ def test_cnn_batches_follow_the_data_size():
     assert members.cnn_batch(16, 0.001, 10 ** 6) == (16, 0.001)
 
 
-def test_only_full_size_cnn_batches_are_length_sorted():
-    """length_sort_batches applies where a CNN member trains in batches of batch_size (large
-    data); the sample's batches of 64, the linear members and the seed network keep plain slices."""
+def test_default_cnn_batches_keep_the_rates_of_the_batches_of_256():
+    """The defaults (batches of up to 512) give the sample's batches of 64 and mid-sized data's
+    batches of 256 the rates 0.002 and 0.004 they had with batch_size 256, to the float32 bit
+    Adam computes with (the sample's measured quality stands)."""
+    import members
+    from hyperparameters import CLASSIFIER
+
+    defaults = {spec.name: spec.parse(spec.default) for spec in CLASSIFIER}
+    size, rate = defaults["batch_size"], defaults["learning_rate"]
+    for rows, batch, expected in ((8134, 64, 0.002), (29973, 256, 0.004), (81000, 512, rate)):
+        assert members.cnn_batch(size, rate, rows)[0] == batch
+        assert np.float32(members.cnn_batch(size, rate, rows)[1]) == np.float32(expected)
+
+
+def test_only_large_cnn_batches_are_length_sorted():
+    """length_sort_batches applies where a CNN member trains in batches of 256 or more (large
+    data), or of a smaller batch_size; the sample's batches of 64, the linear members and the
+    seed network keep plain slices."""
     import argparse
 
     import members
 
-    args = argparse.Namespace(model="textcnn", batch_size=256, learning_rate=0.004, length_sort_batches=32,
+    args = argparse.Namespace(model="textcnn", batch_size=512, learning_rate=0.004, length_sort_batches=32,
                               linear_learning_rate=0.02, linear_weight_decay=3e-4, linear_epochs=20,
                               linear_batch_size=64)
     assert members.member_args(args, "textcnn", 81000).length_sort_batches == 32
+    assert members.member_args(args, "textcnn", 29973).length_sort_batches == 32  # batches of 256
+    assert members.member_args(args, "textcnn", 15000).length_sort_batches == 0  # of 128
     assert members.member_args(args, "textcnn", 8134).length_sort_batches == 0
+    small = argparse.Namespace(**dict(vars(args), batch_size=64))
+    assert members.member_args(small, "textcnn", 81000).length_sort_batches == 32
     assert members.member_args(args, "linear", 81000).length_sort_batches == 0
     assert members.member_args(args, "seed", 81000).length_sort_batches == 0
 
