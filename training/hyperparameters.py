@@ -244,7 +244,7 @@ CLASSIFIER = (
     H("linear_batch_size", "int", 64, "headlines per optimisation step of the linear members", minimum=1),
     H("label_smoothing", "float", 0.0, "share of the target mass spread evenly over the classes", minimum=0, below=1),
     H("lr_decay", "float", 1.0, "learning rate factor per epoch", above=0),
-    H("refit", "bool", False,
+    H("refit", "bool", True,
       "after early stopping, train each member again on training + validation rows for its best "
       "number of epochs (validation metrics are then those of the models before the refit)"),
     H("patience", "int", 3, "validation checks without macro-F1 gain before stopping", minimum=1),
