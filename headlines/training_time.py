@@ -27,9 +27,10 @@ from typing import Optional
 FULL_DATASET_ROWS = 422_937
 
 #: Default hyperparameters, 108,000-row file (README, "Training at scale"): train.py's own
-#: 81.0 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, one OpenMP thread, load
-#: average 1.4 (2026-12-01, 64 CNN filters; it was 123.8 s with 128 filters at load 2.3-2.7).
-SECONDS_PER_ROW_HERE = 0.00075
+#: 115.7 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, one OpenMP thread, load
+#: average 1.3-2.0 (2026-12-01 17:21 UTC, the refit on; 81.0 s without it, 123.8 s with 128
+#: filters and no refit).
+SECONDS_PER_ROW_HERE = 0.00108
 
 #: Speed of train.py relative to the 2-vCPU development machine.
 INSTANCE_SPEED = {
