@@ -201,8 +201,8 @@ CLASSIFIER = (
       "most headlines per optimisation step of a CNN member: with fewer than 100 x batch_size training rows, "
       "the largest power of two <= rows / 100 (at least 32) and learning_rate x sqrt(batch / batch_size)",
       minimum=1),
-    # 0.004 x sqrt(2) in full: batches of 256 and 64 train at exactly the rates 0.004 and 0.002
-    # they had when batch_size was 256.
+    # Written in full: the sqrt-scaled rates of batches of 256 and 64 are then 0.004 and 0.002 to
+    # the float32 bit, so the sample's model stayed the one of batch_size 256.
     H("learning_rate", "float", 0.005656854249492381,
       "Adam's step size of the CNN members at batch_size (0.004 x sqrt(2): batches of 256 train at 0.004, "
       "the sample's of 64 at 0.002)", above=0),

@@ -626,8 +626,9 @@ def test_default_cnn_batches_keep_the_rates_of_the_batches_of_256():
     defaults = {spec.name: spec.parse(spec.default) for spec in CLASSIFIER}
     size, rate = defaults["batch_size"], defaults["learning_rate"]
     for rows, batch, expected in ((8134, 64, 0.002), (29973, 256, 0.004), (81000, 512, rate)):
-        assert members.cnn_batch(size, rate, rows)[0] == batch
-        assert np.float32(members.cnn_batch(size, rate, rows)[1]) == np.float32(expected)
+        got_batch, got_rate = members.cnn_batch(size, rate, rows)
+        assert got_batch == batch
+        assert np.float32(got_rate) == np.float32(expected)
 
 
 def test_only_large_cnn_batches_are_length_sorted():
