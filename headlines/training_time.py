@@ -5,9 +5,14 @@ else here is arithmetic on them, labelled as projections wherever it is printed:
 
 - ``SECONDS_PER_ROW_HERE``: wall seconds of train.py per row of the input file with the default
   hyperparameters on the 2-vCPU development machine (reading, encoding, every member's epochs,
-  scoring, export), measured on a 108,000-row file built from the sample. Linear in rows: early
-  stopping counts in rows seen (validation_rows), so the epochs a member runs shrink as data
-  grows; the real data may need more rows than copies of the sample do, hence the margin;
+  scoring, export), measured on a 108,000-row file built from the sample. Linear in rows from
+  there: early stopping counts in rows seen (validation_rows), so the epochs a member runs
+  shrink as data grows; the real data may need more rows than copies of the sample do, hence
+  the margin;
+- ``SMALLER_FILES_HERE``: train.py's seconds on smaller files, measured the same way. Below
+  108,000 rows the time is not linear in rows: smaller data trains in smaller batches
+  (``training/members.py``'s ``cnn_batch``) and for more epochs, so the sample's 10,854 rows
+  take about as long as 108,000. Between measured sizes the projection is linear;
 - ``INSTANCE_SPEED``: how much faster an instance type runs train.py than that machine did in
   that measurement (one OpenMP thread: MXNet's default there). MXNet runs one thread per
   physical core (train.py sets it; on ml.c5 and ml.m5 that is half the vCPUs), and a second
@@ -23,14 +28,23 @@ that hangs, and must never stop one that is merely on a slow day.
 import math
 from typing import Optional
 
+import numpy
+
 #: Rows of the UCI News Aggregator dataset (newsCorpora.csv).
 FULL_DATASET_ROWS = 422_937
 
+#: The size ``SECONDS_PER_ROW_HERE`` was measured at.
+MEASURED_ROWS = 108_000
 #: Default hyperparameters, 108,000-row file (README, "Training at scale"): train.py's own
 #: 115.7 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, one OpenMP thread, load
 #: average 1.3-2.0 (2026-12-01 17:21 UTC, the refit on; 81.0 s without it, 123.8 s with 128
 #: filters and no refit).
 SECONDS_PER_ROW_HERE = 0.00108
+#: (rows of the file, train.py's seconds), default hyperparameters, one OpenMP thread, 2 vCPU,
+#: 2026-12-01, train.py beside another one-core job (load average 1.1-2.8): the sample, split
+#: 42, 112.3 s at 19:01 UTC (batches of 64, 7-10 epochs); 40,000 rows (``bench/scale.py
+#: --rows 40000``), 150.0 s at 19:03 (batches of 256, 4-5 epochs).
+SMALLER_FILES_HERE = ((10_854, 112.3), (40_000, 150.0))
 
 #: Speed of train.py relative to the 2-vCPU development machine.
 INSTANCE_SPEED = {
@@ -69,8 +83,14 @@ def project_seconds(measured_seconds: float, measured_rows: int, rows: int,
 
 
 def projected_training_seconds(rows: int, instance_type: Optional[str] = None) -> float:
-    """Projected train.py seconds for ``rows`` input rows with the default hyperparameters."""
-    return project_seconds(SECONDS_PER_ROW_HERE, 1, rows, instance_type)
+    """Projected train.py seconds for ``rows`` input rows with the default hyperparameters:
+    linear between the measured sizes (from 0 s for no rows), ``SECONDS_PER_ROW_HERE`` from
+    108,000 rows."""
+    if rows >= MEASURED_ROWS:
+        return project_seconds(SECONDS_PER_ROW_HERE, 1, rows, instance_type)
+    sizes, seconds = zip((0, 0.0), *SMALLER_FILES_HERE, (MEASURED_ROWS, SECONDS_PER_ROW_HERE * MEASURED_ROWS))
+    here = float(numpy.interp(rows, sizes, seconds))
+    return here / instance_speed(instance_type)
 
 
 def max_runtime_seconds(rows: int, instance_type: str) -> int:

@@ -9,7 +9,9 @@ from headlines.training_time import (
     FULL_DATASET_ROWS,
     MAX_RUNTIME_CEILING,
     MAX_RUNTIME_FLOOR,
+    MEASURED_ROWS,
     RUNTIME_MARGIN,
+    SMALLER_FILES_HERE,
     max_runtime_seconds,
     projected_training_seconds,
 )
@@ -36,6 +38,21 @@ def test_the_runtime_limit_covers_the_projected_full_dataset_time_with_the_margi
     assert max_runtime_seconds(10 ** 9, "ml.c5.xlarge") == MAX_RUNTIME_CEILING
     with pytest.raises(ValueError, match="no throughput figure for instance type ml.x9.huge"):
         max_runtime_seconds(1000, "ml.x9.huge")
+
+
+def test_smaller_files_are_projected_from_their_own_measurements():
+    """Below 108,000 rows the time is not linear in rows (smaller batches, more epochs): the
+    sample's projection is its measured time, not a tenth of 108,000 rows'."""
+    for rows, seconds in SMALLER_FILES_HERE:
+        assert projected_training_seconds(rows) == pytest.approx(seconds)
+    assert projected_training_seconds(10_854) > 0.5 * projected_training_seconds(MEASURED_ROWS)
+    assert projected_training_seconds(0) == 0
+    # Continuous where the two rules meet, linear in rows beyond, scaled by the instance's speed.
+    assert projected_training_seconds(MEASURED_ROWS - 1) == pytest.approx(projected_training_seconds(MEASURED_ROWS),
+                                                                        rel=1e-4)
+    assert projected_training_seconds(2 * FULL_DATASET_ROWS) == pytest.approx(
+        2 * projected_training_seconds(FULL_DATASET_ROWS))
+    assert projected_training_seconds(10_854, "ml.c5.xlarge") == pytest.approx(112.3 / 1.3)
 
 
 def test_the_default_job_synthesizes_the_derived_limit_on_the_cpu_image(dev):
