@@ -42,7 +42,7 @@ MEASURED_ROWS = 108_000
 SECONDS_PER_ROW_HERE = 0.00108
 #: (rows of the file, train.py's seconds), default hyperparameters, one OpenMP thread, 2 vCPU,
 #: 2026-12-01, train.py beside another one-core job (load average 1.1-2.8): the sample, split
-#: 42, 112.3 s at 19:01 UTC (batches of 64, 7-10 epochs); 40,000 rows (``bench/scale.py
+#: 42, 112.3 s at 19:01 UTC (batches of 64, 6-10 epochs); 40,000 rows (``bench/scale.py
 #: --rows 40000``), 150.0 s at 19:03 (batches of 256, 4-5 epochs).
 SMALLER_FILES_HERE = ((10_854, 112.3), (40_000, 150.0))
 
