@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # make deploy STACKS=HeadlinesPipeline deploys one stack; the default is both, in order.
 STACKS ?= --all
 
-.PHONY: up test check install browser page-assets synth deploy destroy lint rehearse bench lock clean
+.PHONY: up test check install browser page-assets synth bootstrap deploy destroy lint rehearse bench lock clean
 
 # Create the virtual environment and install the project with its pinned dependencies
 # (pyproject.toml's dev extra: local mode, the CDK app, tests and linters) and the CDK CLI.
@@ -78,6 +78,12 @@ check: $(STAMP)
 
 synth: $(STAMP)
 	cdk synth --quiet
+
+## make bootstrap: once per account and region, CDK's bootstrap with the project's template
+##   (infra/bootstrap-template.yaml: CDK's own, plus the deploy role reading the serving-model SSM
+##   parameter that CloudFormation resolves with it; infra/bootstrap_template.py says why)
+bootstrap: $(STAMP)
+	cdk bootstrap --template infra/bootstrap-template.yaml
 
 ## make deploy: the README's AWS deploy (needs AWS credentials): the pipeline stack, then serving
 ##   (serving stops with one line until `headlines pipeline start --wait` has approved a model)

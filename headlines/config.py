@@ -10,11 +10,20 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from headlines import instance_types
 from headlines.project import CDK_JSON
 
 CONTEXT_KEY = "headlines"
+
+#: The API handler's budget for the endpoint call under API Gateway's 29 s integration timeout
+#: (functions/api/api_settings.py ENDPOINT_BUDGET_SECONDS).
+ENDPOINT_BUDGET_SECONDS = 24.0
+#: Per serving mode: an instance endpoint answers in milliseconds (10 s is a hung container);
+#: a serverless one may first start a container (one attempt with the whole budget).
+DEFAULT_ENDPOINT_TIMEOUT_SECONDS = {"instance": 10.0, "serverless": ENDPOINT_BUDGET_SECONDS}
+SERVERLESS_MIN_ENDPOINT_TIMEOUT_SECONDS = 20.0
 
 
 class _Strict(BaseModel):
@@ -22,15 +31,25 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    """Where the two public datasets come from."""
+    """Where the two public datasets come from, and what their zips must hold."""
 
     news_url: str
+    # Tried in order when news_url fails or does not give the dataset (UCI moved its downloads).
+    news_fallback_urls: List[str] = Field(default_factory=list)
     news_sha256: Optional[str] = None
+    # {file in the zip: size in bytes}, checked after each download (the dataset's readme gives
+    # newsCorpora.csv as 102,297,000 bytes; text8 is exactly 10^8 bytes).
+    news_members: Dict[str, int] = Field(default_factory=dict)
     corpus_url: str
     corpus_sha256: Optional[str] = None
+    corpus_members: Dict[str, int] = Field(default_factory=dict)
     # When set, ingest copies from these S3 URIs instead of the public URLs.
     news_s3_uri: Optional[str] = None
     corpus_s3_uri: Optional[str] = None
+
+    @property
+    def news_urls(self) -> List[str]:
+        return [self.news_url, *self.news_fallback_urls]
 
 
 def _hyperparameters(check_name: str):
@@ -40,6 +59,13 @@ def _hyperparameters(check_name: str):
 
         return getattr(hyperparameters, check_name)(value)
     return field_validator("hyperparameters")(classmethod(check))
+
+
+def _instance_type(use: instance_types.Use, *fields: str):
+    """A field validator: the types SageMaker's API accepts for ``use`` (headlines.instance_types)."""
+    def check(cls, value: str) -> str:
+        return instance_types.check_instance_type(value, use)
+    return field_validator(*fields)(classmethod(check))
 
 
 class EmbeddingsConfig(_Strict):
@@ -52,6 +78,7 @@ class EmbeddingsConfig(_Strict):
     hyperparameters: Dict[str, Any]
 
     _check_hyperparameters = _hyperparameters("validate_blazingtext")
+    _check_instance_type = _instance_type("training", "instance_type")
 
 
 class ClassifierConfig(_Strict):
@@ -75,6 +102,7 @@ class ClassifierConfig(_Strict):
     quality_threshold: float = Field(ge=0.0, le=1.0)
 
     _check_hyperparameters = _hyperparameters("validate_classifier")
+    _check_instance_types = _instance_type("training", "instance_type", "gpu_instance_type")
 
     @property
     def training_instance_type(self) -> str:
@@ -103,8 +131,19 @@ class ServingConfig(_Strict):
     autoscaling: Optional[AutoscalingConfig] = None
     serverless_memory_mb: int
     serverless_max_concurrency: int = Field(ge=1, le=200)
+    # Serverless only: instances kept warm (no cold start for them; billed while deployed).
+    serverless_provisioned_concurrency: Optional[int] = Field(default=None, ge=1, le=200)
     data_capture: bool
     data_capture_percent: int = Field(ge=1, le=100)
+
+    _check_instance_type = _instance_type("endpoint", "instance_type")
+
+    @model_validator(mode="after")
+    def _provisioned_within_max(self) -> "ServingConfig":
+        provisioned = self.serverless_provisioned_concurrency
+        if provisioned is not None and provisioned > self.serverless_max_concurrency:
+            raise ValueError("serverless_provisioned_concurrency must not exceed serverless_max_concurrency")
+        return self
 
     @field_validator("serverless_memory_mb")
     @classmethod
@@ -122,16 +161,26 @@ class ApiConfig(_Strict):
     cors_allow_origins: List[str]
     max_headline_chars: int = Field(ge=1)
     max_batch_size: int = Field(ge=1)
-    # Below API Gateway's 29 s integration timeout, so callers get our 504, not the gateway's.
-    endpoint_timeout_seconds: float = Field(gt=0, lt=29)
+    # Per attempt; within the handler's budget under API Gateway's 29 s integration timeout, so
+    # callers get our 504, not the gateway's. None: by serving mode (endpoint_timeout below).
+    endpoint_timeout_seconds: Optional[float] = Field(default=None, gt=0, le=ENDPOINT_BUDGET_SECONDS)
+    # API Gateway writes its access and execution logs through one CloudWatch role per account
+    # and region (an account setting). "existing": the account's role (headlines preflight
+    # checks it is set); "create": the serving stack creates a role and sets it (kept on destroy,
+    # as the account setting keeps pointing at it).
+    logging_role: Literal["existing", "create"] = "existing"
 
 
 class NotebookConfig(_Strict):
     enabled: bool
     instance_type: str
     volume_size_gb: int = Field(ge=5)
-    repository_url: str
+    # None: the notebook gets the project deployed with the stack (an S3 asset the lifecycle
+    # configuration syncs); a URL: SageMaker clones that git repository instead.
+    repository_url: Optional[str] = None
     idle_minutes: int = Field(ge=5)
+
+    _check_instance_type = _instance_type("notebook", "instance_type")
 
 
 class PipelineConfig(_Strict):
@@ -154,6 +203,23 @@ class HeadlinesConfig(_Strict):
     def retain_data(self) -> bool:
         """A prod stage keeps its data on destroy; a dev stage deletes everything."""
         return self.stage == "prod"
+
+    @property
+    def endpoint_timeout(self) -> float:
+        """The API's endpoint timeout per attempt: the configured one, else by serving mode."""
+        configured = self.api.endpoint_timeout_seconds
+        return configured if configured is not None else DEFAULT_ENDPOINT_TIMEOUT_SECONDS[self.serving.mode]
+
+    @model_validator(mode="after")
+    def _serverless_cold_start(self) -> "HeadlinesConfig":
+        # A serverless endpoint that scaled to zero answers its first request after a cold
+        # start (container and model load); a shorter timeout makes every such request a 504.
+        if self.serving.mode == "serverless" and self.endpoint_timeout < SERVERLESS_MIN_ENDPOINT_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"api.endpoint_timeout_seconds={self.endpoint_timeout:g} is shorter than a serverless cold start: "
+                f"use at least {SERVERLESS_MIN_ENDPOINT_TIMEOUT_SECONDS:g} (or leave it unset) with serving.mode=serverless"
+            )
+        return self
 
 
 def _set_dotted(tree: Dict[str, Any], dotted: str, value: Any) -> None:

@@ -132,9 +132,10 @@ def sagemaker_hyperparameters(values: Mapping[str, Any], submit_directory: str, 
 
 
 def blazingtext_hyperparameters(cfg: "HeadlinesConfig") -> Dict[str, str]:
-    """The BlazingText job's HyperParameters: strings, booleans as ``true``/``false``."""
-    return {key: json.dumps(value) if isinstance(value, bool) else str(value)
-            for key, value in cfg.embeddings.hyperparameters.items()}
+    """The BlazingText job's HyperParameters: strings, booleans as ``True``/``False``, the form
+    AWS's BlazingText documentation gives (``evaluation``, ``subwords``: "Valid values: (Boolean)
+    True or False") and the SageMaker Python SDK sends (``str(True)``)."""
+    return {key: str(value) for key, value in cfg.embeddings.hyperparameters.items()}
 
 
 def markdown_table(specs) -> str:

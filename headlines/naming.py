@@ -63,5 +63,11 @@ def state_machine_name(cfg: HeadlinesConfig) -> str:
     return f"{resource_prefix(cfg)}-pipeline"
 
 
+def training_job_prefix(cfg: HeadlinesConfig) -> str:
+    """``headlines-dev``: the pipeline's jobs are ``<prefix>-emb-<execution>`` and
+    ``<prefix>-clf-<execution>``; roles are scoped by it, so each stage reaches only its own jobs."""
+    return resource_prefix(cfg)[:24]
+
+
 def endpoint_name(cfg: HeadlinesConfig) -> str:
     return resource_prefix(cfg)

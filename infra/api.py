@@ -17,6 +17,7 @@ from infra import nag
 from infra.api_function import ApiFunction, ApiFunctionProps
 from infra.rest_api import HeadlinesRestApi, RestApiProps
 from infra.retention import Retention
+from infra.service_logs import api_execution_log_group
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class Api(Construct):
         self.api = HeadlinesRestApi(
             self, "Api", props=props.rest_api, handler=self.handler.function, access_logs=self.access_logs
         )
+        # The group API Gateway's execution logging writes to (it would create it, forever, and
+        # outside the stack): the stack's, before the stage exists (infra/service_logs.py).
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=api_execution_log_group(self.api.rest_api_id, props.rest_api.stage_name),
+            retention=retention.log_retention,
+            removal_policy=retention.removal,
+        )
+        self.api.deployment_stage.node.add_dependency(self.execution_logs)
         self.api_key = self.api.api_key
         self.usage_plan = self.api.usage_plan
         acknowledge_public_api(self.api)
@@ -77,6 +88,10 @@ def acknowledge_public_api(api: HeadlinesRestApi) -> None:
             "api.api_key_required=true to require API keys.",
         ),
         ("AwsSolutions-COG4", "No Cognito user pool: the API is public by design, optionally behind API keys."),
-        ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]", push_logs),
-        ("AwsSolutions-IAM4[Policy::arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]", push_logs),
     )
+    if api.props_create_logging_role:
+        nag.suppress(
+            api,
+            ("AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]", push_logs),
+            ("AwsSolutions-IAM4[Policy::arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]", push_logs),
+        )

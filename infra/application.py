@@ -23,6 +23,8 @@ from headlines.config import CONTEXT_KEY, HeadlinesConfig, load_config
 from headlines.naming import CONTEXT_REHEARSAL, pipeline_stack_name, serving_stack_name
 from headlines.project import CDK_JSON
 from infra import nag as nag_rules
+from infra.retention import Retention
+from infra.service_logs import FunctionLogGroups
 from infra.stacks import PipelineStack, ServingStack
 
 DEFAULT_REGION = "us-east-1"
@@ -86,6 +88,9 @@ def build(app: cdk.App, *, nag: bool = True) -> Built:
     )
     for key, value in {"project": cfg.project_name, "stage": cfg.stage}.items():
         cdk.Tags.of(app).add(key, value)
+    # CDK's own provider functions get log groups of their stack (infra/service_logs.py).
+    for stack in (pipeline, serving):
+        cdk.Aspects.of(stack).add(FunctionLogGroups(Retention.of_stage(cfg.retain_data)), priority=cdk.AspectPriority.MUTATING)
     if nag:
         nag_rules.acknowledge_wildcards(app)
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

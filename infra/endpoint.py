@@ -21,6 +21,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from headlines.instance_types import accepts_volume_kms_key
 from infra import nag
 from infra.storage import DATA_CAPTURE_PREFIX
 
@@ -38,10 +39,18 @@ class CapacityProps:
     initial_instance_count: int = 1
     serverless_memory_mb: int = 2048
     serverless_max_concurrency: int = 5
+    serverless_provisioned_concurrency: Optional[int] = None
 
     @property
     def instance_mode(self) -> bool:
         return self.mode == "instance"
+
+    @property
+    def volume_key(self) -> bool:
+        """Whether the ML storage volume takes the project key: instance mode on a type without
+        local storage (CreateEndpointConfig fails on a KmsKeyId with instance store; serverless
+        endpoints take none)."""
+        return self.instance_mode and accepts_volume_kms_key(self.instance_type)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ def production_variant(capacity: CapacityProps, model_name: str) -> sagemaker.Cf
         serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
             memory_size_in_mb=capacity.serverless_memory_mb,
             max_concurrency=capacity.serverless_max_concurrency,
+            provisioned_concurrency=capacity.serverless_provisioned_concurrency,
         ),
     )
 
@@ -115,7 +125,7 @@ class EndpointConfiguration(sagemaker.CfnEndpointConfig):
             scope,
             construct_id,
             production_variants=[production_variant(capacity, model.attr_model_name)],
-            kms_key_id=key_arn if capacity.instance_mode else None,
+            kms_key_id=key_arn if capacity.volume_key else None,
             data_capture_config=data_capture_config(data_capture, destination, key_arn) if data_capture else None,
         )
         self.node.add_dependency(model)

@@ -5,8 +5,8 @@ bucket and skips objects already there (functions/ingest/ingest.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -29,13 +29,15 @@ NEWS_PREFIX = RAW_PREFIX + "news/"
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """One dataset the ingest function fetches: from ``url``, or from ``s3_uri`` when given."""
+    """One dataset the ingest function fetches: from the first of ``urls`` that gives it, or
+    from ``s3_uri`` when given."""
 
     name: str
-    url: str
+    urls: Tuple[str, ...]  # the current address first, older ones as fallbacks
     key: str  # where it lands in the data bucket
     s3_uri: Optional[str] = None
     sha256: Optional[str] = None  # checked when given
+    expected_members: Mapping[str, int] = field(default_factory=dict)  # {file in the zip: bytes}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ def ingest_event(sources: Sequence[DatasetSource], bucket_name: str) -> Dict[str
     return {
         "bucket": bucket_name,
         "sources": [
-            {"name": s.name, "url": s.url, "source_s3_uri": s.s3_uri, "key": s.key, "sha256": s.sha256}
+            {"name": s.name, "url": s.urls[0], "urls": list(s.urls), "source_s3_uri": s.s3_uri, "key": s.key,
+             "sha256": s.sha256, "expected_members": dict(s.expected_members)}
             for s in sources
         ],
     }

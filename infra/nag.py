@@ -143,5 +143,5 @@ PARTITION = r"(?:<AWS::Partition>|aws(?:-cn|-us-gov)?)"
 REGION = r"(?:<AWS::Region>|[a-z]{2}(?:-[a-z]+)+-\d)"
 
 
-def log_streams_of(group: str) -> str:
-    return rf"Resource::arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{re.escape(group)}:log-stream:\*"
+def log_streams_of(group: str, prefix: str = "") -> str:
+    return rf"Resource::arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:{re.escape(group)}:log-stream:{re.escape(prefix)}\*"

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.sagemaker_role import key_statements, log_group_statement
+from infra.service_logs import NOTEBOOK_LOG_GROUP, TRAINING_JOBS_LOG_GROUP
 from infra.storage import SCRATCH_PREFIX, Storage
 
 
@@ -44,7 +45,8 @@ def notebook_statements(
         iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources=[storage.data.arn_for_objects(SCRATCH_PREFIX + "*")]),
         iam.PolicyStatement(actions=["s3:ListBucket"], resources=[storage.data.bucket_arn, storage.artifacts.bucket_arn]),
         *key_statements(storage.key.key_arn),
-        log_group_statement(stack, "/aws/sagemaker/NotebookInstances"),
+        # Streams are named <notebook name>/<hook or log>: its own only.
+        log_group_statement(stack, NOTEBOOK_LOG_GROUP, f"{props.notebook_name}/"),
         # The idle auto-stop stops this instance, and only this one.
         iam.PolicyStatement(
             actions=["sagemaker:DescribeNotebookInstance", "sagemaker:StopNotebookInstance"], resources=[notebook_arn]
@@ -65,7 +67,7 @@ def notebook_statements(
         iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[
             stack.format_arn(service="ssm", resource="parameter", resource_name=name.lstrip("/")) for name in props.parameter_names
         ]),
-        # Training jobs of its own (names start with the project name), run by the training role.
+        # Training jobs of its own stage (names start with <project>-<stage>), run by the training role.
         iam.PolicyStatement(
             actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags"],
             resources=[f"arn:{partition}:sagemaker:{region}:{account}:training-job/{props.training_job_prefix}-*"],
@@ -75,9 +77,14 @@ def notebook_statements(
             resources=[training_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         ),
+        # Its stage's job logs only: streams are named <job name>/algo-<n>-<time>.
         iam.PolicyStatement(
-            actions=["logs:GetLogEvents", "logs:DescribeLogStreams"],
-            resources=[f"arn:{partition}:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs:*"],
+            actions=["logs:DescribeLogStreams"],
+            resources=[f"arn:{partition}:logs:{region}:{account}:log-group:{TRAINING_JOBS_LOG_GROUP}"],
+        ),
+        iam.PolicyStatement(
+            actions=["logs:GetLogEvents"],
+            resources=[f"arn:{partition}:logs:{region}:{account}:log-group:{TRAINING_JOBS_LOG_GROUP}:log-stream:{props.training_job_prefix}-*"],
         ),
         # Call the project's model directly (the REST API itself is public, optionally behind a key).
         iam.PolicyStatement(
@@ -105,9 +112,9 @@ class NotebookRole(iam.Role):
             (nag.objects_under("StorageData", ""), "Data scientists read every object of the project's data bucket (and write only scratch/)."),
             (nag.objects_under("StorageArtifacts", ""), "Data scientists read the trained artifacts (embeddings, models) of the project."),
             (nag.objects_under("StorageData", SCRATCH_PREFIX), "The notebook writes its experiments under scratch/ only (expires after 30 days)."),
-            (nag.log_streams_of("/aws/sagemaker/NotebookInstances"), "The notebook writes log streams of the NotebookInstances log group only."),
+            (nag.log_streams_of(NOTEBOOK_LOG_GROUP, f"{props.notebook_name}/"), "The notebook writes its own log streams of the NotebookInstances log group only."),
             (rf"Resource::arn:{nag.PARTITION}:states:{nag.REGION}:{nag.ACCOUNT}:execution:{machine}:\*", "Follows the executions of the project's state machine only (names are made per execution)."),
             (rf"Resource::arn:{nag.PARTITION}:cloudformation:{nag.REGION}:{nag.ACCOUNT}:stack/[A-Za-z0-9-]+/\*", "Reads the outputs of the project's two stacks (the stack id suffix is generated)."),
-            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{jobs}-\*", "Training jobs whose names start with the project name only."),
-            (rf"Resource::arn:{nag.PARTITION}:logs:{nag.REGION}:{nag.ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:\*", "Reads the training jobs' log streams (named per job) to follow them."),
+            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{jobs}-\*", "Training jobs whose names start with the project and stage only."),
+            (rf"Resource::arn:{nag.PARTITION}:logs:{nag.REGION}:{nag.ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:log-stream:{jobs}-\*", "Reads the log streams of its stage's training jobs (named per job) to follow them."),
         )

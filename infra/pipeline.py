@@ -21,6 +21,7 @@ announced on an SNS topic (KMS-encrypted) through an EventBridge rule (infra/pip
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack
@@ -39,7 +40,7 @@ from infra.publish_steps import ModelVersionStep, ModelVersionStepProps, Paramet
 from infra.quality_gate import QualityGate, QualityGateProps
 from infra.retention import Retention
 from infra.storage import Storage
-from infra.training_jobs import ClassifierJob, EmbeddingsJob, JobStorage, TrainingJobProps
+from infra.training_jobs import ClassifierJob, EmbeddingsJob, JobStorage, TrainingJobProps, scope_training_jobs
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class PipelineProps:
     quality_gate: QualityGateProps
     model_version: ModelVersionStepProps
     alerts: AlertsTopicProps
+    training_job_prefix: str = "headlines"  # the jobs' names start with it (stage-scoped)
     timeout_minutes: int = 240
     retention: Retention = Retention()
 
@@ -105,6 +107,7 @@ class Pipeline(Construct):
             # A fixed name, always deleted with the stack: its execution history is not data worth keeping.
             removal_policy=RemovalPolicy.DESTROY,
         )
+        scope_training_jobs(self.state_machine.role, props.training_job_prefix)
         FailedExecutionsRule(
             self, "FailedExecutions", resource_prefix=props.resource_prefix, state_machine=self.state_machine, topic=self.topic
         )
@@ -112,7 +115,7 @@ class Pipeline(Construct):
             self,
             (r"Resource::<PipelineModelIdentityFunction[A-Za-z0-9]*\.Arn>:\*", "Step Functions' Lambda integration may invoke the model-identity function's versions/aliases (CDK's grant)."),
             (r"Resource::<PipelineIngestFunction[A-Za-z0-9]*\.Arn>:\*", "Step Functions' Lambda integration may invoke the ingest function's versions/aliases (CDK's grant)."),
-            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/\*", "The SageMaker .sync integration creates, describes and stops training jobs whose names are made per execution."),
+            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{re.escape(props.training_job_prefix)}-\*", "The SageMaker .sync integration creates, describes and stops the stage's training jobs, whose names are made per execution."),
             nag.XRAY,
         )
 

@@ -1,15 +1,15 @@
 """The project's alerts: an SNS topic (KMS-encrypted) and the rule that announces failed runs.
 
 EventBridge (failed, timed-out or aborted pipeline executions) and CloudWatch (the endpoint's
-alarms, infra/endpoint.py) publish to the topic; the key policy lets both services use the
-project key for it, from this account only.
+alarms, infra/endpoint.py) publish to the topic: its policy admits both services, and the key
+policy lets both use the project key for it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -19,7 +19,11 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-PUBLISHING_SERVICES = ("events.amazonaws.com", "cloudwatch.amazonaws.com")
+#: The service that publishes the endpoint's alarms (infra/endpoint.py). A topic policy replaces
+#: SNS's default one (which let the account's principals publish), and CDK's SnsTopic target adds
+#: only EventBridge's statement, so CloudWatch needs its own statement, or alarm e-mails never
+#: arrive. SNS docs, "Amazon SNS access control: example cases" (CloudWatch alarms).
+CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -37,16 +41,31 @@ class AlertsTopic(sns.Topic):
             master_key=key,
             enforce_ssl=True,
         )
-        for service in PUBLISHING_SERVICES:
-            key.add_to_resource_policy(
-                iam.PolicyStatement(
-                    sid=f"Allow{service.split('.')[0].capitalize()}ToPublishToEncryptedTopic",
-                    principals=[iam.ServicePrincipal(service)],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                    resources=["*"],  # in a key policy, "*" is this key
-                    conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-                )
+        stack = Stack.of(self)
+        same_account = {"aws:SourceAccount": stack.account}
+        alarms = stack.format_arn(service="cloudwatch", resource="alarm", resource_name="*",
+                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
+        self.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=["sns:Publish"],
+                resources=[self.topic_arn],
+                conditions={"StringEquals": same_account, "ArnLike": {"aws:SourceArn": alarms}},
             )
+        )
+        # The topic is encrypted: a publisher also needs the key (SNS docs, "Enable
+        # compatibility between event sources from AWS services and encrypted topics").
+        # EventBridge's key statement comes with CDK's SnsTopic target (FailedExecutionsRule).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal(CLOUDWATCH)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" is this key
+                conditions={"StringEquals": same_account},
+            )
+        )
         if props.notification_email:
             self.add_subscription(subscriptions.EmailSubscription(props.notification_email))
 

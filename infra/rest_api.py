@@ -23,7 +23,10 @@ from infra.openapi_model import classify_request, to_json_schema
 
 # (gateway response type, status, contract error code, message or None for the gateway's own)
 GATEWAY_ERRORS = [
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "bad_request", "invalid request body: $context.error.validationErrorString"),
+    # Not the validator's $context.error.validationErrorString: a gateway response template is
+    # no VTL (no $util.escapeJavaScript) and that string holds quotes (["headline"]).
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "bad_request",
+     'invalid request body: send {"headline": "..."} or {"headlines": ["...", ...]} (ClassifyRequest in the API contract)'),
     (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "bad_request", None),
     (apigw.ResponseType.INVALID_API_KEY, "403", "forbidden", "missing or invalid API key: send it in the x-api-key header"),
     (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", None),
@@ -66,11 +69,18 @@ class RestApiProps:
     max_batch_size: int
     api_key_required: bool = False
     cors_allow_origins: Sequence[str] = ("*",)
+    # API Gateway logs through one CloudWatch role per account and region. False: the account's
+    # own (headlines preflight checks it is set); True: create one and set it, which replaces
+    # whatever the account had (cdk.json headlines.api.logging_role).
+    create_logging_role: bool = False
 
 
 def error_template(code: str, message: Optional[str]) -> str:
-    text = message if message is not None else "$context.error.message"
-    return '{"error": {"code": "%s", "message": "%s", "request_id": "$context.requestId"}}' % (code, text)
+    """The contract's error body. Gateway response templates only substitute variables (no VTL):
+    a fixed message is a JSON literal here, the gateway's own is ``$context.error.messageString``,
+    which API Gateway documents as already quoted and escaped; ``$context.requestId`` is an id."""
+    text = json.dumps(message) if message is not None else "$context.error.messageString"
+    return '{"error": {"code": %s, "message": %s, "request_id": "$context.requestId"}}' % (json.dumps(code), text)
 
 
 def cors_origin_header(origins: Sequence[str]) -> str:
@@ -103,9 +113,10 @@ class HeadlinesRestApi(apigw.RestApi):
             rest_api_name=f"{props.resource_prefix}-api",
             description=f"{props.resource_prefix}: classify news headlines (contract: api/openapi.yaml)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # API Gateway writes access and execution logs through the account-level role; it
-            # is an account-wide setting, so CDK retains it on destroy.
-            cloud_watch_role=True,
+            # API Gateway writes access and execution logs through the account-level role, an
+            # account-wide setting: created only when asked; CDK then retains it on destroy, as
+            # the account keeps pointing at it.
+            cloud_watch_role=props.create_logging_role,
             deploy_options=stage_options(props, access_logs),
             default_cors_preflight_options=apigw.CorsOptions(
                 allow_origins=list(props.cors_allow_origins),
@@ -115,6 +126,7 @@ class HeadlinesRestApi(apigw.RestApi):
                 max_age=Duration.hours(1),
             ),
         )
+        self.props_create_logging_role = props.create_logging_role
         self._add_routes(props, apigw.LambdaIntegration(handler, proxy=True))
         self._add_error_responses(cors_origin_header(props.cors_allow_origins))
         self.usage_plan = self.add_usage_plan(

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.images import ecr_repository_arn
+from infra.service_logs import TRAINING_JOBS_LOG_GROUP
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX, RAW_PREFIX, SCRATCH_PREFIX, Storage
 
 
@@ -30,11 +31,13 @@ def ecr_pull_statements(image_uris: Sequence[str], partition: str) -> List[iam.P
     ]
 
 
-def log_group_statement(stack: Stack, log_group: str) -> iam.PolicyStatement:
+def log_group_statement(stack: Stack, log_group: str, streams: str = "") -> iam.PolicyStatement:
+    """Writing the log streams named ``<streams>*`` of ``log_group`` (a shared group: the
+    stage's own streams only)."""
     base = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:{log_group}"
     return iam.PolicyStatement(
         actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-        resources=[base, f"{base}:log-stream:*"],
+        resources=[base, f"{base}:log-stream:{streams}*"],
     )
 
 
@@ -63,7 +66,7 @@ def key_statements(key_arn: str) -> List[iam.PolicyStatement]:
 
 
 def training_role_statements(
-    stack: Stack, storage: Storage, image_uris: Sequence[str], sourcedir: s3_assets.Asset
+    stack: Stack, storage: Storage, image_uris: Sequence[str], sourcedir: s3_assets.Asset, job_prefix: str
 ) -> List[iam.PolicyStatement]:
     """What the training jobs may do, and nothing more."""
     return [
@@ -96,7 +99,8 @@ def training_role_statements(
             resources=[f"arn:{stack.partition}:s3:::{sourcedir.s3_bucket_name}/{sourcedir.s3_object_key}"],
         ),
         *key_statements(storage.key.key_arn),
-        log_group_statement(stack, "/aws/sagemaker/TrainingJobs"),
+        # Streams are named <job name>/algo-<n>-<time>: the stage's jobs only.
+        log_group_statement(stack, TRAINING_JOBS_LOG_GROUP, f"{job_prefix}-"),
         metrics_statement("/aws/sagemaker/*"),
         *ecr_pull_statements(image_uris, stack.partition),
     ]
@@ -111,6 +115,7 @@ class SageMakerExecutionRole(Construct):
         storage: Storage,
         image_uris: Sequence[str],
         sourcedir: s3_assets.Asset,
+        job_prefix: str,  # headlines.naming.training_job_prefix: the stage's jobs
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(
@@ -119,7 +124,7 @@ class SageMakerExecutionRole(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="SageMaker training jobs of the headlines pipeline (least privilege)",
         )
-        for statement in training_role_statements(Stack.of(self), storage, image_uris, sourcedir):
+        for statement in training_role_statements(Stack.of(self), storage, image_uris, sourcedir, job_prefix):
             self.role.add_to_principal_policy(statement)
         nag.allow_wildcards(
             self,
@@ -127,7 +132,7 @@ class SageMakerExecutionRole(Construct):
             (nag.objects_under("StorageData", SCRATCH_PREFIX), "Notebook-launched training jobs read and write experiments under scratch/ only."),
             (nag.objects_under("StorageArtifacts", EMBEDDINGS_PREFIX), "BlazingText writes, and the classifier reads, its model under embeddings/ only."),
             (nag.objects_under("StorageArtifacts", MODELS_PREFIX), "The classifier job writes its model.tar.gz under models/ only."),
-            (nag.log_streams_of("/aws/sagemaker/TrainingJobs"), "Training containers write log streams (named per job) of the TrainingJobs log group only."),
+            (nag.log_streams_of(TRAINING_JOBS_LOG_GROUP, f"{job_prefix}-"), "Training containers write the log streams of the stage's jobs (named per job) only."),
             (r"Resource::\*", "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; PutMetricData is limited by a namespace condition."),
             (r"Action::kms:(GenerateDataKey|ReEncrypt)\*", "Granted by CDK's SageMaker training task for the output/volume key: the project key only (Resource is that key)."),
         )

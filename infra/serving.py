@@ -27,13 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from aws_cdk import CfnParameter, CfnRule, CfnRuleAssertion, Fn, Stack
+from aws_cdk import CfnDeletionPolicy, CfnParameter, CfnResource, CfnRule, CfnRuleAssertion, Fn, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from headlines.naming import NO_MODEL_POINTER
+from infra import nag
 from infra.endpoint import (
     AutoscalingProps,
     BlueGreenEndpoint,
@@ -43,6 +44,8 @@ from infra.endpoint import (
     EndpointConfiguration,
     endpoint_alarms,
 )
+from infra.retention import Retention
+from infra.service_logs import endpoint_log_group, owned_service_log_group
 from infra.serving_model import ModelRole, ModelRoleProps, ServedModel, ServedModelProps
 
 
@@ -61,6 +64,7 @@ class ServingProps:
     max_batch_size: int
     max_headline_chars: int
     capacity: CapacityProps = CapacityProps()
+    retention: Retention = Retention()  # the endpoint's log group
     autoscaling: Optional[AutoscalingProps] = None  # instance mode only
     data_capture: Optional[DataCaptureProps] = None  # instance mode only
 
@@ -89,6 +93,19 @@ def approved_model_pointer(stack: Stack, props: ApprovedModelProps) -> Tuple[str
     return Fn.select(0, fields), Fn.select(1, fields)
 
 
+def keep_replaced_versions(*resources: CfnResource) -> None:
+    """A new model replaces the Model and the EndpointConfig; CloudFormation deletes the old ones
+    in the cleanup phase of a stack update it reports as successful. With deployment guardrails
+    SageMaker may roll the endpoint back to the old configuration on its own (an alarm during the
+    bake), so the old ones are kept (UpdateReplacePolicy: Retain): the endpoint never runs on a
+    deleted configuration (scale-out and the next update need it). They cost nothing; docs/aws.md
+    says how to list and delete the ones no endpoint uses."""
+    for resource in resources:
+        resource.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
+        nag.suppress(resource, ("CloudFormation-Validate::W3011", "Replaced versions are kept for a rollback SageMaker may make on its own; "
+                                          "on destroy they go with the endpoint, on purpose (no DeletionPolicy Retain)."))
+
+
 class Serving(Construct):
     def __init__(
         self,
@@ -113,7 +130,7 @@ class Serving(Construct):
                 endpoint_name=props.endpoint_name,
                 image_uri=image_uri,
                 data_capture=props.data_capture is not None,
-                volume_key=instance_mode,
+                volume_key=props.capacity.volume_key,
             ),
             key=key,
             artifacts=artifacts,
@@ -135,6 +152,8 @@ class Serving(Construct):
             artifacts_bucket=artifacts.bucket_name,
             data_capture=props.data_capture,
         )
+        if instance_mode:
+            keep_replaced_versions(self.model, self.endpoint_config)
         # Before the endpoint: the deployment guardrails watch them.
         self.alarms = endpoint_alarms(self, props.endpoint_name, alarm_topic)
         autoscaling = props.autoscaling if instance_mode else None
@@ -147,5 +166,8 @@ class Serving(Construct):
             autoscaled=autoscaling is not None,
         )
         self.endpoint_arn = self.endpoint.endpoint_arn
+        # The group the model container logs to, before the endpoint, gone after it (infra/service_logs.py).
+        self.log_group = owned_service_log_group(self, "Logs", endpoint_log_group(props.endpoint_name), props.retention)
+        self.endpoint.node.add_dependency(self.log_group)
         if autoscaling is not None:
             EndpointAutoscaling(self, "Scaling", props=autoscaling, endpoint=self.endpoint)

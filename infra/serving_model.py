@@ -19,6 +19,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.sagemaker_role import ecr_pull_statements, log_group_statement, metrics_statement
+from infra.service_logs import endpoint_log_group
 from infra.storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
 
 
@@ -39,7 +40,7 @@ def model_role_statements(
         # update or after a rollback, the old fleet downloads its own (previous) artifact.
         iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(MODELS_PREFIX + "*")]),
         iam.PolicyStatement(actions=["kms:Decrypt", "kms:DescribeKey"], resources=[key.key_arn]),
-        log_group_statement(stack, "/aws/sagemaker/Endpoints/" + props.endpoint_name),
+        log_group_statement(stack, endpoint_log_group(props.endpoint_name)),
         metrics_statement("/aws/sagemaker/*"),
         *ecr_pull_statements([props.image_uri], stack.partition),
     ]
@@ -77,7 +78,7 @@ class ModelRole(iam.Role):
         nag.allow_wildcards(
             self,
             ("Resource::arn:" + nag.PARTITION + r":s3:::[^/]+/" + MODELS_PREFIX + r"\*", "The endpoint reads the model artifacts under models/ of the artifacts bucket (the current and previous models: blue/green, rollback)."),
-            (nag.log_streams_of("/aws/sagemaker/Endpoints/" + endpoint_name), "The model container writes log streams of its own endpoint's log group only."),
+            (nag.log_streams_of(endpoint_log_group(endpoint_name)), "The model container writes log streams of its own endpoint's log group only."),
             ("Resource::arn:" + nag.PARTITION + r":s3:::[^/]+/" + DATA_CAPTURE_PREFIX + r"\*", "Data capture writes objects under datacapture/ of the artifacts bucket only."),
             (r"Resource::\*", "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; PutMetricData is limited by a namespace condition."),
         )

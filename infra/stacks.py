@@ -33,8 +33,9 @@ from headlines.naming import (
     serving_model_parameter,
     serving_stack_name,
     state_machine_name,
+    training_job_prefix,
 )
-from headlines.sourcedir import build_sourcedir
+from headlines.sourcedir import build_project_archive, build_sourcedir
 from infra.api import Api, ApiProps
 from infra.api_function import ApiFunctionProps
 from infra.endpoint import AutoscalingProps, CapacityProps, DataCaptureProps
@@ -49,6 +50,7 @@ from infra.quality_gate import QualityGateProps
 from infra.rest_api import RestApiProps
 from infra.retention import Retention
 from infra.sagemaker_role import SageMakerExecutionRole
+from infra.service_logs import TRAINING_JOBS_LOG_GROUP, shared_service_log_group
 from infra.serving import ApprovedModelProps, Serving, ServingProps
 from infra.storage import Storage, StorageProps
 from infra.training_jobs import TrainingJobProps
@@ -78,7 +80,7 @@ def notebook_props(cfg: HeadlinesConfig) -> NotebookProps:
             state_machine_name=state_machine_name(cfg),
             stack_names=(pipeline_stack_name(cfg), serving_stack_name(cfg)),
             parameter_names=(approved_model_parameter(cfg), serving_model_parameter(cfg)),
-            training_job_prefix=cfg.project_name.lower(),
+            training_job_prefix=training_job_prefix(cfg),
             endpoint_name=endpoint_name(cfg),
         ),
     )
@@ -87,11 +89,12 @@ def notebook_props(cfg: HeadlinesConfig) -> NotebookProps:
 def pipeline_props(cfg: HeadlinesConfig, images: Images) -> PipelineProps:
     retention = Retention.of_stage(cfg.retain_data)
     data, classifier, embeddings = cfg.data, cfg.classifier, cfg.embeddings
-    job_prefix = cfg.project_name.lower()[:20]
+    job_prefix = training_job_prefix(cfg)
     tags = {"project": cfg.project_name, "stage": cfg.stage}
     return PipelineProps(
         resource_prefix=resource_prefix(cfg),
         state_machine_name=state_machine_name(cfg),
+        training_job_prefix=job_prefix,
         approval_parameter=approved_model_parameter(cfg),
         serving_parameter=serving_model_parameter(cfg),
         timeout_minutes=cfg.pipeline.timeout_minutes,
@@ -100,8 +103,10 @@ def pipeline_props(cfg: HeadlinesConfig, images: Images) -> PipelineProps:
         ingest=IngestStepProps(
             service_name=f"{cfg.project_name}-ingest",
             sources=(
-                DatasetSource("news", data.news_url, NEWS_KEY, s3_uri=data.news_s3_uri, sha256=data.news_sha256),
-                DatasetSource("corpus", data.corpus_url, CORPUS_KEY, s3_uri=data.corpus_s3_uri, sha256=data.corpus_sha256),
+                DatasetSource("news", tuple(data.news_urls), NEWS_KEY, s3_uri=data.news_s3_uri, sha256=data.news_sha256,
+                              expected_members=data.news_members),
+                DatasetSource("corpus", (data.corpus_url,), CORPUS_KEY, s3_uri=data.corpus_s3_uri,
+                              sha256=data.corpus_sha256, expected_members=data.corpus_members),
             ),
             retention=retention,
         ),
@@ -142,6 +147,7 @@ def serving_props(cfg: HeadlinesConfig) -> ServingProps:
     return ServingProps(
         resource_prefix=resource_prefix(cfg),
         endpoint_name=endpoint_name(cfg),
+        retention=Retention.of_stage(cfg.retain_data),
         approved_model=ApprovedModelProps(parameter_name=serving_model_parameter(cfg), no_model_message=no_model_message(cfg)),
         capacity=CapacityProps(
             mode=serving.mode,
@@ -149,6 +155,7 @@ def serving_props(cfg: HeadlinesConfig) -> ServingProps:
             initial_instance_count=serving.initial_instance_count,
             serverless_memory_mb=serving.serverless_memory_mb,
             serverless_max_concurrency=serving.serverless_max_concurrency,
+            serverless_provisioned_concurrency=serving.serverless_provisioned_concurrency,
         ),
         autoscaling=AutoscalingProps(
             min_capacity=scaling.min_capacity,
@@ -175,6 +182,7 @@ def api_props(cfg: HeadlinesConfig) -> ApiProps:
             cors_allow_origins=tuple(api.cors_allow_origins),
             max_headline_chars=api.max_headline_chars,
             max_batch_size=api.max_batch_size,
+            create_logging_role=api.logging_role == "create",
         ),
         function=ApiFunctionProps(
             resource_prefix=prefix,
@@ -182,7 +190,7 @@ def api_props(cfg: HeadlinesConfig) -> ApiProps:
             metrics_namespace=cfg.project_name,
             max_headline_chars=api.max_headline_chars,
             max_batch_size=api.max_batch_size,
-            endpoint_timeout_seconds=api.endpoint_timeout_seconds,
+            endpoint_timeout_seconds=cfg.endpoint_timeout,
             cors_allow_origins=tuple(api.cors_allow_origins),
             retention=retention,
         ),
@@ -214,17 +222,26 @@ class PipelineStack(Stack):
         # byte-reproducibly, and publish it as a file asset.
         tarball = build_sourcedir(_build_dir(self) / "sourcedir.tar.gz")
         self.sourcedir = s3_assets.Asset(self, "SourceDir", path=str(tarball))
+        # The account's training job logs (infra/service_logs.py): a retention, kept on destroy.
+        self.training_logs = shared_service_log_group(self, "TrainingJobLogs", TRAINING_JOBS_LOG_GROUP)
         self.training_role = SageMakerExecutionRole(
             self,
             "TrainingRole",
             storage=self.storage,
             image_uris=[self.images.blazingtext, self.images.mxnet_training],
             sourcedir=self.sourcedir,
+            job_prefix=training_job_prefix(cfg),
         )
         self.notebook: Optional[Notebook] = None
         if cfg.notebook.enabled:
+            # The notebook opens on the project as deployed (unless a repository is configured).
+            project = None
+            if cfg.notebook.repository_url is None:
+                archive = build_project_archive(_build_dir(self) / "project.tar.gz")
+                project = s3_assets.Asset(self, "NotebookProject", path=str(archive))
             self.notebook = Notebook(
-                self, "Notebook", props=notebook_props(cfg), storage=self.storage, training_role=self.training_role.role
+                self, "Notebook", props=notebook_props(cfg), storage=self.storage, training_role=self.training_role.role,
+                project=project,
             )
         self.pipeline = Pipeline(
             self,

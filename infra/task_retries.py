@@ -1,7 +1,11 @@
 """Retries of the pipeline's Task states: exponential backoff with full jitter.
 
 Each list names the transient errors of one service integration (throttling, service
-faults); a task's own failure (a Lambda exception, a failed training job) is not retried.
+faults); a task's own failure (a Lambda exception, a failed training job) is not retried, nor
+is a quota: ``SageMaker.ResourceLimitExceededException`` means the account's Service Quota for
+the instance type is below what the job asks (often 0 in a new account), which no retry
+changes; retrying only delays the failure, and a CreateTrainingJob retried under the same name
+can end in a duplicate-name error that hides the cause. ``headlines preflight`` checks quotas.
 """
 from __future__ import annotations
 
@@ -19,7 +23,13 @@ LAMBDA_TRANSIENT_ERRORS = (
 SAGEMAKER_TRANSIENT_ERRORS = (
     "SageMaker.AmazonSageMakerException",
     "SageMaker.ThrottlingException",
+)
+#: Errors that say a quota or limit is exhausted: never retried (the test holds every list to it).
+QUOTA_ERRORS = (
     "SageMaker.ResourceLimitExceededException",
+    "Lambda.CodeStorageExceededException",
+    "Ssm.ParameterLimitExceededException",
+    "Ssm.ParameterMaxVersionLimitExceededException",
 )
 SSM_TRANSIENT_ERRORS = ("Ssm.TooManyUpdatesException", "Ssm.ThrottlingException", "Ssm.InternalServerErrorException")
 

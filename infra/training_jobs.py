@@ -9,6 +9,7 @@ Both are Task states only (no resources of their own): the execution role is giv
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
@@ -22,6 +23,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headlines import hyperparameters
+from headlines.instance_types import accepts_volume_kms_key
 from infra.ingest_step import NEWS_PREFIX
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX
 from infra.task_retries import SAGEMAKER_TRANSIENT_ERRORS, backoff_retry
@@ -39,7 +41,7 @@ def metric_regex(name: str) -> str:
 
 @dataclass(frozen=True)
 class TrainingJobProps:
-    job_name_prefix: str  # the job is named <prefix>-<execution name>
+    job_name_prefix: str  # the job is named <prefix>-<execution name>; stage-scoped (roles are scoped by it)
     image_uri: str
     instance_type: str  # ml.*
     max_runtime_seconds: int
@@ -124,7 +126,9 @@ def training_job_task(
             instance_count=props.instance_count,
             instance_type=instance_type(props.instance_type),
             volume_size=Size.gibibytes(props.volume_size_gb),
-            volume_encryption_key=storage.key,
+            # SageMaker refuses a VolumeKmsKeyId on types with local storage (g4dn, g5, p4d, c5d...):
+            # their instance store is encrypted by the instance's hardware (headlines.instance_types).
+            volume_encryption_key=storage.key if accepts_volume_kms_key(props.instance_type) else None,
         ),
         stopping_condition=tasks.StoppingCondition(max_runtime=Duration.seconds(props.max_runtime_seconds)),
         integration_pattern=sfn.IntegrationPattern.RUN_JOB,
@@ -134,6 +138,22 @@ def training_job_task(
     )
     task.add_retry(**backoff_retry(SAGEMAKER_TRANSIENT_ERRORS, interval_s=15, attempts=5))
     return task
+
+
+def scope_training_jobs(role: iam.IRole, job_prefix: str) -> None:
+    """The .sync training-job integration grants ``sagemaker:*TrainingJob`` on ``training-job/*``
+    when the job name is made per execution (CDK cannot know it); rewrite that to the stage's
+    jobs (names ``<job_prefix>-...``), so the dev pipeline cannot describe, stop or tag prod's jobs. Call it once the
+    state machine is built: later statements of the role's default policy would be dropped."""
+    policy = role.node.try_find_child("DefaultPolicy")
+    cfn = policy.node.default_child if policy is not None else None
+    if not isinstance(cfn, iam.CfnPolicy):
+        raise ValueError(f"{role.node.path} has no default policy to scope")
+    any_job = '":training-job/*"'
+    text = json.dumps(Stack.of(role).resolve(cfn.policy_document))
+    if any_job not in text:
+        raise ValueError("CDK's training-job grant changed shape: scope_training_jobs needs a look")
+    cfn.policy_document = json.loads(text.replace(any_job, f'":training-job/{job_prefix}-*"'))
 
 
 class EmbeddingsJob(Construct):

@@ -5,7 +5,6 @@ The notebooks import it from their own folder (Jupyter starts kernels in the not
 """
 from __future__ import annotations
 
-import json
 import os
 import tarfile
 import tempfile
@@ -16,6 +15,9 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from headlines.config import load_config
+from headlines.hyperparameters import blazingtext_hyperparameters
+from headlines.instance_types import accepts_volume_kms_key
+from headlines.naming import training_job_prefix
 from headlines.project import ROOT as REPO_ROOT
 
 # rich's progress bars work in notebooks without ipywidgets (as plain text); the warning would be noise.
@@ -169,9 +171,13 @@ def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[
         raise RuntimeError("set training_role_arn (the pipeline's SageMaker training role) to train on SageMaker")
     data_bucket = outputs["DataBucketName"]
     corpus = corpus_s3_uri or f"s3://{data_bucket}/raw/corpus/text/text8"  # where the ingest step unpacks text8
-    name = job_name or f"{config.project_name}-notebook-emb-{time.strftime('%Y%m%d-%H%M%S')}"
-    hyperparameters = {key: json.dumps(value) if isinstance(value, bool) else str(value)
-                       for key, value in config.embeddings.hyperparameters.items()}
+    # Named like the stage's own jobs: the notebook role may run only those (infra/notebook_role.py).
+    name = job_name or f"{training_job_prefix(config)}-notebook-emb-{time.strftime('%Y%m%d-%H%M%S')}"
+    hyperparameters = blazingtext_hyperparameters(config)
+    resources = {"InstanceType": config.embeddings.instance_type, "InstanceCount": 1,
+                 "VolumeSizeInGB": config.embeddings.volume_size_gb}
+    if accepts_volume_kms_key(config.embeddings.instance_type):  # not on types with local storage
+        resources["VolumeKmsKeyId"] = outputs["KeyArn"]
     aws.client("sagemaker").create_training_job(
         TrainingJobName=name, RoleArn=role, HyperParameters=hyperparameters,
         AlgorithmSpecification={"TrainingImage": image_uris.retrieve("blazingtext", aws.region),
@@ -179,8 +185,7 @@ def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[
         InputDataConfig=[{"ChannelName": "train", "ContentType": "text/plain", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": corpus, "S3DataDistributionType": "FullyReplicated"}}}],
         OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/scratch/embeddings/", "KmsKeyId": outputs["KeyArn"]},
-        ResourceConfig={"InstanceType": config.embeddings.instance_type, "InstanceCount": 1,
-                        "VolumeSizeInGB": config.embeddings.volume_size_gb, "VolumeKmsKeyId": outputs["KeyArn"]},
+        ResourceConfig=resources,
         StoppingCondition={"MaxRuntimeInSeconds": config.embeddings.max_runtime_seconds},
         Tags=[{"Key": "project", "Value": config.project_name}, {"Key": "stage", "Value": config.stage}])
     job = wait_for_training_job(aws, name, poll_seconds)

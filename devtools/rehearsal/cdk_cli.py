@@ -11,6 +11,7 @@ from devtools.rehearsal.aws import aws_env
 from devtools.rehearsal.basics import Deadline, RehearsalError, clip, tail
 from devtools.rehearsal.emulator import terminate_group
 from devtools.rehearsal.settings import ACCOUNT, NO_OVERRIDES, REGION
+from infra.bootstrap_template import PROJECT_TEMPLATE
 
 
 def cdk_cli() -> Path:
@@ -85,8 +86,10 @@ class Cdk:
         return args
 
     def bootstrap(self) -> None:
-        # Run outside the app directory: bootstrapping an explicit environment needs no synth.
-        self.run("bootstrap", ["bootstrap", f"aws://{ACCOUNT}/{REGION}"], cap=120, cwd=self.workdir)
+        # As `make bootstrap` does: the project's template (infra/bootstrap_template.py). Run
+        # outside the app directory: bootstrapping an explicit environment needs no synth.
+        self.run("bootstrap", ["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--template", str(PROJECT_TEMPLATE)],
+                 cap=120, cwd=self.workdir)
 
     def synth(self, log_name: str, context: Mapping[str, str], out_dir: Path) -> None:
         """``cdk synth`` with the rehearsal context; ``cdk deploy`` then deploys this assembly."""

@@ -149,10 +149,10 @@ def _matches(found: Optional[Tuple[int, Optional[str]]], size: Optional[int], sh
 
 
 def stage(source: str, store, key: str, sha256: Optional[str] = None, expected_size: Optional[int] = None,
-          progress: Optional[Progress] = None, timeout: float = 60.0) -> Dict[str, object]:
-    """Copies ``source`` to ``key`` in ``store`` unless it is already there; checks it."""
+          progress: Optional[Progress] = None, timeout: float = 60.0, force: bool = False) -> Dict[str, object]:
+    """Copies ``source`` to ``key`` in ``store`` unless it is already there (or ``force``); checks it."""
     expected_size = expected_size or KNOWN_SIZES.get(source)
-    if _matches(store.stat(key), expected_size, sha256):
+    if not force and _matches(store.stat(key), expected_size, sha256):
         return {"uri": store.uri(key), "skipped": True}
     stream, length = _open_source(source, timeout)
     hashing = _Hashing(stream, progress, length or expected_size)
@@ -171,32 +171,81 @@ def stage(source: str, store, key: str, sha256: Optional[str] = None, expected_s
     return {"uri": store.uri(key), "skipped": False, "size": hashing.size, "sha256": digest}
 
 
-def unpack_single_member(store, key: str, target_key: str) -> Optional[str]:
-    """If ``key`` is a zip holding exactly one file, stores that file at ``target_key``.
+class _LocalCopy:
+    """The object at ``key`` as a local file (zip needs random access): the file itself in a
+    LocalStore, else a temporary download (31 MB for text8.zip)."""
 
-    Returns its URI, or None when the object is not a single-file zip. Zip needs random
-    access, so the archive goes through a temporary file (31 MB for text8.zip).
-    """
-    with tempfile.TemporaryDirectory() as scratch:
-        local = os.path.join(scratch, "archive")
-        if isinstance(store, LocalStore):
-            local = store.uri(key)
-        else:
-            store.client.download_file(store.bucket, key, local)
-        if not zipfile.is_zipfile(local):
+    def __init__(self, store, key: str):
+        self.store, self.key = store, key
+        self._scratch: Optional[tempfile.TemporaryDirectory] = None
+
+    def __enter__(self) -> str:
+        if isinstance(self.store, LocalStore):
+            return self.store.uri(self.key)
+        self._scratch = tempfile.TemporaryDirectory()
+        local = os.path.join(self._scratch.name, "archive")
+        self.store.client.download_file(self.store.bucket, self.key, local)
+        return local
+
+    def __exit__(self, *exc) -> None:
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+
+def check_members(archive: str, key: str, expected: Dict[str, int]) -> None:
+    """IngestError unless the zip at ``archive`` holds each expected member with its size."""
+    if not expected:
+        return
+    if not zipfile.is_zipfile(archive):
+        raise IngestError("{}: not a zip file (expected {})".format(key, ", ".join(sorted(expected))))
+    with zipfile.ZipFile(archive) as opened:
+        sizes = {os.path.basename(info.filename): info.file_size for info in opened.infolist() if not info.is_dir()}
+    for name, size in sorted(expected.items()):
+        if name not in sizes:
+            raise IngestError("{}: no {} in the zip (it holds {})".format(key, name, ", ".join(sorted(sizes)) or "nothing"))
+        if sizes[name] != size:
+            raise IngestError("{}: {} is {} bytes, the dataset's is {}".format(key, name, sizes[name], size))
+
+
+def unpack_single_member(archive: str, store, target_key: str) -> Optional[str]:
+    """If ``archive`` (a local file) is a zip holding exactly one file, stores that file at
+    ``target_key``. Returns its URI, or None when it is not a single-file zip."""
+    if not zipfile.is_zipfile(archive):
+        return None
+    with zipfile.ZipFile(archive) as opened:
+        members = [info for info in opened.infolist() if not info.is_dir()]
+        if len(members) != 1:
             return None
-        with zipfile.ZipFile(local) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
-            if len(members) != 1:
-                return None
-            if _matches(store.stat(target_key), members[0].file_size, None):
-                return store.uri(target_key)
-            try:
-                with archive.open(members[0]) as member:
-                    store.put(target_key, member)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile) as error:  # includes CRC errors
-                raise IngestError("{}: damaged zip ({})".format(key, error)) from error
+        if _matches(store.stat(target_key), members[0].file_size, None):
+            return store.uri(target_key)
+        try:
+            with opened.open(members[0]) as member:
+                store.put(target_key, member)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile) as error:  # includes CRC errors
+            raise IngestError("{}: damaged zip ({})".format(archive, error)) from error
     return store.uri(target_key)
+
+
+def stage_dataset(origins: List[str], store, key: str, sha256: Optional[str] = None,
+                  expected_size: Optional[int] = None, expected_members: Optional[Dict[str, int]] = None,
+                  progress: Optional[Progress] = None, unpack: bool = True) -> Dict[str, object]:
+    """Stages the first of ``origins`` that gives the expected dataset (the current address
+    first, older ones as fallbacks), and unpacks a single-file zip beside it (``unpack``);
+    IngestError naming each failure when none does."""
+    failures: List[str] = []
+    for attempt, origin in enumerate(origins):
+        try:
+            # After a failed check, what is stored is not the dataset: fetch again.
+            result = stage(origin, store, key, sha256=sha256, expected_size=expected_size,
+                           progress=progress, force=attempt > 0)
+            with _LocalCopy(store, key) as archive:
+                check_members(archive, key, expected_members or {})
+                text_key = "{}/text/{}".format(os.path.dirname(key), os.path.splitext(os.path.basename(key))[0])
+                unpacked = unpack_single_member(archive, store, text_key) if unpack else None
+            return dict(result, origin=origin, text_uri=unpacked)
+        except IngestError as error:
+            failures.append(str(error))
+    raise IngestError("; ".join(failures) if len(failures) > 1 else failures[0])
 
 
 def ingest_sources(sources: List[Dict[str, object]], store) -> Dict[str, str]:
@@ -204,17 +253,22 @@ def ingest_sources(sources: List[Dict[str, object]], store) -> Dict[str, str]:
     objects: Dict[str, str] = {}
     for source in sources:
         name, key = str(source["name"]), str(source["key"])
-        origin = source.get("source_s3_uri") or source.get("url")
-        if not origin:
+        if source.get("source_s3_uri"):
+            origins = [str(source["source_s3_uri"])]
+        else:
+            origins = [str(url) for url in (source.get("urls") or [source.get("url")]) if url]
+        # {member name: size} the zip must hold (cdk.json data.*_members): a moved or changed
+        # download (an HTML page, another version) fails here, not in the training job.
+        members = {str(k): int(str(v)) for k, v in dict(source.get("expected_members") or {}).items()}
+        if not origins:
             raise IngestError("source '{}' has neither url nor source_s3_uri".format(name))
         sha256, expected_size = source.get("sha256"), source.get("expected_size")
-        result = stage(str(origin), store, key, sha256=str(sha256) if sha256 else None,
-                       expected_size=int(str(expected_size)) if expected_size is not None else None)
+        result = stage_dataset(origins, store, key, sha256=str(sha256) if sha256 else None,
+                               expected_size=int(str(expected_size)) if expected_size is not None else None,
+                               expected_members=members)
         objects[name] = str(result["uri"])
-        text_key = "{}/text/{}".format(os.path.dirname(key), os.path.splitext(os.path.basename(key))[0])
-        unpacked = unpack_single_member(store, key, text_key)
-        if unpacked:
-            objects[name + "_text"] = unpacked
+        if result.get("text_uri"):
+            objects[name + "_text"] = str(result["text_uri"])
     return objects
 
 

@@ -112,12 +112,13 @@ def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT
     """What the Lambda's environment holds in AWS, with local endpoints and dummy credentials."""
     from headlines.config import load_config
 
-    api = load_config().api
+    cfg = load_config()
+    api = cfg.api
     env: Dict[str, Optional[str]] = {
         "ENDPOINT_NAME": endpoint_name,
         "MAX_HEADLINE_CHARS": str(api.max_headline_chars),
         "MAX_BATCH_SIZE": str(api.max_batch_size),
-        "ENDPOINT_TIMEOUT_SECONDS": str(api.endpoint_timeout_seconds),
+        "ENDPOINT_TIMEOUT_SECONDS": str(cfg.endpoint_timeout),
         "CORS_ALLOW_ORIGINS": ",".join(api.cors_allow_origins),
         "MODEL_VERSION": model_version or os.environ.get("MODEL_VERSION") or "",
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url,

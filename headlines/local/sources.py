@@ -22,7 +22,7 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, Dict, Iterator, List, Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -87,6 +87,20 @@ def _fetch(location: str, workdir: Path, folder: str, sha256: Optional[str], con
     return Path(str(result["uri"]))
 
 
+def _fetch_public(urls: List[str], workdir: Path, folder: str, sha256: Optional[str],
+                  members: Dict[str, int], console: Console) -> Path:
+    """A public dataset as the ingest Lambda stages it: the first address that gives the
+    expected zip (cdk.json data.*_members), the others as fallbacks."""
+    ingest = _ingest()
+    store = ingest.LocalStore(str(workdir / "raw"))
+    key = f"{folder}/{Path(urls[0].split('?')[0]).name or folder}"
+    with _download_bar(console, f"downloading {urls[0]}") as progress:
+        result = ingest.stage_dataset(urls, store, key, sha256=sha256, expected_members=members,
+                                      progress=progress, unpack=False)
+    console.print(f"{'cached' if result['skipped'] else 'downloaded'}: {result['uri']} (from {result['origin']})")
+    return Path(str(result["uri"]))
+
+
 def _readable(path: Path) -> Path:
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -110,8 +124,9 @@ def resolve_news(location: Optional[str], workdir: Path, config: HeadlinesConfig
     """The News Aggregator file (CSV or zip) to train on."""
     if location is None:
         try:
-            return Resolved(_fetch(config.data.news_url, workdir, "news", config.data.news_sha256, console),
-                            config.data.news_url)
+            data = config.data
+            return Resolved(_fetch_public(data.news_urls, workdir, "news", data.news_sha256, data.news_members, console),
+                            data.news_url)
         except _ingest().IngestError as error:
             return _sample("news dataset", workdir, str(error), console)
     if _is_remote(location):
@@ -129,7 +144,11 @@ def resolve_corpus(location: Optional[str], workdir: Path, config: HeadlinesConf
     origin = location or config.data.corpus_url
     if location is None or _is_remote(location):
         try:
-            path = _fetch(origin, workdir, "corpus", config.data.corpus_sha256 if location is None else None, console)
+            if location is None:
+                data = config.data
+                path = _fetch_public([data.corpus_url], workdir, "corpus", data.corpus_sha256, data.corpus_members, console)
+            else:
+                path = _fetch(location, workdir, "corpus", None, console)
         except _ingest().IngestError as error:
             if location is not None:
                 raise InputError(str(error)) from error

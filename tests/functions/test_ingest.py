@@ -63,7 +63,7 @@ def test_stage_downloads_checks_and_skips_the_second_time(http_files, tmp_path):
     second = ingest.stage(f"{base}/text8.zip", store, "raw/corpus/text8.zip", sha256=digest)
     assert second["skipped"] is True and len(requests) == 1
 
-    text = ingest.unpack_single_member(store, "raw/corpus/text8.zip", "raw/corpus/text/text8")
+    text = ingest.unpack_single_member(store.uri("raw/corpus/text8.zip"), store, "raw/corpus/text/text8")
     assert Path(text).read_bytes() == payload
 
 
@@ -110,8 +110,49 @@ def test_lambda_handler_stages_into_s3_and_unpacks_single_file_zips(http_files, 
     assert len(requests) == 2
 
 
+def _news_zip(csv: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("newsCorpora.csv", csv)
+        archive.writestr("2pageSessions.csv", "x")
+    return buffer.getvalue()
+
+
+def test_the_current_address_failing_the_legacy_one_is_used_and_its_zip_checked(http_files, tmp_path):
+    base, root, requests = http_files
+    (root / "legacy").mkdir()
+    csv = b"1\tA headline\tu\tp\tb\ts\th\t1\n"
+    (root / "legacy" / "NewsAggregatorDataset.zip").write_bytes(_news_zip(csv))
+    store = ingest.LocalStore(str(tmp_path / "bucket"))
+    result = ingest.stage_dataset([f"{base}/static/news.zip", f"{base}/legacy/NewsAggregatorDataset.zip"], store,
+                                  "raw/news/news.zip", expected_members={"newsCorpora.csv": len(csv)})
+    assert result["origin"].endswith("/legacy/NewsAggregatorDataset.zip") and result["text_uri"] is None
+
+
+def test_a_download_that_is_not_the_dataset_is_refused_with_each_address_named(http_files, tmp_path):
+    """UCI's moved pages answer 200 with HTML; a changed zip has another newsCorpora.csv."""
+    base, root, _ = http_files
+    (root / "page.zip").write_bytes(b"<!doctype html><title>UCI Machine Learning Repository</title>")
+    (root / "other.zip").write_bytes(_news_zip(b"short"))
+    store = ingest.LocalStore(str(tmp_path / "bucket"))
+    with pytest.raises(ingest.IngestError) as failure:
+        ingest.stage_dataset([f"{base}/page.zip", f"{base}/other.zip"], store, "raw/news/news.zip",
+                             expected_members={"newsCorpora.csv": 102297000})
+    message = str(failure.value)
+    assert "not a zip file" in message and "newsCorpora.csv is 5 bytes, the dataset's is 102297000" in message
+    assert "\n" not in message
+
+
+def test_the_configured_datasets_carry_their_documented_sizes():
+    data = load_config().data
+    assert data.news_url.startswith("https://archive.ics.uci.edu/static/public/359/")
+    assert data.news_fallback_urls == ["https://archive.ics.uci.edu/ml/machine-learning-databases/00359/NewsAggregatorDataset.zip"]
+    assert data.news_members == {"newsCorpora.csv": 102_297_000} and data.corpus_members == {"text8": 100_000_000}
+
+
 def test_local_mode_falls_back_to_the_shipped_sample_with_one_warning(tmp_path):
     config = load_config({"headlines.data.news_url": "http://127.0.0.1:9/NewsAggregatorDataset.zip",
+                          "headlines.data.news_fallback_urls": "[]",
                           "headlines.data.corpus_url": "http://127.0.0.1:9/text8.zip"})
     console = Console(file=io.StringIO(), width=200)
     news = resolve_news(None, tmp_path, config, console)

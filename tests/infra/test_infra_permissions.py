@@ -73,8 +73,9 @@ DATA, ARTIFACTS = "arn:aws:s3:::<StorageData>", "arn:aws:s3:::<StorageArtifacts>
 IMPORTED_ARTIFACTS = "arn:aws:s3:::<import:HeadlinesPipeline-ArtifactsBucketName>"
 KEY, IMPORTED_KEY = "<StorageKey.Arn>", "<import:HeadlinesPipeline-KeyArn>"
 NEWS = DATA + "/raw/news/NewsAggregatorDataset.zip"
-MODEL = ARTIFACTS + "/models/headlines-clf-run1/output/model.tar.gz"
-TRAINING_JOB = _arn("sagemaker", "training-job/headlines-clf-run1")
+MODEL = ARTIFACTS + "/models/headlines-dev-clf-run1/output/model.tar.gz"
+TRAINING_JOB = _arn("sagemaker", "training-job/headlines-dev-clf-run1")
+PROD_TRAINING_JOB = _arn("sagemaker", "training-job/headlines-prod-clf-run1")
 STATE_MACHINE = _arn("states", "stateMachine:headlines-dev-pipeline")
 EXECUTION = _arn("states", "execution:headlines-dev-pipeline:run1")
 STACK = _arn("cloudformation", "stack/HeadlinesPipeline/0a1b2c3d")
@@ -113,7 +114,7 @@ CALLS: List[Call] = [
     Call("TrainingRole", "embeddings channel", "s3", "GetObject", ARTIFACTS + "/embeddings/headlines-emb-run1/output/model.tar.gz"),
     Call("TrainingRole", "encrypted output", "kms", "GenerateDataKey", KEY),
     Call("TrainingRole", "encrypted volume", "kms", "CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
-    Call("TrainingRole", "container logs", "logs", "PutLogEvents", _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-clf-run1/algo-1")),
+    Call("TrainingRole", "container logs", "logs", "PutLogEvents", _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-dev-clf-run1/algo-1")),
     Call("TrainingRole", "metrics", "cloudwatch", "PutMetricData", "*", {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}),
     Call("TrainingRole", "image pull", "ecr", "GetAuthorizationToken", "*"),
     # the endpoint (SageMaker, as the model role): the current and the previous model
@@ -139,6 +140,13 @@ CALLS: List[Call] = [
     Call("NotebookRole", "notebook: scratch space", "s3", "PutObject", DATA + "/scratch/exp1/train.csv"),
     Call("NotebookRole", "notebook: read data", "s3", "GetObject", NEWS),
     Call("NotebookRole", "notebook: call the model", "sagemaker-runtime", "InvokeEndpoint", _arn("sagemaker", "endpoint/headlines-dev")),
+    Call("NotebookRole", "notebook: follow a job's logs", "logs", "GetLogEvents",
+         _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-dev-notebook-emb-1/algo-1-1")),
+    Call("NotebookRole", "lifecycle: its logs", "logs", "PutLogEvents",
+         _arn("logs", "log-group:/aws/sagemaker/NotebookInstances:log-stream:headlines-dev-notebook/LifecycleConfigOnStart")),
+    # CDK's LogRetention function (infra/service_logs.py): the service log groups' retention
+    Call("LogRetention", "retention of the training jobs' group", "logs", "PutRetentionPolicy",
+         _arn("logs", "log-group:/aws/sagemaker/TrainingJobs")),
 ]
 
 # Calls that must be denied (least privilege has teeth).
@@ -151,6 +159,13 @@ DENIED: List[Call] = [
     Call("TrainingRole", "list outside its prefixes", "s3", "ListObjectsV2", DATA, {"s3:prefix": "other/"}),
     Call("TrainingRole", "HeadObject carries no s3:prefix", "s3", "HeadObject", DATA, action="s3:ListBucket"),
     Call("ApiHandlerRole", "another endpoint", "sagemaker-runtime", "InvokeEndpoint", _arn("sagemaker", "endpoint/other")),
+    # a stage reaches its own training jobs only (their names start with <project>-<stage>)
+    Call("PipelineStateMachineRole", "prod's jobs", "sagemaker", "StopTrainingJob", PROD_TRAINING_JOB),
+    Call("NotebookRole", "prod's jobs", "sagemaker", "DescribeTrainingJob", PROD_TRAINING_JOB),
+    Call("NotebookRole", "prod's job logs", "logs", "GetLogEvents",
+         _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-prod-clf-run1/algo-1-1")),
+    Call("TrainingRole", "prod's job logs", "logs", "PutLogEvents",
+         _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-prod-clf-run1/algo-1")),
 ]
 
 
@@ -264,6 +279,9 @@ def test_every_role_of_the_app_is_covered(dev):
 
 # Findings reviewed and accepted, each with its reason (issue code, action or "*").
 PARLIAMENT_ACCEPTED = {
+    # CDK's LogRetention function (infra/service_logs.py) sets retention by group name; CDK
+    # grants it on "*" (its singleton serves every group of the stack).
+    ("RESOURCE_STAR", "logs:PutRetentionPolicy"): "CDK's LogRetention function, one per stack, for every group it manages",
     # parliament wants every resource type an action accepts; these name the one the CLI uses
     # (standard executions of this state machine, not express executions or map runs).
     ("RESOURCE_MISMATCH", "states:DescribeExecution"): "standard executions only (no express workflows here)",

@@ -67,7 +67,7 @@ def test_blazingtext_job(asl, dev):
     assert channel["DataSource"]["S3DataSource"]["S3Uri.$"] == "$.ingest.objects.corpus_text"
     assert channel["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "FullyReplicated"
     hp = params["HyperParameters"]
-    assert hp["mode"] == "batch_skipgram" and hp["vector_dim"] == "100" and hp["evaluation"] == "true"
+    assert hp["mode"] == "batch_skipgram" and hp["vector_dim"] == "100" and hp["evaluation"] == "True"
     assert params["ResourceConfig"] == {
         "InstanceCount": 2,
         "InstanceType": "ml.c5.2xlarge",

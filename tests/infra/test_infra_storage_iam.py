@@ -29,6 +29,10 @@ ACTIONS_WITHOUT_RESOURCES = {
     "xray:GetSamplingTargets",
     # Added by CDK's Step Functions SageMaker .sync integration (not under our control).
     "sagemaker:ListTags",
+    # Granted on "*" by CDK's LogRetention function (infra/service_logs.py), one per stack for
+    # every group it manages (not under our control).
+    "logs:PutRetentionPolicy",
+    "logs:DeleteRetentionPolicy",
 }
 
 
@@ -123,7 +127,7 @@ def test_no_managed_policies_except_api_gateway_logging(dev):
             managed = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
             assert "AmazonSageMakerFullAccess" not in managed
             if managed != "[]":
-                # CDK's auto-delete provider (Lambda basic execution) and API Gateway's account role
+                # CDK's auto-delete and LogRetention providers (Lambda basic execution) and API Gateway's account role
                 assert "AWSLambdaBasicExecutionRole" in managed or "AmazonAPIGatewayPushToCloudWatchLogs" in managed, logical_id
 
 
@@ -180,18 +184,70 @@ def test_notebook_instance_is_locked_down(dev):
     )
 
 
-def test_notebook_opens_on_the_project_repository(dev):
-    (repository_id, repository), = dev.resources(dev.pipeline_name, "AWS::SageMaker::CodeRepository").items()
-    assert repository["Properties"]["GitConfig"]["RepositoryUrl"] == dev.built.cfg.notebook.repository_url
-    (instance,) = dev.resources(dev.pipeline_name, "AWS::SageMaker::NotebookInstance").values()
-    assert instance["Properties"]["DefaultCodeRepository"] == {"Fn::GetAtt": [repository_id, "CodeRepositoryName"]}
+def _joined(value):
+    """A template string, Fn::Base64 / Fn::Join resolved with placeholders for references."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Base64" in value:
+        return _joined(value["Fn::Base64"])
+    if "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return delimiter.join(_joined(part) for part in parts)
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: f"<{m.group(1)}>", value["Fn::Sub"])
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    raise ValueError(value)
 
 
-def _lifecycle_scripts(dev):
-    config = next(iter(dev.resources(dev.pipeline_name, "AWS::SageMaker::NotebookInstanceLifecycleConfig").values()))
+def _lifecycle_scripts(synth):
+    config = next(iter(synth.resources(synth.pipeline_name, "AWS::SageMaker::NotebookInstanceLifecycleConfig").values()))
     props = config["Properties"]
-    decode = lambda hooks: base64.b64decode(hooks[0]["Content"]).decode()  # noqa: E731
+
+    def decode(hooks):
+        content = hooks[0]["Content"]
+        return base64.b64decode(content).decode() if isinstance(content, str) else _joined(content)
     return decode(props["OnCreate"]), decode(props["OnStart"])
+
+
+def test_notebook_opens_on_the_project_deployed_with_the_stack(dev):
+    """No git repository that may not exist: the project is an asset the lifecycle unpacks."""
+    assert dev.built.cfg.notebook.repository_url is None
+    assert not dev.resources(dev.pipeline_name, "AWS::SageMaker::CodeRepository")
+    (instance,) = dev.resources(dev.pipeline_name, "AWS::SageMaker::NotebookInstance").values()
+    assert "DefaultCodeRepository" not in instance["Properties"]
+    _, on_start = _lifecycle_scripts(dev)
+    project = dev.built.pipeline.node.find_child("NotebookProject")
+    assert f"VERSION={project.asset_hash}" in on_start
+    assert re.search(rf'"cdk-hnb659fds-assets-<AWS::AccountId>-[a-z0-9-]+" "{project.asset_hash}\.(tar\.)?gz"', on_start)
+    assert "/home/ec2-user/SageMaker/headlines-mlops" in on_start
+    # an older copy is renamed aside, never overwritten
+    assert 'mv /home/ec2-user/SageMaker/headlines-mlops "/home/ec2-user/SageMaker/headlines-mlops.before-' in on_start
+    statements = _role_statements(dev, dev.pipeline_name, "NotebookRole")
+    reads = [s for s in statements if s["Action"] == "s3:GetObject" and f"/{project.asset_hash}." in json.dumps(s["Resource"])]
+    assert len(reads) == 1 and "cdk-hnb659fds-assets-" in json.dumps(reads[0]["Resource"])
+
+
+def test_the_project_copy_holds_what_the_kernel_and_the_notebooks_need(dev):
+    import tarfile
+
+    project = dev.built.pipeline.node.find_child("NotebookProject")
+    archive = dev.outdir / project.asset_path
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    for needed in ("pyproject.toml", "setup.py", "constraints.txt", "cdk.json", "notebooks/workshop.py",
+                   "notebooks/01-word-vectors.ipynb", "headlines/config.py", "training/train.py", "inference/inference.py"):
+        assert f"headlines-mlops/{needed}" in names, needed
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests/" in n]
+
+
+def test_a_configured_repository_is_cloned_instead_and_a_new_url_is_a_new_repository(tmp_path):
+    from infra.notebook import on_start_script, repository_name
+
+    first, second = repository_name("p", "https://example.com/a.git"), repository_name("p", "https://example.com/b.git")
+    assert first != second and first.startswith("p-") and len(first) <= 63
+    script = on_start_script("https://example.com/team/fork.git", 60)
+    assert "PROJECT=/home/ec2-user/SageMaker/fork" in script and "VERSION=" not in script
 
 
 def test_notebook_lifecycle_installs_the_kernel_in_background_and_a_systemd_idle_stop(dev):
@@ -212,8 +268,23 @@ def test_notebook_lifecycle_scripts_are_valid_bash_and_python(dev, tmp_path):
         path = tmp_path / name
         path.write_text(script)
         subprocess.run(["bash", "-n", str(path)], check=True)
-    python = re.search(r"<<'PYEOF'\n(.*)\nPYEOF", on_start, re.S).group(1)
-    compile(python, "autostop.py", "exec")
+    for python in re.findall(r"<<'PYEOF'\n(.*?)\nPYEOF", on_start, re.S):
+        compile(python, "lifecycle.py", "exec")
+
+
+def test_notebook_lifecycle_keeps_to_the_documented_contract(dev):
+    """CreateNotebookInstanceLifecycleConfig: at most 16,384 characters a script; run as root with
+    PATH=/sbin:bin:/usr/sbin:/usr/bin; only paths AWS (or AL2023) documents (infra/notebook.py)."""
+    from infra.notebook import DOCUMENTED_PATHS, SCRIPT_LIMIT
+
+    for script in _lifecycle_scripts(dev):
+        encoded = base64.b64encode(script.encode()).decode()
+        assert len(encoded) <= SCRIPT_LIMIT, len(encoded)
+        for path in set(re.findall(r"(?<![\w.$])(/(?:home|opt|etc|usr|var)/[^\s'\"$;|&)]+)", script)):
+            assert any(path == known or path.startswith(known + "/") or path.startswith(known + ".")
+                       for known in DOCUMENTED_PATHS), path
+        for command in ("aws ", "conda "):  # not on the lifecycle PATH: absolute paths only
+            assert not re.search(rf"(^|[;&|]\s*|\n\s*){command}", script), command
 
 
 def test_notebook_role_may_stop_only_itself(dev):
@@ -234,7 +305,7 @@ def test_notebook_role_starts_the_pipeline_and_passes_only_the_training_role(dev
     assert passing["Resource"] == {"Fn::GetAtt": [training_role, "Arn"]}
     assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     train = [s for s in statements if "sagemaker:CreateTrainingJob" in _as_list(s["Action"])]
-    assert train and json.dumps(train[0]["Resource"]).endswith(':training-job/headlines-*"]]}')
+    assert train and json.dumps(train[0]["Resource"]).endswith(':training-job/headlines-dev-*"]]}')
     invoke = [s for s in statements if "sagemaker:InvokeEndpoint" in _as_list(s["Action"])]
     assert invoke and json.dumps(invoke[0]["Resource"]).endswith(':endpoint/headlines-dev"]]}')
 

@@ -1,0 +1,345 @@
+"""What AWS checks when it creates, updates, invokes and deletes the synthesized resources, as
+functions over templates: each returns the violations it finds (empty: the contract holds).
+
+Each check names the AWS contract it follows. They read whole synthesized apps (both stacks,
+with cross-stack imports resolved), so a new resource of the same kind is checked too.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+Template = Dict[str, Any]
+Templates = Dict[str, Template]  # stack name -> template
+
+ACCOUNT, REGION, PARTITION = "123456789012", "us-east-1", "aws"
+
+
+# ---- resolving references across the app's stacks ----------------------------------------------
+def _exports(templates: Templates) -> Dict[str, Tuple[str, Any]]:
+    """export name -> (stack, the output's Value)."""
+    found = {}
+    for stack, template in templates.items():
+        for output in template.get("Outputs", {}).values():
+            name = output.get("Export", {}).get("Name")
+            if isinstance(name, str):
+                found[name] = (stack, output["Value"])
+    return found
+
+
+def resolve_logical(templates: Templates, stack: str, value: Any) -> Optional[Tuple[str, str]]:
+    """``(stack, logical id)`` of the resource a Ref / GetAtt / ImportValue points at."""
+    if isinstance(value, dict):
+        if "Ref" in value and value["Ref"] in templates[stack]["Resources"]:
+            return stack, value["Ref"]
+        if "Fn::GetAtt" in value:
+            return stack, value["Fn::GetAtt"][0]
+        if "Fn::ImportValue" in value and isinstance(value["Fn::ImportValue"], str):
+            exported = _exports(templates).get(value["Fn::ImportValue"])
+            if exported:
+                return resolve_logical(templates, exported[0], exported[1])
+    return None
+
+
+def resources_of(templates: Templates, type_: str) -> Iterable[Tuple[str, str, Dict[str, Any]]]:
+    for stack, template in templates.items():
+        for logical, resource in template["Resources"].items():
+            if resource["Type"] == type_:
+                yield stack, logical, resource
+
+
+def _as_list(value: Any) -> List[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(document: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return _as_list(document.get("Statement", []))
+
+
+def _admits(statement: Dict[str, Any], service: str, actions: Iterable[str]) -> bool:
+    if statement.get("Effect") != "Allow":
+        return False
+    principal = statement.get("Principal", {})
+    services = _as_list(principal.get("Service", [])) if isinstance(principal, dict) else []
+    if service not in services and principal != "*":
+        return False
+    granted = [a.lower() for a in _as_list(statement.get("Action", []))]
+    return all(any(fnmatch.fnmatchcase(action.lower(), g) for g in granted) for action in actions)
+
+
+# ---- SNS topics: the services that publish to them ----------------------------------------------
+def topic_publishers(templates: Templates) -> List[Tuple[Tuple[str, str], str, str]]:
+    """``((stack, topic), service, what)`` for every alarm action and rule target that is a topic."""
+    found = []
+    for stack, logical, alarm in resources_of(templates, "AWS::CloudWatch::Alarm"):
+        props = alarm["Properties"]
+        for action in props.get("AlarmActions", []) + props.get("OKActions", []) + props.get("InsufficientDataActions", []):
+            topic = resolve_logical(templates, stack, action)
+            if topic and templates[topic[0]]["Resources"][topic[1]]["Type"] == "AWS::SNS::Topic":
+                found.append((topic, "cloudwatch.amazonaws.com", f"{stack}/{logical}"))
+    for stack, logical, rule in resources_of(templates, "AWS::Events::Rule"):
+        for target in rule["Properties"].get("Targets", []):
+            topic = resolve_logical(templates, stack, target["Arn"])
+            if topic and templates[topic[0]]["Resources"][topic[1]]["Type"] == "AWS::SNS::Topic":
+                found.append((topic, "events.amazonaws.com", f"{stack}/{logical}"))
+    return found
+
+
+def topic_policy_violations(templates: Templates) -> List[str]:
+    """A topic policy replaces SNS's default one: every service that publishes to the topic
+    (CloudWatch for alarms, EventBridge for rules) needs an Allow for sns:Publish there, and,
+    on a KMS-encrypted topic, kms:GenerateDataKey* and kms:Decrypt in the key policy (SNS
+    developer guide: access control examples; encrypted topics and AWS services)."""
+    violations = []
+    for (stack, topic), service, what in topic_publishers(templates):
+        template = templates[stack]
+        policies = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"
+                    and {"Ref": topic} in r["Properties"]["Topics"]]
+        if policies and not any(_admits(s, service, ["sns:Publish"]) for p in policies
+                                for s in _statements(p["PolicyDocument"])):
+            violations.append(f"{what} publishes to {stack}/{topic} as {service}, which its topic policy does not admit")
+        key = template["Resources"][topic]["Properties"].get("KmsMasterKeyId")
+        key_ref = resolve_logical(templates, stack, key) if key else None
+        if key_ref:
+            key_policy = templates[key_ref[0]]["Resources"][key_ref[1]]["Properties"]["KeyPolicy"]
+            if not any(_admits(s, service, ["kms:GenerateDataKey", "kms:Decrypt"]) for s in _statements(key_policy)):
+                violations.append(f"{what} publishes to {stack}/{topic} as {service}, which may not use its KMS key")
+    return violations
+
+
+# ---- API Gateway's gateway responses ------------------------------------------------------------
+#: What API Gateway substitutes in a gateway response template (no VTL: plain substitution).
+#: $context.error.messageString is documented as "the quoted value of $context.error.message".
+def render_gateway_template(template: str, message: str, validation: str) -> str:
+    variables = {
+        "$context.error.messageString": json.dumps(message),
+        "$context.error.message": message,
+        "$context.error.validationErrorString": validation,
+        "$context.error.responseType": "BAD_REQUEST_BODY",
+        "$context.requestId": str(uuid.uuid4()),
+    }
+    # Longest names first: $context.error.message is a prefix of $context.error.messageString.
+    for name in sorted(variables, key=len, reverse=True):
+        template = template.replace(name, variables[name])
+    if "$context" in template or "$util" in template:
+        raise ValueError(f"unsupported variable left in a gateway response template: {template}")
+    return template
+
+
+ADVERSARIAL_MESSAGES = (
+    'Invalid request body', 'say "hi"', "back\\slash", "line\nbreak", "tab\there", "café ünïcödé ✓ 日本",
+    '[object has missing required properties (["headline"])]', "{\"json\": true}", "'single'", "</script>",
+)
+
+
+def gateway_response_violations(templates: Templates) -> List[str]:
+    violations = []
+    for stack, logical, response in resources_of(templates, "AWS::ApiGateway::GatewayResponse"):
+        for content_type, template in response["Properties"].get("ResponseTemplates", {}).items():
+            for message in ADVERSARIAL_MESSAGES:
+                rendered = render_gateway_template(template, message, message)
+                try:
+                    body = json.loads(rendered)
+                except ValueError as error:
+                    violations.append(f"{stack}/{logical} ({content_type}) is not JSON for {message!r}: {error}")
+                    continue
+                error_body = body.get("error", {}) if isinstance(body, dict) else {}
+                if "$context.error.message" in template and error_body.get("message") != message:
+                    violations.append(f"{stack}/{logical}: the gateway's message {message!r} does not arrive intact")
+    return violations
+
+
+# ---- Step Functions retries ---------------------------------------------------------------------
+#: Errors that say a quota or limit is exhausted: a retry only delays the failure (and retried
+#: under the same name, CreateTrainingJob can end in a duplicate-name error hiding the cause).
+QUOTA_ERROR = re.compile(r"(LimitExceeded|QuotaExceeded|ServiceQuota)", re.I)
+
+
+def state_machine_definitions(templates: Templates) -> Iterable[Tuple[str, Dict[str, Any]]]:
+    for stack, logical, machine in resources_of(templates, "AWS::StepFunctions::StateMachine"):
+        definition = machine["Properties"]["DefinitionString"]
+        if isinstance(definition, dict):
+            definition = "".join(p if isinstance(p, str) else "TOKEN" for p in definition["Fn::Join"][1])
+        yield f"{stack}/{logical}", json.loads(definition)
+
+
+def _states(definition: Dict[str, Any]) -> Iterable[Tuple[str, Dict[str, Any]]]:
+    for name, state in definition.get("States", {}).items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _states(branch)
+        if "Iterator" in state:
+            yield from _states(state["Iterator"])
+        if "ItemProcessor" in state:
+            yield from _states(state["ItemProcessor"])
+
+
+def quota_retry_violations(templates: Templates) -> List[str]:
+    violations = []
+    for machine, definition in state_machine_definitions(templates):
+        for name, state in _states(definition):
+            for retry in state.get("Retry", []):
+                for error in retry.get("ErrorEquals", []):
+                    if QUOTA_ERROR.search(error) or (error == "States.ALL" and state.get("Type") == "Task"):
+                        violations.append(f"{machine} state {name!r} retries {error}")
+    return violations
+
+
+# ---- log groups ---------------------------------------------------------------------------------
+def log_group_violations(templates: Templates, retain: bool) -> List[str]:
+    """Every log group the stacks cause to exist has a retention and the stage's fate on delete:
+    the stacks' own groups, each function's (LoggingConfig), each endpoint's, API Gateway's
+    execution logs, and the account-wide ones of training jobs and notebook instances (kept)."""
+    violations = []
+    for stack, logical, group in resources_of(templates, "AWS::Logs::LogGroup"):
+        if "RetentionInDays" not in group.get("Properties", {}):
+            violations.append(f"{stack}/{logical}: no retention")
+        expected = "Retain" if retain else "Delete"
+        if group.get("DeletionPolicy", "Delete") != expected:
+            violations.append(f"{stack}/{logical}: DeletionPolicy {group.get('DeletionPolicy')}, the stage's is {expected}")
+    for stack, logical, function in resources_of(templates, "AWS::Lambda::Function"):
+        target = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        if not (target and resolve_logical(templates, stack, target)):
+            violations.append(f"{stack}/{logical}: logs to a group Lambda creates (/aws/lambda/<name>), kept forever")
+    retained: Dict[str, Tuple[str, str, Dict[str, Any]]] = {}
+    for stack, logical, custom in resources_of(templates, "Custom::LogRetention"):
+        props = custom["Properties"]
+        retained[props["LogGroupName"]] = (stack, logical, props)
+    for stack, logical, endpoint in resources_of(templates, "AWS::SageMaker::Endpoint"):
+        name = endpoint["Properties"].get("EndpointName")
+        found = retained.get(f"/aws/sagemaker/Endpoints/{name}")
+        if not found:
+            violations.append(f"{stack}/{logical}: no retention for /aws/sagemaker/Endpoints/{name}")
+            continue
+        if found[1] not in _depends_on(templates[stack], logical):
+            violations.append(f"{stack}/{logical}: created before its log group's retention ({found[1]})")
+        if found[2].get("RemovalPolicy") != ("retain" if retain else "destroy"):
+            violations.append(f"{stack}/{logical}: its log group's fate is {found[2].get('RemovalPolicy')}")
+    machines = list(state_machine_definitions(templates))
+    if any("createTrainingJob" in json.dumps(d) for _, d in machines):
+        _shared(retained, "/aws/sagemaker/TrainingJobs", violations)
+    if list(resources_of(templates, "AWS::SageMaker::NotebookInstance")):
+        _shared(retained, "/aws/sagemaker/NotebookInstances", violations)
+    for stack, logical, stage in resources_of(templates, "AWS::ApiGateway::Stage"):
+        levels = {s.get("LoggingLevel", "OFF") for s in stage["Properties"].get("MethodSettings", [])}
+        if levels - {"OFF"}:
+            api = stage["Properties"]["RestApiId"]["Ref"]
+            name = stage["Properties"]["StageName"]
+            groups = [g for g_stack, g, group in resources_of({stack: templates[stack]}, "AWS::Logs::LogGroup")
+                      if group["Properties"].get("LogGroupName") == {"Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api}, f"/{name}"]]}]
+            if not groups:
+                violations.append(f"{stack}/{logical}: execution logging writes to a group API Gateway creates, kept forever")
+            elif groups[0] not in _depends_on(templates[stack], logical):
+                violations.append(f"{stack}/{logical}: the stage may log before {groups[0]} exists")
+    return violations
+
+
+def _shared(retained: Dict[str, Tuple[str, str, Dict[str, Any]]], name: str, violations: List[str]) -> None:
+    found = retained.get(name)
+    if not found:
+        violations.append(f"no retention for the account's {name}")
+    elif found[2].get("RemovalPolicy") != "retain":
+        violations.append(f"{name} is shared by the account: a stack must not delete it")
+
+
+def _depends_on(template: Template, logical: str) -> set:
+    """Everything ``logical`` depends on, transitively (DependsOn, Ref, GetAtt)."""
+    seen, todo = set(), [logical]
+    while todo:
+        current = todo.pop()
+        resource = template["Resources"].get(current, {})
+        direct = set(_as_list(resource.get("DependsOn", [])))
+        text = json.dumps(resource.get("Properties", {}))
+        direct |= set(re.findall(r'"Ref": "([A-Za-z0-9]+)"', text)) | set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)"', text))
+        for name in direct - seen:
+            if name in template["Resources"]:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+# ---- the CDK bootstrap template: what the deploy role may do -----------------------------------
+def bootstrap_roles(path: Path, qualifier: str = "hnb659fds") -> Dict[str, Dict[str, Any]]:
+    """role resource -> its inline policy documents (concrete: Fn::Sub and Fn::If resolved with the
+    template's defaults), from a CDK bootstrap template."""
+    from cfnlint.decode import cfn_yaml
+
+    template = cfn_yaml.load(str(path))
+    parameters = {name: spec.get("Default", "") for name, spec in template["Parameters"].items()}
+    parameters.update({"Qualifier": qualifier, "AWS::AccountId": ACCOUNT, "AWS::Region": REGION,
+                       "AWS::Partition": PARTITION, "AWS::URLSuffix": "amazonaws.com"})
+    names = {"StagingBucket": f"cdk-{qualifier}-assets-{ACCOUNT}-{REGION}",
+             "ContainerAssetsRepository": f"cdk-{qualifier}-container-assets-{ACCOUNT}-{REGION}",
+             "FileAssetsBucketEncryptionKey": "key-id",
+             "CdkBootstrapVersion": f"/cdk-bootstrap/{qualifier}/version"}
+
+    def arn_of(logical: str) -> str:
+        resource = template["Resources"].get(logical, {})
+        if resource.get("Type") == "AWS::IAM::Role":
+            return f"arn:{PARTITION}:iam::{ACCOUNT}:role/{resolve(resource['Properties']['RoleName'])}"
+        if resource.get("Type") == "AWS::ECR::Repository":
+            return f"arn:{PARTITION}:ecr:{REGION}:{ACCOUNT}:repository/{names[logical]}"
+        if resource.get("Type") == "AWS::KMS::Key":
+            return f"arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/{names[logical]}"
+        return f"arn:{PARTITION}:s3:::{names.get(logical, logical)}"
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "Fn::Sub" in node:
+                text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+                def value(match: "re.Match[str]") -> str:
+                    key = match.group(1)
+                    if key.endswith(".Arn"):
+                        return arn_of(key[:-4])
+                    return str(parameters.get(key, names.get(key, key)))
+                return re.sub(r"\$\{([^}]+)\}", value, text)
+            if "Ref" in node:
+                return parameters.get(node["Ref"], names.get(node["Ref"], node["Ref"]))
+            if "Fn::If" in node:
+                return resolve(node["Fn::If"][2])  # the defaults: no trusted accounts, no boundary...
+            if "Fn::GetAtt" in node:
+                return arn_of(node["Fn::GetAtt"][0])
+            return {key: resolve(child) for key, child in node.items()}
+        if isinstance(node, list):
+            return [resolve(child) for child in node if not (isinstance(child, str) and child == "AWS::NoValue")]
+        return node
+
+    roles: Dict[str, Dict[str, Any]] = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [resolve(policy["PolicyDocument"]) for policy in resource["Properties"].get("Policies", [])]
+            managed = resolve(resource["Properties"].get("ManagedPolicyArns", []))
+            managed = [arn for arn in (managed if isinstance(managed, list) else [managed]) if isinstance(arn, str)]
+            roles[logical] = {"documents": documents, "managed": managed}
+        if resource["Type"] == "AWS::IAM::Policy":
+            for role in resource["Properties"]["Roles"]:
+                roles.setdefault(role["Ref"], {"documents": [], "managed": []})["documents"].append(
+                    resolve(resource["Properties"]["PolicyDocument"]))
+    return roles
+
+
+def role_allows(role: Dict[str, Any], action: str, resource: str) -> bool:
+    """IAM's evaluation of the role's inline policies (moto's implementation of it)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    results = [IAMPolicy(json.dumps(document)).is_action_permitted(action, resource) for document in role["documents"]]
+    if PermissionResult.DENIED in results:
+        return False
+    if PermissionResult.PERMITTED in results:
+        return True
+    return any(arn.endswith(":policy/AdministratorAccess") for arn in role["managed"])
+
+
+def ssm_typed_parameters(templates: Templates) -> List[Tuple[str, str]]:
+    """``(stack, parameter name)`` of every AWS::SSM::Parameter::Value<...> template parameter."""
+    return [(stack, spec["Default"]) for stack, template in templates.items()
+            for spec in template.get("Parameters", {}).values()
+            if spec["Type"].startswith("AWS::SSM::Parameter::Value<")]
+
+
+def ssm_parameter_arn(name: str) -> str:
+    return f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"
