@@ -92,8 +92,8 @@ class ClassifierConfig(_Strict):
     framework_version: str
     py_version: str
     volume_size_gb: int = Field(ge=1)
-    # None: derived from measured throughput for data_rows on the training instance, with a
-    # margin (headlines/training_time.py); a number overrides it.
+    # None: the worst case the hyperparameters allow for data_rows on the training instance,
+    # from measured throughput, with a margin (headlines/training_time.py); a number overrides it.
     max_runtime_seconds: Optional[int] = Field(default=None, ge=60)
     data_rows: int = Field(default=422_937, ge=1)  # rows the job is sized for (the full dataset)
     hyperparameters: Dict[str, Any]
@@ -110,12 +110,13 @@ class ClassifierConfig(_Strict):
 
     @property
     def runtime_limit_seconds(self) -> int:
-        """The job's MaxRuntimeInSeconds: the configured one, else derived from throughput."""
+        """The job's MaxRuntimeInSeconds: the configured one, else the worst case these
+        hyperparameters allow on data_rows rows, with a margin (headlines/training_time.py)."""
         if self.max_runtime_seconds is not None:
             return self.max_runtime_seconds
         from headlines.training_time import max_runtime_seconds
 
-        return max_runtime_seconds(self.data_rows, self.training_instance_type)
+        return max_runtime_seconds(self.data_rows, self.training_instance_type, self.hyperparameters)
 
 
 class AutoscalingConfig(_Strict):
@@ -185,7 +186,9 @@ class NotebookConfig(_Strict):
 
 class PipelineConfig(_Strict):
     notification_email: Optional[str] = None
-    timeout_minutes: int = Field(ge=10)
+    # The whole execution's limit. None: what its states may take at most (the two jobs' limits,
+    # their tasks' margins, half an hour for the rest); a shorter number is refused.
+    timeout_minutes: Optional[int] = Field(default=None, ge=10)
 
 
 class HeadlinesConfig(_Strict):
@@ -209,6 +212,28 @@ class HeadlinesConfig(_Strict):
         """The API's endpoint timeout per attempt: the configured one, else by serving mode."""
         configured = self.api.endpoint_timeout_seconds
         return configured if configured is not None else DEFAULT_ENDPOINT_TIMEOUT_SECONDS[self.serving.mode]
+
+    @property
+    def pipeline_timeout_minutes(self) -> int:
+        return self.pipeline.timeout_minutes or self._longest_execution_minutes()
+
+    def _longest_execution_minutes(self) -> int:
+        from headlines.training_time import TASK_TIMEOUT_MARGIN_SECONDS
+
+        jobs = self.embeddings.max_runtime_seconds + self.classifier.runtime_limit_seconds
+        return -(-(jobs + 2 * TASK_TIMEOUT_MARGIN_SECONDS + 1800) // 60)
+
+    @model_validator(mode="after")
+    def _pipeline_outlasts_its_jobs(self) -> "HeadlinesConfig":
+        # A state machine timeout shorter than its jobs' limits stops a run that is still
+        # training (and paying), with the cause hidden behind States.Timeout.
+        longest = self._longest_execution_minutes()
+        if self.pipeline.timeout_minutes is not None and self.pipeline.timeout_minutes < longest:
+            raise ValueError(
+                f"pipeline.timeout_minutes={self.pipeline.timeout_minutes} is shorter than the training jobs may run "
+                f"({longest} min with their limits): raise it, or leave it unset"
+            )
+        return self
 
     @model_validator(mode="after")
     def _serverless_cold_start(self) -> "HeadlinesConfig":

@@ -64,6 +64,12 @@ def blazingtext_model() -> Type[BaseModel]:
     return _model("BlazingTextHyperparameters", schema().BLAZINGTEXT)
 
 
+def effective_classifier(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """Every classifier hyperparameter train.py runs with: ``values`` over the defaults."""
+    given = {name: value for name, value in values.items() if name not in schema().DERIVED}
+    return classifier_model().model_validate(given).model_dump()
+
+
 def validate(model: Type[BaseModel], values: Mapping[str, Any]) -> Dict[str, Any]:
     """The given values in their canonical wire form; a one-line ValueError naming the key."""
     known = set(model.model_fields)

@@ -21,12 +21,19 @@ else here is arithmetic on them, labelled as projections wherever it is printed:
   and the linear members do not scale with cores); for GPU instances an assumed factor, not
   measured here (no GPU on the development machine).
 
-The job's ``MaxRuntimeInSeconds`` is the projection for the configured row count on the
-configured instance times ``RUNTIME_MARGIN``, rounded up to 10 minutes: the limit stops a job
-that hangs, and must never stop one that is merely on a slow day.
+The job's ``MaxRuntimeInSeconds`` is not that projection (the time a typical run takes, with
+early stopping) but the WORST CASE the hyperparameters allow, times ``RUNTIME_MARGIN``: every
+member runs its whole epoch budget (no early stop), the refit runs it again on the training and
+validation rows, plus reading, encoding, scoring and export. A job the limit stops writes no
+model, after the BlazingText job was paid for; the limit only has to stop a job that hangs.
+``WORST_CASE`` holds the per-row CPU costs of each part, measured with one OpenMP thread on
+data shaped like the real dataset (bench/scale.py's file of distinct headlines in stories; CPU
+seconds, so that a busy machine does not inflate them); ``worst_case_seconds`` multiplies them
+by the configured budgets, so ``-H epochs=30`` or a third CNN lengthens the limit with them.
 """
 import math
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
 import numpy
 
@@ -58,21 +65,23 @@ INSTANCE_SPEED = {
     "ml.p3.2xlarge": 3.0,  # V100 GPU + 8 vCPU: assumed
 }
 
-#: MaxRuntimeInSeconds = projection x this (slow days, a slower instance, spot restarts).
-RUNTIME_MARGIN = 3.0
+#: MaxRuntimeInSeconds = worst case x this: machines of one kind differ by up to 1.8x (bench/
+#: scale.py's CNN epoch: 4,747-4,859 rows/s on one, 2,694-2,727 on another), and the instance
+#: factors below are estimates (GPU ones assumed).
+RUNTIME_MARGIN = 2.0
+#: How long a training Task state waits beyond its job's MaxRuntimeInSeconds (start-up, upload).
+TASK_TIMEOUT_MARGIN_SECONDS = 1800
 #: SageMaker's largest MaxRuntimeInSeconds (5 days) and a floor for tiny data.
 MAX_RUNTIME_CEILING = 432_000
 MAX_RUNTIME_FLOOR = 1_800
 
 
 def instance_speed(instance_type: Optional[str]) -> float:
-    """The speed factor of an instance type (1.0: the development machine, ``None``)."""
+    """The speed factor of an instance type (1.0: the development machine, ``None``; also any
+    type without a figure here: a longer limit is harmless, a shorter one loses the job)."""
     if instance_type is None:
         return 1.0
-    if instance_type not in INSTANCE_SPEED:
-        raise ValueError("no throughput figure for instance type {} (known: {})".format(
-            instance_type, ", ".join(sorted(INSTANCE_SPEED))))
-    return INSTANCE_SPEED[instance_type]
+    return INSTANCE_SPEED.get(instance_type, 1.0)
 
 
 def project_seconds(measured_seconds: float, measured_rows: int, rows: int,
@@ -93,9 +102,47 @@ def projected_training_seconds(rows: int, instance_type: Optional[str] = None) -
     return here / instance_speed(instance_type)
 
 
-def max_runtime_seconds(rows: int, instance_type: str) -> int:
-    """The training job's MaxRuntimeInSeconds: projection x margin, rounded up to 10 minutes,
-    within SageMaker's bounds."""
-    limit = projected_training_seconds(rows, instance_type) * RUNTIME_MARGIN
+@dataclass(frozen=True)
+class WorstCaseCost:
+    """CPU seconds of train.py (one OpenMP thread), per row."""
+
+    per_input_row: float  # reading, splitting, encoding, scoring the validation and test sides, export
+    per_cnn_row_epoch: float  # one epoch of one CNN member over one training row, its validation checks included
+    per_linear_row_epoch: float  # the same for one linear member
+
+
+#: Measured 2026-12-07 02:27-02:33 UTC: ``bench/scale.py --rows 108000 -H epochs=1 -H linear_epochs=1
+#: -H patience=100`` (every member one whole epoch with its 4 validation checks, then the refit),
+#: 80,927 training rows, train.py's metrics.json history (cpu_seconds of each check's share of the
+#: epoch, one OpenMP thread): the slower CNN member 42.8 CPU s per epoch (the other 38.1), the
+#: slower linear member 15.1 (the other 12.2). The rest (reading, encoding, scoring validation
+#: and test, export) is wall time, 86 s of train.py's 382 s (the machine had a load average of
+#: 9-10: CPU time would have been about half; kept as the upper bound).
+WORST_CASE = WorstCaseCost(per_input_row=86.0 / 108_000, per_cnn_row_epoch=42.8 / 80_927,
+                           per_linear_row_epoch=15.1 / 80_927)
+
+
+def worst_case_seconds(rows: int, hyperparameters: Mapping[str, Any], instance_type: Optional[str] = None,
+                       cost: WorstCaseCost = WORST_CASE) -> float:
+    """The longest train.py can run on ``rows`` rows with these hyperparameters (no early stop,
+    the refit's full budget), on ``instance_type``."""
+    from headlines.hyperparameters import effective_classifier
+
+    hp = effective_classifier(hyperparameters)
+    test, validation = float(hp["test_fraction"]), float(hp["validation_fraction"])
+    train_rows = rows * (1.0 - validation - test)
+    refit_rows = rows * (1.0 - test) if hp["refit"] else 0.0
+    cnns = max(1, int(hp["ensemble"]))
+    linears = len(str(hp["linear_views"]).split(",")) if float(hp["linear_weight"]) > 0 and hp["ngram_features"] else 0
+    per_row_budget = (cnns * int(hp["epochs"]) * cost.per_cnn_row_epoch
+                      + linears * int(hp["linear_epochs"]) * cost.per_linear_row_epoch)
+    cpu = rows * cost.per_input_row + (train_rows + refit_rows) * per_row_budget
+    return cpu / instance_speed(instance_type)
+
+
+def max_runtime_seconds(rows: int, instance_type: str, hyperparameters: Mapping[str, Any]) -> int:
+    """The training job's MaxRuntimeInSeconds: the worst case x margin, rounded up to 10
+    minutes, within SageMaker's bounds."""
+    limit = worst_case_seconds(rows, hyperparameters, instance_type) * RUNTIME_MARGIN
     rounded = int(math.ceil(limit / 600.0) * 600)
     return max(MAX_RUNTIME_FLOOR, min(MAX_RUNTIME_CEILING, rounded))

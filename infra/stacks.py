@@ -97,7 +97,7 @@ def pipeline_props(cfg: HeadlinesConfig, images: Images) -> PipelineProps:
         training_job_prefix=job_prefix,
         approval_parameter=approved_model_parameter(cfg),
         serving_parameter=serving_model_parameter(cfg),
-        timeout_minutes=cfg.pipeline.timeout_minutes,
+        timeout_minutes=cfg.pipeline_timeout_minutes,
         retention=retention,
         alerts=AlertsTopicProps(resource_prefix=resource_prefix(cfg), notification_email=cfg.pipeline.notification_email),
         ingest=IngestStepProps(

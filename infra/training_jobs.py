@@ -24,6 +24,7 @@ from constructs import Construct
 
 from headlines import hyperparameters
 from headlines.instance_types import accepts_volume_kms_key
+from headlines.training_time import TASK_TIMEOUT_MARGIN_SECONDS
 from infra.ingest_step import NEWS_PREFIX
 from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX
 from infra.task_retries import SAGEMAKER_TRANSIENT_ERRORS, backoff_retry
@@ -31,8 +32,6 @@ from infra.task_retries import SAGEMAKER_TRANSIENT_ERRORS, backoff_retry
 #: Metrics train.py prints as ``name=value;`` lines; SageMaker keeps the last value of each.
 CLASSIFIER_METRICS = ("test_accuracy", "test_macro_f1", "val_macro_f1", "train_loss")
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-#: How long a Task state waits beyond the job's own MaxRuntimeInSeconds (start-up, upload).
-TASK_TIMEOUT_MARGIN_SECONDS = 1800
 
 
 def metric_regex(name: str) -> str:
@@ -149,11 +148,11 @@ def scope_training_jobs(role: iam.IRole, job_prefix: str) -> None:
     cfn = policy.node.default_child if policy is not None else None
     if not isinstance(cfn, iam.CfnPolicy):
         raise ValueError(f"{role.node.path} has no default policy to scope")
-    any_job = '":training-job/*"'
+    any_job = ':training-job/*"'  # the end of a JSON string: a whole ARN, or the last part of a join
     text = json.dumps(Stack.of(role).resolve(cfn.policy_document))
     if any_job not in text:
         raise ValueError("CDK's training-job grant changed shape: scope_training_jobs needs a look")
-    cfn.policy_document = json.loads(text.replace(any_job, f'":training-job/{job_prefix}-*"'))
+    cfn.policy_document = json.loads(text.replace(any_job, f':training-job/{job_prefix}-*"'))
 
 
 class EmbeddingsJob(Construct):

@@ -189,6 +189,17 @@ def quota_retry_violations(templates: Templates) -> List[str]:
     return violations
 
 
+def execution_timeout_violations(templates: Templates) -> List[str]:
+    """An execution's TimeoutSeconds must outlast what its Task states may take in sequence
+    (each its own TimeoutSeconds): else States.Timeout stops a job that is still training."""
+    violations = []
+    for machine, definition in state_machine_definitions(templates):
+        tasks = sum(state.get("TimeoutSeconds", 0) for _, state in _states(definition) if state.get("Type") == "Task")
+        if definition.get("TimeoutSeconds", 0) < tasks:
+            violations.append(f"{machine}: TimeoutSeconds {definition.get('TimeoutSeconds')} < its tasks' {tasks}")
+    return violations
+
+
 # ---- log groups ---------------------------------------------------------------------------------
 def log_group_violations(templates: Templates, retain: bool) -> List[str]:
     """Every log group the stacks cause to exist has a retention and the stage's fate on delete:

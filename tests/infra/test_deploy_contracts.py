@@ -23,6 +23,7 @@ from deploy_contracts import (
     PARTITION,
     REGION,
     bootstrap_roles,
+    execution_timeout_violations,
     gateway_response_violations,
     log_group_violations,
     quota_retry_violations,
@@ -91,6 +92,21 @@ def test_each_gateway_error_keeps_its_message(response_type, status, code, messa
 def test_no_task_retries_a_quota_error(app):
     assert quota_retry_violations(app.templates) == []
     assert list(state_machine_definitions(app.templates))
+
+
+# ---- 13. time limits ----------------------------------------------------------------------------
+def test_the_execution_outlasts_its_jobs_limits(app):
+    assert execution_timeout_violations(app.templates) == []
+
+
+def test_the_classifier_job_limit_is_the_worst_case_of_its_configuration(app):
+    from headlines.training_time import RUNTIME_MARGIN, worst_case_seconds
+
+    classifier = app.built.cfg.classifier
+    ((_, definition),) = state_machine_definitions(app.templates)
+    limit = definition["States"]["Train classifier"]["Parameters"]["StoppingCondition"]["MaxRuntimeInSeconds"]
+    worst = worst_case_seconds(classifier.data_rows, classifier.hyperparameters, classifier.training_instance_type)
+    assert limit >= worst * RUNTIME_MARGIN
 
 
 # ---- 10. log groups -----------------------------------------------------------------------------
@@ -285,10 +301,28 @@ def test_blazingtext_booleans_go_out_as_aws_documents_them(apps):
 
 
 # ---- 7. the account's API Gateway logging role -------------------------------------------------
-def test_no_stack_touches_the_account_api_gateway_logging_role_unless_asked(apps, tmp_path_factory):
+def _api_template(overrides):
+    from aws_cdk.assertions import Template
+
+    from infra.api import Api
+    from infra.stacks import api_props
+
+    stack = Stack(App(), "Api")
+    Api(stack, "Api", props=api_props(load_config(overrides)), endpoint_name="e",
+        endpoint_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/e", model_version="v")
+    return Template.from_stack(stack).to_json()
+
+
+def test_no_stack_touches_the_account_api_gateway_logging_role_unless_asked(apps):
+    """AWS::ApiGateway::Account sets one role for the whole account and region: only with
+    api.logging_role=create (headlines preflight says when the account has none)."""
     for synth in apps.values():
         for template in synth.templates.values():
             assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Account"]
+    created = _api_template({"headlines.api.logging_role": "create"})["Resources"]
+    (account,) = [r for r in created.values() if r["Type"] == "AWS::ApiGateway::Account"]
+    role = created[account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]]
+    assert role["DeletionPolicy"] == "Retain"  # the account setting keeps pointing at it
 
 
 # ---- 11. serverless cold starts ----------------------------------------------------------------

@@ -12,8 +12,10 @@ from headlines.training_time import (
     MEASURED_ROWS,
     RUNTIME_MARGIN,
     SMALLER_FILES_HERE,
+    WORST_CASE,
     max_runtime_seconds,
     projected_training_seconds,
+    worst_case_seconds,
 )
 
 pytestmark = pytest.mark.xdist_group("infra-gpu")
@@ -24,20 +26,37 @@ def _classifier_job(synth):
     return asl["States"]["Train classifier"]
 
 
-def test_the_runtime_limit_covers_the_projected_full_dataset_time_with_the_margin():
+def test_the_runtime_limit_covers_the_worst_case_the_hyperparameters_allow_with_the_margin():
     classifier = load_config().classifier
+    hp = classifier.hyperparameters
     assert classifier.max_runtime_seconds is None and classifier.data_rows == FULL_DATASET_ROWS
-    projected = projected_training_seconds(FULL_DATASET_ROWS, classifier.instance_type)
+    worst = worst_case_seconds(FULL_DATASET_ROWS, hp, classifier.instance_type)
     limit = classifier.runtime_limit_seconds
-    assert limit == max_runtime_seconds(FULL_DATASET_ROWS, classifier.instance_type)
-    assert limit >= projected * RUNTIME_MARGIN and limit % 600 == 0
-    assert limit == max(MAX_RUNTIME_FLOOR, -(-projected * RUNTIME_MARGIN // 600) * 600)
+    assert limit == max_runtime_seconds(FULL_DATASET_ROWS, classifier.instance_type, hp)
+    assert limit >= worst * RUNTIME_MARGIN and limit % 600 == 0 and RUNTIME_MARGIN >= 1.8
+    # the worst case is no early stop: far beyond the typical (early-stopped) projection
+    assert worst > 2 * projected_training_seconds(FULL_DATASET_ROWS, classifier.instance_type)
     # A number in cdk.json overrides the derivation; more rows, a longer limit, within SageMaker's bound.
     assert load_config({"headlines.classifier.max_runtime_seconds": 5000}).classifier.runtime_limit_seconds == 5000
-    assert max_runtime_seconds(4 * FULL_DATASET_ROWS, "ml.c5.xlarge") > limit
-    assert max_runtime_seconds(10 ** 9, "ml.c5.xlarge") == MAX_RUNTIME_CEILING
-    with pytest.raises(ValueError, match="no throughput figure for instance type ml.x9.huge"):
-        max_runtime_seconds(1000, "ml.x9.huge")
+    assert max_runtime_seconds(4 * FULL_DATASET_ROWS, "ml.c5.xlarge", hp) > limit
+    assert max_runtime_seconds(10 ** 9, "ml.c5.xlarge", hp) == MAX_RUNTIME_CEILING
+    assert max_runtime_seconds(100, "ml.c5.xlarge", hp) == MAX_RUNTIME_FLOOR
+    # a type without a throughput figure gets the slowest assumption, never a shorter limit
+    assert max_runtime_seconds(FULL_DATASET_ROWS, "ml.m5.4xlarge", hp) >= limit
+
+
+def test_the_worst_case_grows_with_every_budget_the_hyperparameters_set():
+    hp = load_config().classifier.hyperparameters
+    base = worst_case_seconds(FULL_DATASET_ROWS, hp)
+    for change in ({"epochs": 2 * hp["epochs"]}, {"linear_epochs": 2 * hp["linear_epochs"]}, {"ensemble": 3},
+                   {"linear_views": hp["linear_views"] + ",word"}):
+        assert worst_case_seconds(FULL_DATASET_ROWS, {**hp, **change}) > base, change
+    assert worst_case_seconds(FULL_DATASET_ROWS, {**hp, "refit": False}) < base
+    # each part, written out: reading and encoding, every member's full budget, the refit's again
+    rows = FULL_DATASET_ROWS
+    train, refit = rows * (1 - 0.1 - 0.15), rows * (1 - 0.15)
+    per_row = 2 * 12 * WORST_CASE.per_cnn_row_epoch + 2 * 20 * WORST_CASE.per_linear_row_epoch
+    assert base == pytest.approx(rows * WORST_CASE.per_input_row + (train + refit) * per_row)
 
 
 def test_smaller_files_are_projected_from_their_own_measurements():
@@ -78,7 +97,8 @@ def test_the_gpu_switch_synthesizes_a_gpu_instance_with_the_gpu_image(gpu):
     assert params["AlgorithmSpecification"]["TrainingImage"] == (
         "763104351884.dkr.ecr.us-east-1.amazonaws.com/mxnet-training:1.9.0-gpu-py38")
     limit = gpu.built.cfg.classifier.runtime_limit_seconds
-    assert limit == max_runtime_seconds(FULL_DATASET_ROWS, "ml.g4dn.xlarge")
+    assert limit == max_runtime_seconds(FULL_DATASET_ROWS, "ml.g4dn.xlarge", gpu.built.cfg.classifier.hyperparameters)
+    assert "VolumeKmsKeyId" not in params["ResourceConfig"]  # g4dn: local NVMe storage
     assert params["StoppingCondition"] == {"MaxRuntimeInSeconds": limit}
     # The role may pull the image it runs.
     policies = gpu.resources(gpu.pipeline_name, "AWS::IAM::Policy")
