@@ -24,13 +24,15 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where the two public datasets come from."""
 
-    news_url: str
-    news_sha256: Optional[str] = None
-    corpus_url: str
-    corpus_sha256: Optional[str] = None
+    news_url: str = Field(description="public URL of the UCI News Aggregator zip (the ingest step streams it "
+                                      "to the data bucket; local mode downloads it into the work directory)")
+    news_sha256: Optional[str] = Field(default=None, description="expected SHA-256 of the news download (null: not checked)")
+    corpus_url: str = Field(description="public URL of the text8 corpus zip (the word vectors' corpus)")
+    corpus_sha256: Optional[str] = Field(default=None, description="expected SHA-256 of the corpus download (null: not checked)")
     # When set, ingest copies from these S3 URIs instead of the public URLs.
-    news_s3_uri: Optional[str] = None
-    corpus_s3_uri: Optional[str] = None
+    news_s3_uri: Optional[str] = Field(default=None, description="copy the news dataset from this S3 object instead "
+                                                                 "of news_url (the ingest role may read exactly it)")
+    corpus_s3_uri: Optional[str] = Field(default=None, description="copy the corpus from this S3 object instead of corpus_url")
 
 
 def _hyperparameters(check_name: str):
@@ -45,11 +47,11 @@ def _hyperparameters(check_name: str):
 class EmbeddingsConfig(_Strict):
     """BlazingText (word2vec) job; hyperparameter names are BlazingText's own."""
 
-    instance_type: str
-    instance_count: int = Field(ge=1)
-    volume_size_gb: int = Field(ge=1)
-    max_runtime_seconds: int = Field(ge=60)
-    hyperparameters: Dict[str, Any]
+    instance_type: str = Field(description="instance type of the BlazingText training job")
+    instance_count: int = Field(ge=1, description="instances of the BlazingText job (batch_skipgram trains on several)")
+    volume_size_gb: int = Field(ge=1, description="training volume of each instance, in GB")
+    max_runtime_seconds: int = Field(ge=60, description="the BlazingText job's MaxRuntimeInSeconds")
+    hyperparameters: Dict[str, Any] = Field(description="BlazingText's own hyperparameters (names are BlazingText's)")
 
     _check_hyperparameters = _hyperparameters("validate_blazingtext")
 
@@ -57,22 +59,29 @@ class EmbeddingsConfig(_Strict):
 class ClassifierConfig(_Strict):
     """MXNet script-mode job running training/train.py."""
 
-    instance_type: str
+    instance_type: str = Field(description="instance type of the MXNet training job (CPU)")
     # The GPU switch: train on gpu_instance_type, with the MXNet GPU training image of the
     # SDK's image lookup (infra/images.py); train.py then runs on mx.gpu(0) (SM_NUM_GPUS).
-    gpu: bool = False
-    gpu_instance_type: str = "ml.g4dn.xlarge"
-    framework_version: str
-    py_version: str
-    volume_size_gb: int = Field(ge=1)
+    gpu: bool = Field(default=False, description="the GPU switch: train on gpu_instance_type with the MXNet GPU "
+                                                 "training image of the SDK's lookup (mxnet-training:1.9.0-gpu-py38); "
+                                                 "train.py uses mx.gpu(0) when SM_NUM_GPUS > 0")
+    gpu_instance_type: str = Field(default="ml.g4dn.xlarge", description="the training instance when gpu is true")
+    framework_version: str = Field(description="MXNet version of the training and serving images (resolved per region)")
+    py_version: str = Field(description="Python version tag of those images")
+    volume_size_gb: int = Field(ge=1, description="training volume, in GB")
     # None: derived from measured throughput for data_rows on the training instance, with a
     # margin (headlines/training_time.py); a number overrides it.
-    max_runtime_seconds: Optional[int] = Field(default=None, ge=60)
-    data_rows: int = Field(default=422_937, ge=1)  # rows the job is sized for (the full dataset)
-    hyperparameters: Dict[str, Any]
+    max_runtime_seconds: Optional[int] = Field(
+        default=None, ge=60, description="the job's MaxRuntimeInSeconds; null derives it from measured throughput for "
+                                         "data_rows on the training instance: projection x 3, rounded up to 10 minutes "
+                                         "(headlines/training_time.py); a number overrides it")
+    data_rows: int = Field(default=422_937, ge=1, description="rows the job's time limit is sized for (the full dataset)")
+    hyperparameters: Dict[str, Any] = Field(description="train.py's hyperparameters")
     # Quality gate: the pipeline fails when the final test metric is below this.
-    quality_metric: Literal["test_accuracy", "test_macro_f1"]
-    quality_threshold: float = Field(ge=0.0, le=1.0)
+    quality_metric: Literal["test_accuracy", "test_macro_f1"] = Field(
+        description="the quality gate's metric, from the training job's final metrics")
+    quality_threshold: float = Field(ge=0.0, le=1.0, description="the pipeline fails (QualityGateFailed) and approves "
+                                                                 "nothing when the metric is below this")
 
     _check_hyperparameters = _hyperparameters("validate_classifier")
 
@@ -91,20 +100,23 @@ class ClassifierConfig(_Strict):
 
 
 class AutoscalingConfig(_Strict):
-    min_capacity: int = Field(ge=1)
-    max_capacity: int = Field(ge=1)
-    target_invocations_per_instance: int = Field(ge=1)
+    min_capacity: int = Field(ge=1, description="fewest endpoint instances")
+    max_capacity: int = Field(ge=1, description="most endpoint instances")
+    target_invocations_per_instance: int = Field(ge=1, description="target tracking on SageMakerVariantInvocationsPerInstance "
+                                                                   "(invocations per instance per minute)")
 
 
 class ServingConfig(_Strict):
-    mode: Literal["instance", "serverless"]
-    instance_type: str
-    initial_instance_count: int = Field(ge=1)
-    autoscaling: Optional[AutoscalingConfig] = None
-    serverless_memory_mb: int
-    serverless_max_concurrency: int = Field(ge=1, le=200)
-    data_capture: bool
-    data_capture_percent: int = Field(ge=1, le=100)
+    mode: Literal["instance", "serverless"] = Field(
+        description="instance: a real-time endpoint on instance_type (blue/green updates with rollback alarms); "
+                    "serverless: SageMaker Serverless Inference (no idle cost, cold starts)")
+    instance_type: str = Field(description="endpoint instance type (instance mode)")
+    initial_instance_count: int = Field(ge=1, description="endpoint instances at creation (instance mode)")
+    autoscaling: Optional[AutoscalingConfig] = Field(default=None, description="target tracking (instance mode); null: none")
+    serverless_memory_mb: int = Field(description="memory of the serverless endpoint: one of 1024, 2048, 3072, 4096, 5120, 6144")
+    serverless_max_concurrency: int = Field(ge=1, le=200, description="concurrent invocations of the serverless endpoint")
+    data_capture: bool = Field(description="capture requests and answers to s3://<artifacts>/datacapture/ (instance mode only)")
+    data_capture_percent: int = Field(ge=1, le=100, description="share of the requests captured")
 
     @field_validator("serverless_memory_mb")
     @classmethod
@@ -115,40 +127,44 @@ class ServingConfig(_Strict):
 
 
 class ApiConfig(_Strict):
-    throttle_rate_limit: float = Field(gt=0)
-    throttle_burst_limit: int = Field(ge=1)
-    quota_per_day: int = Field(ge=1)
-    api_key_required: bool
-    cors_allow_origins: List[str]
-    max_headline_chars: int = Field(ge=1)
-    max_batch_size: int = Field(ge=1)
+    throttle_rate_limit: float = Field(gt=0, description="requests per second: stage throttling (all callers) and the usage plan")
+    throttle_burst_limit: int = Field(ge=1, description="burst of requests: stage throttling and the usage plan")
+    quota_per_day: int = Field(ge=1, description="requests per day of the usage plan (enforced for API-key callers)")
+    api_key_required: bool = Field(description="callers send x-api-key (the page at / needs none)")
+    cors_allow_origins: List[str] = Field(description="origins allowed by CORS")
+    max_headline_chars: int = Field(ge=1, description="characters per headline: the gateway's request model, the Lambda "
+                                                      "and the model container")
+    max_batch_size: int = Field(ge=1, description="headlines per batch: the gateway's request model, the Lambda and the model container")
     # Below API Gateway's 29 s integration timeout, so callers get our 504, not the gateway's.
-    endpoint_timeout_seconds: float = Field(gt=0, lt=29)
+    endpoint_timeout_seconds: float = Field(gt=0, lt=29, description="the Lambda's wait for the model per attempt (below API "
+                                                                     "Gateway's 29 s, so callers get the API's own 504)")
 
 
 class NotebookConfig(_Strict):
-    enabled: bool
-    instance_type: str
-    volume_size_gb: int = Field(ge=5)
-    repository_url: str
-    idle_minutes: int = Field(ge=5)
+    enabled: bool = Field(description="create the SageMaker notebook instance")
+    instance_type: str = Field(description="notebook instance type")
+    volume_size_gb: int = Field(ge=5, description="notebook volume, in GB")
+    repository_url: str = Field(description="the notebook's default code repository, cloned into ~/SageMaker (point it at your fork)")
+    idle_minutes: int = Field(ge=5, description="stop the instance after this many minutes without Jupyter activity")
 
 
 class PipelineConfig(_Strict):
-    notification_email: Optional[str] = None
-    timeout_minutes: int = Field(ge=10)
+    notification_email: Optional[str] = Field(default=None, description="subscribed to the alert topic (pipeline failures, "
+                                                                         "endpoint alarms); confirm the e-mail")
+    timeout_minutes: int = Field(ge=10, description="the state machine's timeout")
 
 
 class HeadlinesConfig(_Strict):
-    project_name: str
-    stage: Literal["dev", "prod"]
-    data: DataConfig
-    embeddings: EmbeddingsConfig
-    classifier: ClassifierConfig
-    serving: ServingConfig
-    api: ApiConfig
-    notebook: NotebookConfig
-    pipeline: PipelineConfig
+    project_name: str = Field(description="prefix of resource names and SSM parameters")
+    stage: Literal["dev", "prod"] = Field(description="dev: everything deleted on destroy; prod: data retained; part of "
+                                                      "every name (stacks HeadlinesProdPipeline, HeadlinesProdServing)")
+    data: DataConfig = Field(description="where the two public datasets come from")
+    embeddings: EmbeddingsConfig = Field(description="the BlazingText (word2vec) training job")
+    classifier: ClassifierConfig = Field(description="the MXNet script-mode training job running training/train.py")
+    serving: ServingConfig = Field(description="the SageMaker endpoint")
+    api: ApiConfig = Field(description="the REST API")
+    notebook: NotebookConfig = Field(description="the SageMaker notebook instance")
+    pipeline: PipelineConfig = Field(description="the Step Functions pipeline")
 
     @property
     def retain_data(self) -> bool:
