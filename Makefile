@@ -11,11 +11,13 @@ PYTHON38 ?= $(shell PYENV_VERSION=3.8.18 command -v python3.8 >/dev/null 2>&1 &&
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
+# MkDocs 1.6 prints a banner about MkDocs 2 on every build; the pinned 1.6 is what builds the site.
+export NO_MKDOCS_2_WARNING := 1
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # make deploy STACKS=HeadlinesPipeline deploys one stack; the default is both, in order.
 STACKS ?= --all
 
-.PHONY: up test check install browser page-assets synth bootstrap deploy destroy lint rehearse bench lock clean
+.PHONY: up test check install browser page-assets docs reference synth bootstrap deploy destroy lint rehearse bench lock clean
 
 # Create the virtual environment and install the project with its pinned dependencies
 # (pyproject.toml's dev extra: local mode, the CDK app, tests and linters) and the CDK CLI.
@@ -64,9 +66,10 @@ page-assets: $(STAMP)
 up: $(STAMP) $(SM_STAMP)
 	$(BIN)/headlines up --port 8080
 
-## make test: the code checks (ruff, mypy, import layers), then every test (unit, contract, CDK
-##   synthesis, container parity, end-to-end local, fuzzing, the page in a headless browser)
-test: $(STAMP) $(SM_STAMP) browser check
+## make test: the code checks (ruff, mypy, import layers), the documentation site's strict build,
+##   then every test (unit, contract, CDK synthesis, container parity, end-to-end local, fuzzing,
+##   the page in a headless browser, the docs' commands and facts)
+test: $(STAMP) $(SM_STAMP) browser check docs
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 ## make check: ruff (lint), mypy (types) and import-linter (imports flow one way), as configured in pyproject.toml
@@ -75,6 +78,16 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy training inference functions/api functions/ingest functions/model_identity
 	$(BIN)/lint-imports
+
+## make docs: the documentation site (mkdocs.yml, docs/) into site/, strictly: a broken link or
+##   anchor, or a page missing from the navigation, fails the build. Offline: no CDN, no web fonts.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+## make reference: write docs/configuration.md from the one schema (headlines/config.py,
+##   training/hyperparameters.py) and cdk.json's defaults; tests/docs fail while it is stale
+reference: $(STAMP)
+	$(BIN)/python -m devtools.config_reference
 
 synth: $(STAMP)
 	cdk synth --quiet
@@ -116,4 +129,4 @@ lock:
 	(echo '# Every transitive pin of requirements-sagemaker.txt (Python 3.8), from `pip freeze` (make lock regenerates it).'; /tmp/headlines-lock38/bin/pip freeze) > constraints-sagemaker.txt
 
 clean:
-	rm -rf $(VENV) $(SM_VENV) node_modules cdk.out .headlines .pytest_cache
+	rm -rf $(VENV) $(SM_VENV) node_modules cdk.out .headlines .pytest_cache site

@@ -33,19 +33,23 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where the two public datasets come from, and what their zips must hold."""
 
-    news_url: str
-    # Tried in order when news_url fails or does not give the dataset (UCI moved its downloads).
-    news_fallback_urls: List[str] = Field(default_factory=list)
-    news_sha256: Optional[str] = None
-    # {file in the zip: size in bytes}, checked after each download (the dataset's readme gives
-    # newsCorpora.csv as 102,297,000 bytes; text8 is exactly 10^8 bytes).
-    news_members: Dict[str, int] = Field(default_factory=dict)
-    corpus_url: str
-    corpus_sha256: Optional[str] = None
-    corpus_members: Dict[str, int] = Field(default_factory=dict)
+    news_url: str = Field(description="public URL of the UCI News Aggregator zip (the ingest step streams it "
+                                      "to the data bucket; local mode downloads it into the work directory)")
+    news_fallback_urls: List[str] = Field(
+        default_factory=list, description="tried in order when news_url fails or does not give the dataset "
+                                          "(UCI moved its downloads; the legacy address)")
+    news_sha256: Optional[str] = Field(default=None, description="expected SHA-256 of the news download (null: not checked)")
+    news_members: Dict[str, int] = Field(
+        default_factory=dict, description="{file in the zip: size in bytes}, checked after each download, in AWS and "
+                                          "locally (the dataset's readme gives newsCorpora.csv as 102,297,000 bytes)")
+    corpus_url: str = Field(description="public URL of the text8 corpus zip (the word vectors' corpus)")
+    corpus_sha256: Optional[str] = Field(default=None, description="expected SHA-256 of the corpus download (null: not checked)")
+    corpus_members: Dict[str, int] = Field(default_factory=dict, description="{file in the zip: size in bytes} of the "
+                                                                              "corpus zip (text8 is 100,000,000 bytes)")
     # When set, ingest copies from these S3 URIs instead of the public URLs.
-    news_s3_uri: Optional[str] = None
-    corpus_s3_uri: Optional[str] = None
+    news_s3_uri: Optional[str] = Field(default=None, description="copy the news dataset from this S3 object instead "
+                                                                 "of news_url (the ingest role may read exactly it)")
+    corpus_s3_uri: Optional[str] = Field(default=None, description="copy the corpus from this S3 object instead of corpus_url")
 
     @property
     def news_urls(self) -> List[str]:
@@ -71,11 +75,11 @@ def _instance_type(use: instance_types.Use, *fields: str):
 class EmbeddingsConfig(_Strict):
     """BlazingText (word2vec) job; hyperparameter names are BlazingText's own."""
 
-    instance_type: str
-    instance_count: int = Field(ge=1)
-    volume_size_gb: int = Field(ge=1)
-    max_runtime_seconds: int = Field(ge=60)
-    hyperparameters: Dict[str, Any]
+    instance_type: str = Field(description="instance type of the BlazingText training job")
+    instance_count: int = Field(ge=1, description="instances of the BlazingText job (batch_skipgram trains on several)")
+    volume_size_gb: int = Field(ge=1, description="training volume of each instance, in GB")
+    max_runtime_seconds: int = Field(ge=60, description="the BlazingText job's MaxRuntimeInSeconds")
+    hyperparameters: Dict[str, Any] = Field(description="BlazingText's own hyperparameters (names are BlazingText's)")
 
     _check_hyperparameters = _hyperparameters("validate_blazingtext")
     _check_instance_type = _instance_type("training", "instance_type")
@@ -84,22 +88,28 @@ class EmbeddingsConfig(_Strict):
 class ClassifierConfig(_Strict):
     """MXNet script-mode job running training/train.py."""
 
-    instance_type: str
+    instance_type: str = Field(description="instance type of the MXNet training job (CPU)")
     # The GPU switch: train on gpu_instance_type, with the MXNet GPU training image of the
     # SDK's image lookup (infra/images.py); train.py then runs on mx.gpu(0) (SM_NUM_GPUS).
-    gpu: bool = False
-    gpu_instance_type: str = "ml.g4dn.xlarge"
-    framework_version: str
-    py_version: str
-    volume_size_gb: int = Field(ge=1)
-    # None: the worst case the hyperparameters allow for data_rows on the training instance,
-    # from measured throughput, with a margin (headlines/training_time.py); a number overrides it.
-    max_runtime_seconds: Optional[int] = Field(default=None, ge=60)
-    data_rows: int = Field(default=422_937, ge=1)  # rows the job is sized for (the full dataset)
-    hyperparameters: Dict[str, Any]
+    gpu: bool = Field(default=False, description="the GPU switch: train on gpu_instance_type with the MXNet GPU "
+                                                 "training image of the SDK's lookup (mxnet-training:1.9.0-gpu-py38); "
+                                                 "train.py uses mx.gpu(0) when SM_NUM_GPUS > 0")
+    gpu_instance_type: str = Field(default="ml.g4dn.xlarge", description="the training instance when gpu is true")
+    framework_version: str = Field(description="MXNet version of the training and serving images (resolved per region)")
+    py_version: str = Field(description="Python version tag of those images")
+    volume_size_gb: int = Field(ge=1, description="training volume, in GB")
+    max_runtime_seconds: Optional[int] = Field(
+        default=None, ge=60, description="the job's MaxRuntimeInSeconds; null derives it from the worst case the "
+                                         "hyperparameters allow for data_rows on the training instance (every member's "
+                                         "full epoch budget and the refit, from measured throughput) x 2, rounded up to "
+                                         "10 minutes (headlines/training_time.py); a number overrides it")
+    data_rows: int = Field(default=422_937, ge=1, description="rows the job's time limit is sized for (the full dataset)")
+    hyperparameters: Dict[str, Any] = Field(description="train.py's hyperparameters")
     # Quality gate: the pipeline fails when the final test metric is below this.
-    quality_metric: Literal["test_accuracy", "test_macro_f1"]
-    quality_threshold: float = Field(ge=0.0, le=1.0)
+    quality_metric: Literal["test_accuracy", "test_macro_f1"] = Field(
+        description="the quality gate's metric, from the training job's final metrics")
+    quality_threshold: float = Field(ge=0.0, le=1.0, description="the pipeline fails (QualityGateFailed) and approves "
+                                                                 "nothing when the metric is below this")
 
     _check_hyperparameters = _hyperparameters("validate_classifier")
     _check_instance_types = _instance_type("training", "instance_type", "gpu_instance_type")
@@ -120,22 +130,26 @@ class ClassifierConfig(_Strict):
 
 
 class AutoscalingConfig(_Strict):
-    min_capacity: int = Field(ge=1)
-    max_capacity: int = Field(ge=1)
-    target_invocations_per_instance: int = Field(ge=1)
+    min_capacity: int = Field(ge=1, description="fewest endpoint instances")
+    max_capacity: int = Field(ge=1, description="most endpoint instances")
+    target_invocations_per_instance: int = Field(ge=1, description="target tracking on SageMakerVariantInvocationsPerInstance "
+                                                                   "(invocations per instance per minute)")
 
 
 class ServingConfig(_Strict):
-    mode: Literal["instance", "serverless"]
-    instance_type: str
-    initial_instance_count: int = Field(ge=1)
-    autoscaling: Optional[AutoscalingConfig] = None
-    serverless_memory_mb: int
-    serverless_max_concurrency: int = Field(ge=1, le=200)
-    # Serverless only: instances kept warm (no cold start for them; billed while deployed).
-    serverless_provisioned_concurrency: Optional[int] = Field(default=None, ge=1, le=200)
-    data_capture: bool
-    data_capture_percent: int = Field(ge=1, le=100)
+    mode: Literal["instance", "serverless"] = Field(
+        description="instance: a real-time endpoint on instance_type (blue/green updates with rollback alarms); "
+                    "serverless: SageMaker Serverless Inference (no idle cost, cold starts)")
+    instance_type: str = Field(description="endpoint instance type (instance mode)")
+    initial_instance_count: int = Field(ge=1, description="endpoint instances at creation (instance mode)")
+    autoscaling: Optional[AutoscalingConfig] = Field(default=None, description="target tracking (instance mode); null: none")
+    serverless_memory_mb: int = Field(description="memory of the serverless endpoint: one of 1024, 2048, 3072, 4096, 5120, 6144")
+    serverless_max_concurrency: int = Field(ge=1, le=200, description="concurrent invocations of the serverless endpoint")
+    serverless_provisioned_concurrency: Optional[int] = Field(
+        default=None, ge=1, le=200, description="serverless instances kept warm (no cold start for them; billed while "
+                                                "deployed); null: none")
+    data_capture: bool = Field(description="capture requests and answers to s3://<artifacts>/datacapture/ (instance mode only)")
+    data_capture_percent: int = Field(ge=1, le=100, description="share of the requests captured")
 
     _check_instance_type = _instance_type("endpoint", "instance_type")
 
@@ -155,52 +169,57 @@ class ServingConfig(_Strict):
 
 
 class ApiConfig(_Strict):
-    throttle_rate_limit: float = Field(gt=0)
-    throttle_burst_limit: int = Field(ge=1)
-    quota_per_day: int = Field(ge=1)
-    api_key_required: bool
-    cors_allow_origins: List[str]
-    max_headline_chars: int = Field(ge=1)
-    max_batch_size: int = Field(ge=1)
-    # Per attempt; within the handler's budget under API Gateway's 29 s integration timeout, so
-    # callers get our 504, not the gateway's. None: by serving mode (endpoint_timeout below).
-    endpoint_timeout_seconds: Optional[float] = Field(default=None, gt=0, le=ENDPOINT_BUDGET_SECONDS)
-    # API Gateway writes its access and execution logs through one CloudWatch role per account
-    # and region (an account setting). "existing": the account's role (headlines preflight
-    # checks it is set); "create": the serving stack creates a role and sets it (kept on destroy,
-    # as the account setting keeps pointing at it).
-    logging_role: Literal["existing", "create"] = "existing"
+    throttle_rate_limit: float = Field(gt=0, description="requests per second: stage throttling (all callers) and the usage plan")
+    throttle_burst_limit: int = Field(ge=1, description="burst of requests: stage throttling and the usage plan")
+    quota_per_day: int = Field(ge=1, description="requests per day of the usage plan (enforced for API-key callers)")
+    api_key_required: bool = Field(description="callers send x-api-key (the page at / needs none)")
+    cors_allow_origins: List[str] = Field(description="origins allowed by CORS")
+    max_headline_chars: int = Field(ge=1, description="characters per headline: the gateway's request model, the Lambda "
+                                                      "and the model container")
+    max_batch_size: int = Field(ge=1, description="headlines per batch: the gateway's request model, the Lambda and the model container")
+    # Within the handler's budget under API Gateway's 29 s, so callers get our 504, not the gateway's.
+    endpoint_timeout_seconds: Optional[float] = Field(
+        default=None, gt=0, le=ENDPOINT_BUDGET_SECONDS,
+        description="the Lambda's wait for the model per attempt; null: 10 s for an instance endpoint, 24 s (the whole "
+                    "budget under API Gateway's 29 s) for a serverless one, whose cold start it must outlast")
+    logging_role: Literal["existing", "create"] = Field(
+        default="existing", description="API Gateway logs through one CloudWatch role per account and region: existing "
+                                        "uses the account's (headlines preflight checks it is set); create makes one and "
+                                        "sets it for the whole account (kept on destroy)")
 
 
 class NotebookConfig(_Strict):
-    enabled: bool
-    instance_type: str
-    volume_size_gb: int = Field(ge=5)
-    # None: the notebook gets the project deployed with the stack (an S3 asset the lifecycle
-    # configuration syncs); a URL: SageMaker clones that git repository instead.
-    repository_url: Optional[str] = None
-    idle_minutes: int = Field(ge=5)
+    enabled: bool = Field(description="create the SageMaker notebook instance")
+    instance_type: str = Field(description="notebook instance type (Amazon Linux 2023 runs no ml.p2, p3, p3dn, inf1 or g3)")
+    volume_size_gb: int = Field(ge=5, description="notebook volume, in GB")
+    repository_url: Optional[str] = Field(
+        default=None, description="null: the notebook opens on the project deployed with the stack (an S3 asset the "
+                                  "lifecycle configuration unpacks into ~/SageMaker/headlines-mlops); a git URL: SageMaker "
+                                  "clones it instead (headlines preflight checks it is reachable)")
+    idle_minutes: int = Field(ge=5, description="stop the instance after this many minutes without Jupyter activity")
 
     _check_instance_type = _instance_type("notebook", "instance_type")
 
 
 class PipelineConfig(_Strict):
-    notification_email: Optional[str] = None
-    # The whole execution's limit. None: what its states may take at most (the two jobs' limits,
-    # their tasks' margins, half an hour for the rest); a shorter number is refused.
-    timeout_minutes: Optional[int] = Field(default=None, ge=10)
+    notification_email: Optional[str] = Field(default=None, description="subscribed to the alert topic (pipeline failures, "
+                                                                         "endpoint alarms); confirm the e-mail")
+    timeout_minutes: Optional[int] = Field(
+        default=None, ge=10, description="the state machine's timeout; null: what its states may take at most (the jobs' "
+                                         "limits and their tasks' margins, plus 30 minutes); a shorter number is refused")
 
 
 class HeadlinesConfig(_Strict):
-    project_name: str
-    stage: Literal["dev", "prod"]
-    data: DataConfig
-    embeddings: EmbeddingsConfig
-    classifier: ClassifierConfig
-    serving: ServingConfig
-    api: ApiConfig
-    notebook: NotebookConfig
-    pipeline: PipelineConfig
+    project_name: str = Field(description="prefix of resource names and SSM parameters")
+    stage: Literal["dev", "prod"] = Field(description="dev: everything deleted on destroy; prod: data retained; part of "
+                                                      "every name (stacks HeadlinesProdPipeline, HeadlinesProdServing)")
+    data: DataConfig = Field(description="where the two public datasets come from")
+    embeddings: EmbeddingsConfig = Field(description="the BlazingText (word2vec) training job")
+    classifier: ClassifierConfig = Field(description="the MXNet script-mode training job running training/train.py")
+    serving: ServingConfig = Field(description="the SageMaker endpoint")
+    api: ApiConfig = Field(description="the REST API")
+    notebook: NotebookConfig = Field(description="the SageMaker notebook instance")
+    pipeline: PipelineConfig = Field(description="the Step Functions pipeline")
 
     @property
     def retain_data(self) -> bool:

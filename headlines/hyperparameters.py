@@ -145,7 +145,7 @@ def blazingtext_hyperparameters(cfg: "HeadlinesConfig") -> Dict[str, str]:
 
 
 def markdown_table(specs) -> str:
-    """The README's table of hyperparameters (a test keeps the README equal to it)."""
+    """A table of hyperparameters, as docs/configuration.md shows it (devtools/config_reference.py)."""
     rows = ["| name | type and range | default | what |", "|---|---|---|---|"]
     for spec in specs:
         default = json.dumps(spec.default) if isinstance(spec.default, bool) else spec.default

@@ -1,6 +1,6 @@
 """How long the classifier's training job takes: projections from measured throughput.
 
-The figures are measurements of ``bench/scale.py`` (README, "Training at scale"); everything
+The figures are measurements of ``bench/scale.py`` (docs/benchmarks.md and docs/experiment-log.md, "Training at scale"); everything
 else here is arithmetic on them, labelled as projections wherever it is printed:
 
 - ``SECONDS_PER_ROW_HERE``: wall seconds of train.py per row of the input file with the default
@@ -42,7 +42,7 @@ FULL_DATASET_ROWS = 422_937
 
 #: The size ``SECONDS_PER_ROW_HERE`` was measured at.
 MEASURED_ROWS = 108_000
-#: Default hyperparameters, 108,000-row file (README, "Training at scale"): train.py's own
+#: Default hyperparameters, 108,000-row file (docs/benchmarks.md and docs/experiment-log.md, "Training at scale"): train.py's own
 #: 115.7 s (metrics.json training.seconds) / 108,000 rows, 2 vCPU, one OpenMP thread, load
 #: average 1.3-2.0 (2026-12-01 17:21 UTC, the refit on; 81.0 s without it, 123.8 s with 128
 #: filters and no refit).

@@ -1,10 +1,13 @@
-"""Shared fixtures: small real data cut from the shipped sample, and a tiny real model
-trained through the same local pipeline users run (one epoch, a small corpus)."""
+"""Shared fixtures: small real data cut from the shipped sample, a tiny real model trained
+through the same local pipeline users run (one epoch, a small corpus), and the screenshots
+the documentation embeds, which the tests that drive the real page and report write."""
 from __future__ import annotations
 
 import gzip
 import itertools
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from rich.console import Console
@@ -14,6 +17,53 @@ from headlines.local.sources import SAMPLE_CORPUS, SAMPLE_NEWS
 
 TINY_NEWS_ROWS = 3000
 TINY_CORPUS_WORDS = 300_000
+
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+#: The screenshots docs/ embeds (docs/images/<name>), and the test file that writes each.
+DOCS_SCREENSHOTS = {
+    "page-wide.png": "tests/browser/test_page_in_browser.py",
+    "page-error.png": "tests/browser/test_page_in_browser.py",
+    "page-api-key.png": "tests/browser/test_page_in_browser.py",
+    "report.png": "tests/cli/test_report.py",
+}
+#: A new screenshot replaces the committed one when its size differs or more than this share of
+#: its pixels changed: a change to the page shows up in `git status`; the tiny test model's
+#: version hash or a metric's last digit (a few hundred pixels) does not.
+VISIBLE_CHANGE = 0.005
+
+
+def changed_pixels(old: Path, new: Path) -> float:
+    """The share of pixels that differ (1.0 when the sizes differ)."""
+    from PIL import Image, ImageChops
+
+    with Image.open(old) as before, Image.open(new) as after:
+        if before.size != after.size:
+            return 1.0
+        difference = ImageChops.difference(before.convert("RGB"), after.convert("RGB")).convert("L")
+        changed = sum(difference.point(lambda value: 255 if value > 16 else 0).histogram()[255:])
+        return changed / (before.size[0] * before.size[1])
+
+
+@pytest.fixture(scope="session")
+def docs_screenshots() -> dict:
+    return dict(DOCS_SCREENSHOTS)
+
+
+@pytest.fixture(scope="session")
+def publish_screenshot() -> Callable[[Path], bool]:
+    """``publish(path)``: a screenshot the docs embed (its name in DOCS_SCREENSHOTS) replaces
+    docs/images/<name> when it changed visibly (VISIBLE_CHANGE); True when it did."""
+
+    def publish(path: Path) -> bool:
+        assert path.name in DOCS_SCREENSHOTS, f"{path.name} is not one of the docs' screenshots"
+        target = DOCS_IMAGES / path.name
+        if target.is_file() and changed_pixels(target, path) <= VISIBLE_CHANGE:
+            return False
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        return True
+
+    return publish
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from headlines.analysis import evaluate
-from headlines.local.sources import InputError
+from headlines.local.sources import InputError, sample_news_copy
 
 GENERATOR = "headlines report"
 # Words a headline reader knows the neighbours of, a few per category; the first
@@ -192,9 +192,9 @@ def vectors_text(vectors: Path, scratch: Path) -> Path:
 
 def default_news(workdir: Path, news_url: str) -> Optional[Path]:
     """The news file ``headlines train`` used by default, if it is in the workdir (never
-    downloaded here): the cached public dataset, else the shipped sample it fell back to."""
-    for candidate in (workdir / "raw" / "news" / Path(news_url.split("?")[0]).name,
-                      workdir / "sample" / "newsCorpora-sample.csv"):
+    downloaded here): the cached public dataset, else the shipped sample it fell back to
+    (unpacked under ``sample/<its SHA-256>/``)."""
+    for candidate in (workdir / "raw" / "news" / Path(news_url.split("?")[0]).name, sample_news_copy(workdir)):
         if candidate.is_file():
             return candidate
     return None

@@ -120,6 +120,12 @@ def _sample(kind: str, workdir: Path, reason: str, console: Console) -> Resolved
     return Resolved(_gunzipped(sample, workdir / "sample"), "sample")
 
 
+def sample_news_copy(workdir: Path) -> Path:
+    """Where training's fallback unpacks the shipped news sample in ``workdir``
+    (``sample/<its SHA-256>/newsCorpora-sample.csv``, as ``_sample`` does); it may not exist."""
+    return _unpacked_path(SAMPLE_NEWS, workdir / "sample", SAMPLE_NEWS.name[:-len(".gz")])
+
+
 def resolve_news(location: Optional[str], workdir: Path, config: HeadlinesConfig, console: Console) -> Resolved:
     """The News Aggregator file (CSV or zip) to train on."""
     if location is None:

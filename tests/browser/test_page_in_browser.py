@@ -2,7 +2,8 @@
 model: load it, type a headline, submit, read the category; errors as the API returns them;
 keyboard and screen-reader basics; a narrow screen; no console errors (CSP violations
 included); a screenshot of each under the test's tmp dir (HEADLINES_SCREENSHOT_DIR: also
-copied there)."""
+copied there). The screenshots the docs embed (the wide page, an error, the API-key field)
+replace docs/images/<name> when they changed visibly (tests/conftest.py: publish_screenshot)."""
 from __future__ import annotations
 
 import json
@@ -40,7 +41,8 @@ def _console_errors(driver):
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def _screenshot(driver, tmp_path: Path, name: str) -> Path:
+def _screenshot(driver, tmp_path: Path, name: str, publish=None) -> Path:
+    """The whole page as ``<tmp_path>/<name>.png``; ``publish``: the docs' screenshot too."""
     # The whole page: grow the window to the document's height first.
     width = driver.execute_script("return window.innerWidth")
     height = driver.execute_script("return Math.max(document.body.scrollHeight, 900)")
@@ -51,6 +53,8 @@ def _screenshot(driver, tmp_path: Path, name: str) -> Path:
     if copy_to:
         Path(copy_to).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(copy_to) / path.name)
+    if publish is not None:
+        publish(path)
     assert width > 0
     return path
 
@@ -74,7 +78,7 @@ def _submit(driver, text: str):
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#result .prediction, #result .error"))
 
 
-def test_a_person_types_a_headline_and_reads_its_category(browser, local_api, tmp_path):
+def test_a_person_types_a_headline_and_reads_its_category(browser, local_api, tmp_path, publish_screenshot):
     from selenium.webdriver.common.by import By
 
     headline = "New Ebola case confirmed in Guinea"
@@ -105,7 +109,7 @@ def test_a_person_types_a_headline_and_reads_its_category(browser, local_api, tm
         "return performance.getEntriesByType('resource').map(function (e) { return new URL(e.name).origin; })")
     assert origins and set(origins) == {local_api.url}
     assert _console_errors(browser) == []
-    _screenshot(browser, tmp_path, "page-wide")
+    _screenshot(browser, tmp_path, "page-wide", publish_screenshot)
 
 
 def test_a_batch_gets_one_result_per_line(browser, local_api):
@@ -120,7 +124,7 @@ def test_a_batch_gets_one_result_per_line(browser, local_api):
     assert _console_errors(browser) == []
 
 
-def test_errors_are_shown_as_the_api_returns_them(browser, local_api, tmp_path):
+def test_errors_are_shown_as_the_api_returns_them(browser, local_api, tmp_path, publish_screenshot):
     from selenium.webdriver.common.by import By
 
     _open(browser, local_api)
@@ -132,7 +136,7 @@ def test_errors_are_shown_as_the_api_returns_them(browser, local_api, tmp_path):
     # A 400 fetch is logged by chromium as a failed resource: that is the only entry allowed.
     errors = _console_errors(browser)
     assert all("v1/classify" in entry["message"] and "400" in entry["message"] for entry in errors), errors
-    _screenshot(browser, tmp_path, "page-error")
+    _screenshot(browser, tmp_path, "page-error", publish_screenshot)
 
 
 # WCAG 2 contrast of each element's text against the first opaque background behind it.
@@ -254,7 +258,7 @@ class _KeyedGateway(BaseHTTPRequestHandler):
     do_GET = do_POST = _forward
 
 
-def test_where_keys_are_required_the_page_asks_for_one_and_sends_it(browser, local_api, tmp_path):
+def test_where_keys_are_required_the_page_asks_for_one_and_sends_it(browser, local_api, tmp_path, publish_screenshot):
     from selenium.webdriver.common.by import By
 
     handler = type("Gateway", (_KeyedGateway,), {"api_url": local_api.url, "seen_keys": []})
@@ -277,7 +281,7 @@ def test_where_keys_are_required_the_page_asks_for_one_and_sends_it(browser, loc
         # the 403s are the only console entries
         errors = _console_errors(browser)
         assert all("403" in entry["message"] for entry in errors), errors
-        _screenshot(browser, tmp_path, "page-api-key")
+        _screenshot(browser, tmp_path, "page-api-key", publish_screenshot)
     finally:
         server.shutdown()
         server.server_close()

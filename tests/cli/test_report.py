@@ -117,9 +117,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine: the page is not rendered")
-def test_the_page_renders_with_its_figures_in_a_headless_browser(model_with_history, tiny_news, tmp_path):
-    index = report.write_report(model_with_history, tmp_path / "report", data=tiny_news)
-    screenshot = tmp_path / "page.png"
+def test_the_page_renders_with_its_figures_in_a_headless_browser(model_with_history, tiny_news, tmp_path,
+                                                                 publish_screenshot, monkeypatch):
+    """The report in headless chromium; its screenshot is the docs' (docs/images/report.png).
+    Relative paths: the page names the model and data files, and a temporary folder's name
+    would move the whole layout from one run to the next."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(tiny_news, tmp_path / tiny_news.name)
+    index = tmp_path / report.write_report(Path(model_with_history.name), Path("report"), data=Path(tiny_news.name))
+    screenshot = tmp_path / "report.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run",
                     f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={screenshot}", "--window-size=1200,2400",
@@ -128,3 +134,4 @@ def test_the_page_renders_with_its_figures_in_a_headless_browser(model_with_hist
         # Text alone renders in under a thousand colours; the figures' colour maps and
         # anti-aliased lines bring thousands (measured: 775 without the PNGs, 5,098 with).
         assert len(image.convert("RGB").getcolors(1 << 24)) > 2500
+    publish_screenshot(screenshot)

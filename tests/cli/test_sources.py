@@ -239,3 +239,18 @@ def test_an_interrupt_while_unpacking_leaves_no_partial_file(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         resolve_corpus(str(archive), workdir, load_config(), quiet())
     assert files_under(workdir) == set()
+
+
+def test_the_reports_default_data_is_the_sample_training_fell_back_to(tmp_path):
+    """Offline, training unpacks the shipped sample under sample/<its SHA-256>/; `headlines report`
+    finds it there by default (it looked for sample/newsCorpora-sample.csv and said "no data file")."""
+    from headlines.analysis import report
+    from headlines.local.endpoint import free_port
+
+    unreachable = f"http://127.0.0.1:{free_port()}/NewsAggregatorDataset.zip"  # nothing listens there
+    config = load_config({"headlines.data.news_url": unreachable})
+    assert report.default_news(tmp_path, unreachable) is None  # nothing trained here yet
+    resolved = resolve_news(None, tmp_path, config, quiet())
+    assert resolved.origin == "sample" and resolved.path == sources.sample_news_copy(tmp_path)
+    assert report.default_news(tmp_path, unreachable) == resolved.path
+    assert resolved.path.parent.parent == tmp_path / "sample" and resolved.path.name == "newsCorpora-sample.csv"

@@ -1,4 +1,4 @@
-"""The commands and figures shown in README.md and docs/*.md stay true.
+"""The commands and figures shown in README.md and docs/*.md stay true, and the README stays short.
 
 Every command in a fenced shell block, every ``headlines ...`` line of the command-line
 synopsis and every inline ``headlines``/``make``/``bench`` command is checked:
@@ -14,6 +14,12 @@ synopsis and every inline ``headlines``/``make``/``bench`` command is checked:
   (tests/infra).
 
 A command that fits none of these fails the test: check it here, or mark it as needing AWS.
+
+The figures: the examples' metrics are the benchmark's (docs/benchmarks.md), every table of
+figures names the benchmark that prints it, the troubleshooting table quotes real messages.
+The README: at most 250 lines, the two commands, every link and image it has resolves. The
+images the docs embed are the ones the browser tests write (tests/conftest.py: DOCS_SCREENSHOTS).
+The site build itself (broken links and anchors inside docs/) is `make docs`, run by `make test`.
 """
 from __future__ import annotations
 
@@ -36,6 +42,9 @@ from headlines.local.endpoint import free_port
 from headlines.project import ROOT as REPO_ROOT
 
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+BENCHMARKS = REPO_ROOT / "docs" / "benchmarks.md"
+TROUBLESHOOTING = REPO_ROOT / "docs" / "troubleshooting.md"
+README_MAX_LINES = 250
 SHELL_INFO = {"bash", "sh", "shell", "console"}
 # Sections (file, level-2 heading; "*" for the whole file) whose commands need an AWS account.
 AWS_SECTIONS = {("README.md", "Deploy to AWS"), ("aws.md", "*")}
@@ -372,33 +381,40 @@ def test_the_local_api_commands_run(local_api, block):
 
 # ---- figures and examples agree ------------------------------------------------------------------
 
-def _readme_default_figures() -> tuple:
-    """Accuracy and macro-F1 of the project's row in README's quality table (bench/quality.py)."""
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"^\| \*\*project\*\*.*?\| \*\*(0\.\d+)\*\* \| \*\*(0\.\d+)\*\* \|", readme, re.MULTILINE)
-    assert match, "README's quality table has no project row"
+def _benchmark_default_figures() -> tuple:
+    """Accuracy and macro-F1 of the project's row in the benchmarks' quality table (bench/quality.py)."""
+    benchmarks = BENCHMARKS.read_text(encoding="utf-8")
+    match = re.search(r"^\| \*\*project\*\*.*?\| \*\*(0\.\d+)\*\* \| \*\*(0\.\d+)\*\* \|", benchmarks, re.MULTILINE)
+    assert match, "docs/benchmarks.md's quality table has no project row"
     return round(float(match.group(1)), 2), round(float(match.group(2)), 2)
 
 
 def test_quoted_figures_come_from_a_cited_benchmark():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    benchmarks = readme.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
-    for script in ("bench/quality.py", "bench/serving.py"):
+    benchmarks = BENCHMARKS.read_text(encoding="utf-8")
+    for script in ("bench/quality.py", "bench/serving.py", "bench/scale.py"):
         assert script in benchmarks and (REPO_ROOT / script).is_file()
-    for paragraph in re.split(r"\n\s*\n", benchmarks):
-        if paragraph.lstrip().startswith("| model") or paragraph.lstrip().startswith("| stage"):
-            before = benchmarks[: benchmarks.index(paragraph)]
-            assert "bench/" in before.rsplit("```", 1)[-1] or "bench/" in before, paragraph[:80]
+    tables = 0
+    for section in benchmarks.split("\n## ")[1:]:  # each section of today's figures names its benchmark
+        heading = section.split("\n", 1)[0]
+        assert re.search(r"`bench/\w+\.py`", heading), f"docs/benchmarks.md: section {heading!r} names no benchmark"
+        script = re.search(r"`(bench/\w+\.py)`", heading).group(1)
+        assert f".venv/bin/python {script}" in section, f"docs/benchmarks.md: section {heading!r} shows no command"
+        for paragraph in re.split(r"\n\s*\n", section):
+            if paragraph.lstrip().startswith("|"):
+                tables += 1
+                before = section[: section.index(paragraph)]
+                assert "bench/" in before, paragraph[:80]
+    assert tables >= 4  # quality, its splits, training at scale, serving
 
 
 def test_example_metrics_and_versions_match_the_real_ones():
-    accuracy, macro_f1 = _readme_default_figures()
+    accuracy, macro_f1 = _benchmark_default_figures()
     texts = {path.name: path.read_text(encoding="utf-8") for path in DOCS + [REPO_ROOT / "api" / "openapi.yaml"]}
     for name, text in texts.items():
         for found in re.findall(r"test_macro_f1\"?[:=]\s*(0\.\d+)", text):
-            assert float(found) == macro_f1, f"{name}: test_macro_f1 {found}, README's benchmark says {macro_f1}"
+            assert float(found) == macro_f1, f"{name}: test_macro_f1 {found}, the benchmark says {macro_f1}"
         for found in re.findall(r"test_accuracy\"?[:=]\s*(0\.\d+)", text):
-            assert float(found) == accuracy, f"{name}: test_accuracy {found}, README's benchmark says {accuracy}"
+            assert float(found) == accuracy, f"{name}: test_accuracy {found}, the benchmark says {accuracy}"
         for found in re.findall(r"\bversion\"?:\s*['\"]?([\w.:-]+)", text):
             if found not in ("1.0.0", "3.0.3", "3.1.0") and not found.startswith(("{", "...")):
                 assert VERSION_FORMAT.match(found), f"{name}: example model version {found} matches no real format"
@@ -413,12 +429,12 @@ def test_the_tiny_models_version_has_the_documented_format(tiny_model_dir):
 # ---- the troubleshooting table quotes real messages -------------------------------------------------
 
 def _troubleshooting_symptom(starting: str) -> str:
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    text = TROUBLESHOOTING.read_text(encoding="utf-8")
+    table = text.split("## Local mode and the command line", 1)[1].split("\n## ", 1)[0]
     for symptom in re.findall(r"^\| `([^`]+)`", table, re.MULTILINE):
         if symptom.startswith(starting):
             return symptom
-    raise AssertionError(f"README's troubleshooting table has no row for {starting!r}")
+    raise AssertionError(f"docs/troubleshooting.md's table has no row for {starting!r}")
 
 
 def test_troubleshooting_cannot_reach_is_the_real_message():
@@ -445,3 +461,81 @@ def test_troubleshooting_port_in_use_is_the_real_message(tiny_training, tmp_path
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [symptom], result.stderr
+
+
+# ---- the README: short, the two commands, links that resolve ------------------------------------
+
+def test_the_readme_is_short_and_shows_the_two_commands():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= README_MAX_LINES, "README.md is for users: measurements and history go to docs/"
+    shown = {command.text for command in COMMANDS if command.file == "README.md" and command.kind == "shell"}
+    assert {"make up", "make test"} <= shown
+
+
+def _slug(heading: str) -> str:
+    """The anchor Python-Markdown's toc extension (MkDocs) gives a heading."""
+    from markdown.extensions.toc import slugify
+
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link's text
+    return slugify(re.sub(r"[`*]", "", text), "-")
+
+
+def _anchors(path: Path) -> set:
+    text, anchors, fence = path.read_text(encoding="utf-8"), set(), False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and re.match(r"^#{1,6} ", line):
+            anchors.add(_slug(line.lstrip("#").strip()))
+    return anchors
+
+
+def _links(path: Path) -> List[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return [target for target in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"^[a-z]+:", target)]
+
+
+def test_every_link_and_image_of_the_readme_resolves():
+    """MkDocs checks docs/ (make docs, --strict); the README is GitHub's page, checked here."""
+    readme = REPO_ROOT / "README.md"
+    links = _links(readme)
+    assert len(links) >= 10
+    for target in links:
+        file, _, anchor = target.partition("#")
+        path = (readme.parent / file) if file else readme
+        assert path.exists(), f"README.md links to {target}: no such file"
+        if anchor:
+            assert anchor in _anchors(path), f"README.md links to {target}: {path.name} has no such heading"
+
+
+def test_the_readme_links_one_guide_per_reader():
+    """From the README alone: how to run it locally, deploy it, call the API, retrain."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    for guide in ("getting-started.md", "aws.md", "api.md", "data-science.md", "architecture.md", "benchmarks.md",
+                  "experiment-log.md", "troubleshooting.md", "security.md", "configuration.md"):
+        assert f"(docs/{guide}" in readme, f"README.md does not link docs/{guide}"
+    assert "npx cdk deploy" in readme and "headlines pipeline start --wait" in readme and "--retrain" in readme
+
+
+# ---- images: what the docs embed is what the tests write --------------------------------------------
+
+def _embedded_images() -> Dict[str, str]:
+    found = {}
+    for path in DOCS:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", path.read_text(encoding="utf-8")):
+            found[(path.parent / target).resolve().relative_to(REPO_ROOT).as_posix()] = path.name
+    return found
+
+
+def test_every_image_the_docs_embed_is_a_screenshot_a_test_writes(docs_screenshots):
+    embedded = _embedded_images()
+    assert embedded, "no images found: the extraction is broken"
+    for image, page in embedded.items():
+        assert image.startswith("docs/images/") and image.split("/")[-1] in docs_screenshots, (
+            f"{page} embeds {image}, which no test writes (tests/conftest.py: DOCS_SCREENSHOTS)")
+        assert (REPO_ROOT / image).is_file(), f"{page} embeds {image}: not committed (run the test that writes it)"
+    committed = {path.name for path in (REPO_ROOT / "docs" / "images").glob("*")}
+    assert committed == set(docs_screenshots), "docs/images/ holds exactly the screenshots the tests write"
+    for name, writer in docs_screenshots.items():
+        assert f'"{name[:-4]}"' in (REPO_ROOT / writer).read_text(encoding="utf-8") or name in (
+            REPO_ROOT / writer).read_text(encoding="utf-8"), f"{writer} does not write {name}"
