@@ -43,7 +43,7 @@ def test_it_names_every_setting_and_hyperparameter():
 def test_the_types_and_ranges_come_from_the_model():
     page = config_reference.render()
     assert "| `stage` | str: one of dev, prod | `dev` |" in page
-    assert "| `api.endpoint_timeout_seconds` | float: > 0, < 29 | `10` |" in page
+    assert "| `api.endpoint_timeout_seconds` | float: > 0, <= 24 or null | `null` |" in page
     assert "| `classifier.max_runtime_seconds` | int: >= 60 or null | `null` |" in page
     assert "| `serving.serverless_max_concurrency` | int: >= 1, <= 200 | `5` |" in page
 
