@@ -124,6 +124,7 @@ class ApiConfig(_Strict):
     max_batch_size: int = Field(ge=1)
     # Below API Gateway's 29 s integration timeout, so callers get our 504, not the gateway's.
     endpoint_timeout_seconds: float = Field(gt=0, lt=29)
+    logging_role: Literal["existing", "create"] = "existing"
 
 
 class NotebookConfig(_Strict):
