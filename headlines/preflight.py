@@ -152,8 +152,6 @@ def _unreadable(operation: str, error: BaseException) -> Unreadable:
         if message.startswith("<") or not message:  # an HTML error page: an emulator's unimplemented API
             return Unreadable(operation, "", f"the endpoint answered HTTP {status} (not implemented there?)")
         return Unreadable(operation, code, message if len(message) <= 200 else message[:197] + "...")
-    if isinstance(error, NotImplementedError):  # moto's in-process mock of an API it does not implement
-        return Unreadable(operation, "", "not implemented by the endpoint")
     if isinstance(error, ResponseParserError):
         return Unreadable(operation, "", "the endpoint's answer is not AWS's format (not implemented there?)")
     if isinstance(error, EndpointConnectionError):
@@ -163,11 +161,11 @@ def _unreadable(operation: str, error: BaseException) -> Unreadable:
 
 def _read_errors() -> Tuple[Type[BaseException], ...]:
     """What a read can raise: botocore's errors (ResponseParserError is not a BotoCoreError: an
-    emulator's HTML error page for an API it lacks), and moto's in-process NotImplementedError."""
+    endpoint's HTML error page, where an emulator lacks the API, in place of an XML answer)."""
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
-    return ClientError, BotoCoreError, ResponseParserError, NotImplementedError
+    return ClientError, BotoCoreError, ResponseParserError
 
 
 def _read(call: Callable[..., Dict[str, Any]], **kwargs: Any) -> Dict[str, Any]:
@@ -315,7 +313,7 @@ def check_deploy_role(clients: Clients, account: Account, cfg: HeadlinesConfig) 
         except Unreadable as unread:
             return _unknown("deploy-role", f"whether the CDK deploy role may call {RESOLVE_ACTION} on {parameter}",
                             f"{error.reason}; and {unread.reason}", **details)
-        how = f"its policies evaluated here, as {error.operation} failed ({error.code or error.message}); SCPs not visible"
+        how = f"its policies, read and evaluated here as {error.operation} failed: {error.code or error.message}; SCPs not seen"
     notes = "".join(f"; {note}" for note in decision.notes)
     if not decision.allowed:
         return _fail("deploy-role", denied, DEPLOY_ROLE_FIX, decision=decision.decision, **details)

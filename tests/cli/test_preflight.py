@@ -66,10 +66,11 @@ class Emulated:
     monkeypatch: Any
     capsys: Any
 
-    @property
-    def fallback(self) -> preflight.Clients:
-        """IAM without the simulation (moto lacks it): the checks read and evaluate the policies."""
-        return replace(self.clients, iam=self.emulated.iam)
+    def deny_simulation(self, code: str = "AccessDenied", message: str = "not authorized to perform "
+                        "iam:SimulatePrincipalPolicy", status: int = 403) -> None:
+        """IAM's simulation refused (or, with an HTML page and 500, missing as on moto's server):
+        the check reads the deploy role's policies from moto and evaluates them."""
+        self.iam_stub.add_client_error("simulate_principal_policy", code, message, http_status_code=status)
 
     def green(self, policy=None, quotas=ENOUGH, simulate: bool = True) -> None:
         bootstrap(self.emulated, policy or deploy_role_policy(extra=[PROJECT_STATEMENT]))
@@ -152,22 +153,26 @@ def test_a_missing_training_quota_is_one_fail_line(account):
 @pytest.mark.parametrize("how", ["simulation", "its policies"])
 def test_a_default_bootstrap_deploy_role_is_one_fail_line(account, how):
     """The pinned bootstrap template's deploy role: IAM's simulation says implicitDeny (Stubber),
-    or, where the simulation is not available, its policy read from moto and evaluated here."""
+    or, where the simulation is refused, its policy read from moto and evaluated here."""
     account.green(policy=deploy_role_policy(), simulate=False)
     if how == "simulation":
         add_simulation(account.iam_stub, "implicitDeny", SERVING_PARAMETER_ARN)
-    code, out, _ = account.run(clients=account.clients if how == "simulation" else account.fallback)
+    else:
+        account.deny_simulation()
+    code, out, _ = account.run()
     assert code == 1
     assert fail_lines(out) == [DEFAULT_ROLE_LINE]
 
 
 def test_the_project_statement_passes_when_only_the_policies_can_be_read(account):
     account.green(simulate=False)
-    code, out, _ = account.run(clients=account.fallback)
+    account.deny_simulation("500", "<!doctype html>\n<title>500 Internal Server Error</title>", status=500)
+    code, out, _ = account.run()
     assert code == 0, out
-    assert line_of(out, "CDK deploy role").startswith(
-        f"ok   CDK deploy role {DEPLOY_ROLE} may call ssm:GetParameters on /headlines/dev/model/serving (its policies "
-        "evaluated here, as simulate_principal_policy failed (not implemented by the endpoint); SCPs not visible")
+    assert line_of(out, "CDK deploy role") == (
+        f"ok   CDK deploy role {DEPLOY_ROLE} may call ssm:GetParameters on /headlines/dev/model/serving (its policies, "
+        "read and evaluated here as simulate_principal_policy failed: the endpoint answered HTTP 500 (not implemented "
+        "there?); SCPs not seen)")
 
 
 def test_no_deploy_role_is_one_fail_line(account):
@@ -402,7 +407,8 @@ def test_a_permissions_boundary_is_evaluated_too(account):
     boundary = account.emulated.iam.create_policy(PolicyName="boundary", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudformation:*", "Resource": "*"}]}))
     account.emulated.iam.put_role_permissions_boundary(RoleName=DEPLOY_ROLE, PermissionsBoundary=boundary["Policy"]["Arn"])
-    result = preflight.check_deploy_role(account.fallback, _account(), load_config())
+    account.deny_simulation()
+    result = preflight.check_deploy_role(account.clients, _account(), load_config())
     assert (result.status, result.details["decision"]) == ("fail", "implicitDeny")
 
 
