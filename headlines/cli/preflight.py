@@ -39,11 +39,12 @@ def create_clients(region: Optional[str]) -> Any:
     return Clients.from_session(session, config)
 
 
-def preflight(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+def report_for(args: argparse.Namespace) -> Any:
+    """The checks' report for the parsed options (``args.clients``/``args.opener``: injected ones)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from headlines import preflight as checks
-    from headlines.cli.pipeline import _aws_error
+    from headlines.cli.pipeline import _aws_error  # the command line's one wording of AWS failures
     from headlines.config import load_config
 
     overrides = dict(args.context)
@@ -54,7 +55,13 @@ def preflight(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     except (ClientError, BotoCoreError) as error:  # no, expired or invalid credentials; no endpoint
         raise UserError(str(_aws_error(error, "reading the caller's identity (sts get-caller-identity)").code)
                         .removeprefix("error: ")) from None
-    report = checks.run_checks(clients, account, cfg, opener=getattr(args, "opener", None))
+    return checks.run_checks(clients, account, cfg, opener=getattr(args, "opener", None))
+
+
+def preflight(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+    from headlines import preflight as checks
+
+    report = report_for(args)
     out = out or sys.stdout
     if args.json:
         print(json.dumps(checks.as_json(report), indent=2), file=out)
