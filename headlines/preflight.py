@@ -587,6 +587,7 @@ def as_json(report: Report) -> Dict[str, Any]:
         "account": report.account.account_id,
         "partition": report.account.partition,
         "region": report.account.region,
+        "caller": report.account.caller_arn,
         "stacks": list(report.stacks),
         "exit_status": report.exit_status,
         "counts": {status: report.count(status) for status in (OK, FAIL, UNKNOWN, INFO)},
@@ -599,7 +600,8 @@ def lines(report: Report) -> Iterable[str]:
     """The text form: a heading, one line per result (a failure with its fix), a summary."""
     prefix = {OK: "ok  ", FAIL: "FAIL", UNKNOWN: "?   ", INFO: "info"}
     account = report.account
-    yield f"preflight of aws://{account.account_id}/{account.region} for {' and '.join(report.stacks)}"
+    caller = f", as {account.caller_arn}" if account.caller_arn else ""
+    yield f"preflight of aws://{account.account_id}/{account.region} for {' and '.join(report.stacks)}{caller}"
     for result in report.results:
         yield f"{prefix[result.status]} {result.message}" + (f" -> fix: {result.fix}" if result.fix else "")
     summary = f"{report.count(OK)} ok, {report.count(FAIL)} failed, {report.count(UNKNOWN)} could not be checked"

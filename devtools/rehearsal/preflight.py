@@ -13,10 +13,13 @@ import contextlib
 import json
 import urllib.error
 import urllib.request
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from devtools.rehearsal.aws import EmulatorClients
 from devtools.rehearsal.basics import RehearsalError, say
+
+if TYPE_CHECKING:
+    from headlines.preflight import Report
 
 LOGGING_ROLE = "headlines-rehearsal-apigateway-logs"
 LOGGING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
@@ -50,7 +53,7 @@ def _offline(request: urllib.request.Request, timeout: float) -> Any:
     raise urllib.error.URLError("not probed: the rehearsal stays offline")
 
 
-def run_preflight(aws: EmulatorClients, context: Mapping[str, str]) -> Any:
+def run_preflight(aws: EmulatorClients, context: Mapping[str, str]) -> "Report":
     """``headlines preflight -c K=V ...`` against the emulator: its report (headlines.preflight.Report)."""
     from headlines import preflight as checks
     from headlines.cli import commands

@@ -12,9 +12,12 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Optional, TextIO, Tuple
+from typing import TYPE_CHECKING, Any, Optional, TextIO, Tuple
 
 from headlines.errors import UserError
+
+if TYPE_CHECKING:
+    from headlines.preflight import Clients, Report
 
 
 def _setting(text: str) -> Tuple[str, str]:
@@ -24,7 +27,7 @@ def _setting(text: str) -> Tuple[str, str]:
     return key, value
 
 
-def create_clients(region: Optional[str]) -> Any:
+def create_clients(region: Optional[str]) -> "Clients":
     """The checks' boto3 clients, from the user's credentials (profile, environment, SSO...)."""
     import boto3
     from botocore.config import Config
@@ -39,7 +42,7 @@ def create_clients(region: Optional[str]) -> Any:
     return Clients.from_session(session, config)
 
 
-def report_for(args: argparse.Namespace) -> Any:
+def report_for(args: argparse.Namespace) -> "Report":
     """The checks' report for the parsed options (``args.clients``/``args.opener``: injected ones)."""
     from botocore.exceptions import BotoCoreError, ClientError
 

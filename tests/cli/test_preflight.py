@@ -121,7 +121,8 @@ def test_a_green_account_passes(account):
     code, out, err = account.run()
     assert (code, err) == (0, ""), out + err
     lines = out.splitlines()
-    assert lines[0] == f"preflight of aws://{ACCOUNT}/{REGION} for HeadlinesPipeline and HeadlinesServing"
+    assert lines[0] == (f"preflight of aws://{ACCOUNT}/{REGION} for HeadlinesPipeline and HeadlinesServing, "
+                        f"as arn:aws:sts::{ACCOUNT}:user/moto")
     assert {line[:5] for line in lines[1:-1]} <= {"ok   ", "info "}, out
     assert lines[-1] == "preflight: 11 ok, 0 failed, 0 could not be checked: nothing found that would fail a deploy"
     assert line_of(out, "CDK bootstrap").startswith("ok   CDK bootstrap: CDKToolkit (CREATE_COMPLETE), version 33 >= 8")
@@ -241,6 +242,7 @@ def test_json_prints_the_same_as_one_document(account):
     assert code == 1
     document = json.loads(out)
     assert (document["account"], document["region"], document["exit_status"]) == (ACCOUNT, REGION, 1)
+    assert document["caller"] == f"arn:aws:sts::{ACCOUNT}:user/moto"
     assert document["stacks"] == ["HeadlinesPipeline", "HeadlinesServing"]
     assert document["counts"] == {"ok": 10, "fail": 1, "unknown": 0, "info": 1}
     (failed,) = [check for check in document["checks"] if check["status"] == "fail"]
