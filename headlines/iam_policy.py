@@ -26,6 +26,9 @@ class Decision:
 
     decision: str
     notes: Tuple[str, ...] = ()
+    #: Where a denial comes from when not from the identity policies: "boundary" (the permissions
+    #: boundary) or "organization" (an SCP; IAM's simulation says so, the evaluation here cannot).
+    denied_by: Optional[str] = None
 
     @property
     def allowed(self) -> bool:
@@ -95,5 +98,5 @@ def evaluate(policies: Sequence[Tuple[str, Any]], action: str, resource: str,
     allowed = bool(matching(policies, "Allow"))
     if allowed and boundary is not None and not matching([boundary], "Allow"):
         notes.append(f"outside the permissions boundary {boundary[0]}")
-        allowed = False
+        return Decision(IMPLICIT_DENY, tuple(notes), denied_by="boundary")
     return Decision(ALLOWED if allowed else IMPLICIT_DENY, tuple(notes))

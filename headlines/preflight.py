@@ -282,6 +282,18 @@ def role_decision(iam: Any, role_name: str, action: str, resource: str) -> iam_p
     return iam_policy.evaluate(policies, action, resource, boundary)
 
 
+def _simulated(result: Mapping[str, Any]) -> iam_policy.Decision:
+    """IAM's simulation result for the one action and resource, with what denied it."""
+    missing_context = result.get("MissingContextValues") or []
+    denied_by = None
+    if (result.get("OrganizationsDecisionDetail") or {}).get("AllowedByOrganizations") is False:
+        denied_by = "organization"
+    elif (result.get("PermissionsBoundaryDecisionDetail") or {}).get("AllowedByPermissionsBoundary") is False:
+        denied_by = "boundary"
+    notes = (f"conditions on {', '.join(missing_context)} not evaluated",) if missing_context else ()
+    return iam_policy.Decision(result["EvalDecision"], notes, denied_by)
+
+
 def check_deploy_role(clients: Clients, account: Account, cfg: HeadlinesConfig) -> Result:
     parameter = serving_model_parameter(cfg)
     role = deploy_role_name(account)
@@ -298,9 +310,7 @@ def check_deploy_role(clients: Clients, account: Account, cfg: HeadlinesConfig) 
         results = simulated.get("EvaluationResults") or []
         if not results:
             raise Unreadable("simulate_principal_policy", "", "no evaluation result")
-        missing_context = results[0].get("MissingContextValues") or []
-        decision = iam_policy.Decision(results[0]["EvalDecision"],
-                            (f"conditions on {', '.join(missing_context)} not evaluated",) if missing_context else ())
+        decision = _simulated(results[0])
         how = "iam:SimulatePrincipalPolicy"
     except Unreadable as error:
         if error.code == "NoSuchEntity":
@@ -316,7 +326,15 @@ def check_deploy_role(clients: Clients, account: Account, cfg: HeadlinesConfig) 
         how = f"its policies, read and evaluated here as {error.operation} failed: {error.code or error.message}; SCPs not seen"
     notes = "".join(f"; {note}" for note in decision.notes)
     if not decision.allowed:
-        return _fail("deploy-role", denied, DEPLOY_ROLE_FIX, decision=decision.decision, **details)
+        fix = DEPLOY_ROLE_FIX
+        if decision.denied_by == "organization":
+            denied += " (a service control policy of the organization denies it)"
+            fix = f"ask the organization's administrators to allow {RESOLVE_ACTION} on {resource} for {role}"
+        elif decision.denied_by == "boundary":
+            denied += " (outside the role's permissions boundary)"
+            fix = (f"a permissions boundary that allows {RESOLVE_ACTION} on {resource}: make bootstrap with "
+                   "cdk bootstrap's --custom-permissions-boundary")
+        return _fail("deploy-role", denied, fix, decision=decision.decision, **details)
     return _ok("deploy-role", f"CDK deploy role {role} may call {RESOLVE_ACTION} on {parameter} ({how}{notes})",
                decision=decision.decision, **details)
 

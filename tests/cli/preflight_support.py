@@ -139,11 +139,11 @@ def add_quotas(stub: Stubber, values: Mapping[str, float], defaults: Optional[Ma
                           {"ServiceCode": "sagemaker"})
 
 
-def add_simulation(stub: Stubber, decision: str, resource: str) -> None:
+def add_simulation(stub: Stubber, decision: str, resource: str, **detail: Any) -> None:
     stub.add_response(
         "simulate_principal_policy",
         {"EvaluationResults": [{"EvalActionName": "ssm:GetParameters", "EvalResourceName": resource,
-                                "EvalDecision": decision}], "IsTruncated": False},
+                                "EvalDecision": decision, **detail}], "IsTruncated": False},
         {"PolicySourceArn": f"arn:aws:iam::{ACCOUNT}:role/{DEPLOY_ROLE}", "ActionNames": ["ssm:GetParameters"],
          "ResourceArns": [resource]},
     )

@@ -176,6 +176,23 @@ def test_the_project_statement_passes_when_only_the_policies_can_be_read(account
         "there?); SCPs not seen)")
 
 
+@pytest.mark.parametrize("detail, cause, fix", [
+    ({"OrganizationsDecisionDetail": {"AllowedByOrganizations": False}},
+     "a service control policy of the organization denies it",
+     f"ask the organization's administrators to allow ssm:GetParameters on {SERVING_PARAMETER_ARN} for {DEPLOY_ROLE}"),
+    ({"PermissionsBoundaryDecisionDetail": {"AllowedByPermissionsBoundary": False}},
+     "outside the role's permissions boundary",
+     f"a permissions boundary that allows ssm:GetParameters on {SERVING_PARAMETER_ARN}: make bootstrap with cdk "
+     "bootstrap's --custom-permissions-boundary"),
+], ids=["scp", "boundary"])
+def test_a_denial_from_outside_the_roles_policies_names_its_own_fix(account, detail, cause, fix):
+    bootstrap(account.emulated, deploy_role_policy(extra=[PROJECT_STATEMENT]))
+    add_simulation(account.iam_stub, "implicitDeny", SERVING_PARAMETER_ARN, **detail)
+    result = preflight.check_deploy_role(account.clients, _account(), load_config())
+    assert (result.status, result.fix) == ("fail", fix)
+    assert result.message.endswith(f"when deploying HeadlinesServing ({cause})")
+
+
 def test_no_deploy_role_is_one_fail_line(account):
     bootstrap(account.emulated, policy=None)
     set_api_logging_role(account.emulated)
@@ -412,6 +429,7 @@ def test_a_permissions_boundary_is_evaluated_too(account):
     account.deny_simulation()
     result = preflight.check_deploy_role(account.clients, _account(), load_config())
     assert (result.status, result.details["decision"]) == ("fail", "implicitDeny")
+    assert result.message.endswith("(outside the role's permissions boundary)")
 
 
 def test_quota_needs_follow_the_configuration():

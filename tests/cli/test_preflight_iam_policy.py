@@ -82,6 +82,7 @@ def test_a_permissions_boundary_limits_what_is_allowed():
     boundary = ("boundary", {"Statement": {"Effect": "Allow", "Action": "cloudformation:*", "Resource": "*"}})
     decision = evaluate(allow, ACTION, SERVING, boundary)
     assert decision.decision == "implicitDeny" and decision.notes == ("outside the permissions boundary boundary",)
+    assert decision.denied_by == "boundary"
     assert evaluate(allow, ACTION, SERVING, ("b", {"Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]})).allowed
 
 
