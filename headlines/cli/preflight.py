@@ -31,11 +31,15 @@ def create_clients(region: Optional[str]) -> "Clients":
     """The checks' boto3 clients, from the user's credentials (profile, environment, SSO...)."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
 
     from headlines.preflight import Clients
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    session = boto3.session.Session(region_name=region)
+    try:
+        session = boto3.session.Session(region_name=region)
+    except BotoCoreError as error:  # e.g. AWS_PROFILE names no profile
+        raise UserError(f"{error}") from None
     if not session.region_name:
         raise UserError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region")
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)

@@ -314,6 +314,13 @@ def test_no_region_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == ["error: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region"]
 
 
+def test_an_unknown_profile_is_one_error_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    _without_aws_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_PROFILE", "nowhere")
+    assert cli.main(["preflight", "--region", REGION]) == 2
+    assert capsys.readouterr().err.splitlines() == ["error: The config profile (nowhere) could not be found"]
+
+
 def test_a_bad_setting_is_one_error_line_and_exit_2(capsys):
     assert cli.main(["preflight", "-c", "headlines.serving.mode=fast"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
