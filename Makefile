@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 # make deploy STACKS=HeadlinesPipeline deploys one stack; the default is both, in order.
 STACKS ?= --all
 
-.PHONY: up test check install browser page-assets docs reference synth bootstrap deploy destroy lint rehearse bench lock clean
+.PHONY: up test check install browser page-assets docs reference synth bootstrap preflight deploy destroy lint rehearse bench lock clean
 
 # Create the virtual environment and install the project with its pinned dependencies
 # (pyproject.toml's dev extra: local mode, the CDK app, tests and linters) and the CDK CLI.
@@ -97,6 +97,11 @@ synth: $(STAMP)
 ##   parameter that CloudFormation resolves with it; infra/bootstrap_template.py says why)
 bootstrap: $(STAMP)
 	cdk bootstrap --template infra/bootstrap-template.yaml
+
+## make preflight: read-only checks of the AWS account before a deploy (needs AWS credentials):
+##   bootstrap, the deploy role, SageMaker quotas, images, API Gateway's logging role (docs/preflight.md)
+preflight: $(STAMP)
+	$(BIN)/headlines preflight
 
 ## make deploy: the README's AWS deploy (needs AWS credentials): the pipeline stack, then serving
 ##   (serving stops with one line until `headlines pipeline start --wait` has approved a model)

@@ -2,15 +2,18 @@
 
 Run it as ``python -m devtools.rehearsal [--stage prod]`` (``make rehearse``). It starts
 ``moto_server`` on a free loopback port, bootstraps the emulated account with the project's
-pinned CDK CLI and runs the README's sequence: ``cdk deploy <prefix>Pipeline``, the pipeline's
-approval (a stand-in for ``headlines pipeline start --wait``: a placeholder model artifact and
-the two SSM parameters the publish step writes), ``cdk deploy <prefix>Serving``; it checks the
-deployed resources against a table of named expectations, approves a new model with changed
-settings and deploys again (the README's update), ``cdk destroy --all``, compares an inventory
-of the account taken before the deploy with one taken after the destroy, then deploys again
-from scratch (a redeploy after a destroy must not clash with anything left behind) and
-destroys again, with a second inventory diff. Only the emulator gaps listed in ``KNOWN_GAPS``
-(and, for prod, what the templates retain on purpose) may remain. docs/rehearsal.md says what
+pinned CDK CLI (and the project's bootstrap template, infra/bootstrap-template.yaml, where the
+checkout has it), runs ``headlines preflight`` against it (after setting API Gateway's logging
+role as its fix says; devtools/rehearsal/preflight.py) and runs the README's sequence:
+``cdk deploy <prefix>Pipeline``, the pipeline's approval (a stand-in for ``headlines pipeline
+start --wait``: a placeholder model artifact and the two SSM parameters the publish step
+writes), ``cdk deploy <prefix>Serving``; it checks the deployed resources against a table of
+named expectations, approves a new model with changed settings and deploys again (the README's
+update), ``cdk destroy --all``, compares an inventory of the account taken before the deploy
+with one taken after the destroy, then deploys again from scratch (a redeploy after a destroy
+must not clash with anything left behind) and destroys again, with a second inventory diff.
+Only the emulator gaps listed in ``KNOWN_GAPS`` (and, for prod, what the templates retain on
+purpose) may remain. docs/rehearsal.md says what
 this proves and what it does not.
 
 Every workaround for the emulator lives in this package, none in the app: the app is synthesized and
@@ -30,7 +33,8 @@ emulator (``moto_server``), aws (clients of the emulated account), templates (th
 assembly), custom_resources (the responder), cdk_cli (the CDK CLI driver), deployed (what
 moto says is deployed), results and readings (what the checks share), checks (the table of
 ``@check``), inventory and leftovers (the diff after a destroy), staging (placeholder artifact
-and layers), fixups (the template rewrites), scenario (the phases, in the README's order), cli
+and layers), fixups (the template rewrites), preflight (``headlines preflight`` against the
+emulator), scenario (the phases, in the README's order), cli
 (the command line; ``__main__`` runs it).
 """
 

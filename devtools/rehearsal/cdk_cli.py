@@ -11,7 +11,9 @@ from devtools.rehearsal.aws import aws_env
 from devtools.rehearsal.basics import Deadline, RehearsalError, clip, tail
 from devtools.rehearsal.emulator import terminate_group
 from devtools.rehearsal.settings import ACCOUNT, NO_OVERRIDES, REGION
-from infra.bootstrap_template import PROJECT_TEMPLATE
+
+#: The project's bootstrap template (the CDK CLI's, plus what its deploy role needs), in the app directory.
+PROJECT_BOOTSTRAP_TEMPLATE = Path("infra") / "bootstrap-template.yaml"
 
 
 def cdk_cli() -> Path:
@@ -85,11 +87,14 @@ class Cdk:
             args += ["-c", f"{key}={value}"]
         return args
 
-    def bootstrap(self) -> None:
-        # As `make bootstrap` does: the project's template (infra/bootstrap_template.py). Run
-        # outside the app directory: bootstrapping an explicit environment needs no synth.
-        self.run("bootstrap", ["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--template", str(PROJECT_TEMPLATE)],
-                 cap=120, cwd=self.workdir)
+    def bootstrap(self) -> str:
+        """``cdk bootstrap`` with the project's bootstrap template where the checkout has one
+        (``make bootstrap``'s), else the CLI's own; says which."""
+        # Run outside the app directory: bootstrapping an explicit environment needs no synth.
+        template = self.app_dir / PROJECT_BOOTSTRAP_TEMPLATE
+        extra = ["--template", str(template)] if template.is_file() else []
+        self.run("bootstrap", ["bootstrap", f"aws://{ACCOUNT}/{REGION}", *extra], cap=120, cwd=self.workdir)
+        return str(PROJECT_BOOTSTRAP_TEMPLATE) if extra else "the CDK CLI's default template"
 
     def synth(self, log_name: str, context: Mapping[str, str], out_dir: Path) -> None:
         """``cdk synth`` with the rehearsal context; ``cdk deploy`` then deploys this assembly."""

@@ -18,6 +18,7 @@ from devtools.rehearsal.fixups import EMULATOR_FIXUPS, apply_fixups
 from devtools.rehearsal.inventory import take_inventory
 from devtools.rehearsal.known_gaps import KNOWN_GAPS
 from devtools.rehearsal.leftovers import Owned, classify_leftovers, owned_resources, probe_owned
+from devtools.rehearsal.preflight import preflight_phase
 from devtools.rehearsal.results import Expectations, Result, expected_routes, report
 from devtools.rehearsal.settings import (
     ACCOUNT,
@@ -33,10 +34,10 @@ from devtools.rehearsal.templates import StackTemplate, read_assembly
 from headlines.config import load_config
 from headlines.naming import approved_model_parameter, serving_model_parameter, serving_model_value
 
-PHASES = ("start", "bootstrap", "synth", "stage", "inventory", "deploy", "check", "update", "destroy", "teardown",
+PHASES = ("start", "bootstrap", "preflight", "synth", "stage", "inventory", "deploy", "check", "update", "destroy", "teardown",
           "redeploy", "destroy_again", "teardown_again")
 PHASE_TITLES = {
-    "start": "start emulator", "bootstrap": "bootstrap", "synth": "synth",
+    "start": "start emulator", "bootstrap": "bootstrap", "preflight": "preflight", "synth": "synth",
     "stage": "stage model artifact and layers", "inventory": "inventory before", "deploy": "deploy",
     "check": "check", "update": "update", "destroy": "destroy", "teardown": "inventory after destroy",
     "redeploy": "deploy again after destroy", "destroy_again": "destroy again",
@@ -132,8 +133,12 @@ class Rehearsal:
         say(f"  moto_server pid {self.emulator.pid} on {self.emulator.url}")
 
     def phase_bootstrap(self) -> None:
-        self.cdk.bootstrap()
-        say(f"  aws://{ACCOUNT}/{REGION} bootstrapped")
+        template = self.cdk.bootstrap()
+        say(f"  aws://{ACCOUNT}/{REGION} bootstrapped with {template}")
+
+    def phase_preflight(self) -> None:
+        """``headlines preflight`` before the first deploy, as the README has users run it."""
+        preflight_phase(self.aws, self.context())
 
     def _synth(self, log_name: str, changed: Mapping[str, str], out_dir: Path) -> List[StackTemplate]:
         self.cdk.synth(log_name, self.context(changed), out_dir)

@@ -1,4 +1,4 @@
-"""The command line: ``headlines`` (commands.py) and its ``pipeline`` subcommands (pipeline.py)."""
+"""The command line: ``headlines`` (commands.py), its ``pipeline`` subcommands (pipeline.py) and ``preflight`` (preflight.py)."""
 from headlines.cli.commands import main
 
 __all__ = ["main"]

@@ -1,4 +1,4 @@
-"""``headlines``: the project's command line (local pipeline, local API, deployed pipeline).
+"""``headlines``: the project's command line (local pipeline, local API, deployed pipeline, preflight).
 
 Every failure ends with one ``error: ...`` line and a non-zero exit, never a traceback
 (``--debug`` or ``HEADLINES_DEBUG=1`` shows it); ``headlines.errors`` words the line. Heavy
@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         return parser
     pipeline_cli.register(commands)
+    from headlines.cli import preflight as preflight_cli
+
+    preflight_cli.register(commands)
     return parser
 
 

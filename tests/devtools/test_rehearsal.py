@@ -228,10 +228,13 @@ def test_the_whole_rehearsal_passes_end_to_end(tmp_path):
     code, out, err = _run(["--workdir", str(workdir)], timeout=700)
     assert code == 0, f"{out[-6000:]}\n{err}"
     assert "rehearsal passed in" in out and not _failure_lines(err)
-    for title in ("start emulator", "bootstrap", "synth", "deploy", "check", "update", "destroy",
+    for title in ("start emulator", "bootstrap", "preflight", "synth", "deploy", "check", "update", "destroy",
                   "inventory after destroy", "deploy again after destroy", "destroy again",
                   "inventory after the second destroy", "stop emulator"):
         assert f"{title}: done in" in out, title
+    # headlines preflight before the first deploy: nothing that would fail it, and only known gaps unchecked
+    assert "preflight: 5 ok, 0 failed, 6 could not be checked: nothing found that would fail a deploy" in out
+    assert "  ok   API Gateway's CloudWatch logging role: arn:aws:iam::123456789012:role/" in out
     # the README's commands, one stack at a time, with no context but the rehearsal flag
     logs = workdir / "logs"
     for name, stack in (("deploy-pipeline", "HeadlinesPipeline"), ("deploy-serving", "HeadlinesServing"),
