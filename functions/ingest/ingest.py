@@ -17,7 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from typing import IO, Callable, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 CHUNK = 1 << 20
 USER_AGENT = "headlines-mlops-ingest/1.0"
@@ -248,7 +248,7 @@ def stage_dataset(origins: List[str], store, key: str, sha256: Optional[str] = N
     raise IngestError("; ".join(failures) if len(failures) > 1 else failures[0])
 
 
-def ingest_sources(sources: List[Dict[str, object]], store) -> Dict[str, str]:
+def ingest_sources(sources: List[Dict[str, Any]], store) -> Dict[str, str]:
     """Stages each source; returns name -> URI (and ``<name>_text`` for an unpacked zip)."""
     objects: Dict[str, str] = {}
     for source in sources:
