@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 from infra_support import state_machine_definition
 
+from headlines.training_time import MAX_RUNTIME_CEILING, TASK_TIMEOUT_MARGIN_SECONDS
 from infra.training_jobs import CLASSIFIER_METRICS, metric_regex
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -36,7 +37,10 @@ def test_every_task_has_a_timeout_and_retries_with_backoff(asl):
     tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
     assert len(tasks) == 6
     for name, state in tasks.items():
-        assert 0 < state["TimeoutSeconds"] <= 4 * 3600, name
+        # a job's task: its MaxRuntimeInSeconds (at most SageMaker's 5 days) and the margin; the others short
+        job = state.get("Parameters", {}).get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+        limit = job + TASK_TIMEOUT_MARGIN_SECONDS if job else 3600
+        assert 0 < state["TimeoutSeconds"] <= limit <= MAX_RUNTIME_CEILING + TASK_TIMEOUT_MARGIN_SECONDS, name
         assert state["Retry"], name
         for retry in state["Retry"]:
             assert retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3, name
