@@ -95,8 +95,10 @@ synth: $(STAMP)
 ## make bootstrap: once per account and region, CDK's bootstrap with the project's template
 ##   (infra/bootstrap-template.yaml: CDK's own, plus the deploy role reading the serving-model SSM
 ##   parameter that CloudFormation resolves with it; infra/bootstrap_template.py says why)
+##   FORCE=1 replaces a bootstrap of another variant (CDK's default one): without --force the
+##   CLI keeps it and only warns
 bootstrap: $(STAMP)
-	cdk bootstrap --template infra/bootstrap-template.yaml
+	cdk bootstrap --template infra/bootstrap-template.yaml $(if $(FORCE),--force,)
 
 ## make preflight: read-only checks of the AWS account before a deploy (needs AWS credentials):
 ##   bootstrap, the deploy role, SageMaker quotas, images, API Gateway's logging role (docs/preflight.md)

@@ -42,7 +42,9 @@ BOOTSTRAP_VERSION_PARAMETER = f"/cdk-bootstrap/{BOOTSTRAP_QUALIFIER}/version"
 #: the app and keeps this equal to it.
 REQUIRED_BOOTSTRAP_VERSION = 8
 BOOTSTRAP_FIX = "make bootstrap"
-DEPLOY_ROLE_FIX = "make bootstrap (the project's bootstrap template)"
+# cdk bootstrap keeps a bootstrap stack of another variant (CDK's default one) and only warns,
+# unless --force: make bootstrap FORCE=1 replaces it with the project's template.
+DEPLOY_ROLE_FIX = "make bootstrap FORCE=1 (the project's bootstrap template; FORCE replaces CDK's default one)"
 
 #: The SSM call CloudFormation makes to resolve an ``AWS::SSM::Parameter::Value<...>`` template
 #: parameter (the bootstrap template's ``ReadVersion`` statement says so: "CreateChangeSet uses
@@ -227,7 +229,7 @@ def check_bootstrap(clients: Clients, account: Account, required: int = REQUIRED
     details = dict(stack=BOOTSTRAP_STACK, stack_status=status, version=version, required=required)
     if version < required:
         return _fail("bootstrap", f"the CDK bootstrap of {where} is version {version}; the app needs {required} or later",
-                     f"{BOOTSTRAP_FIX} (upgrades {BOOTSTRAP_STACK} in place)", **details)
+                     f"{BOOTSTRAP_FIX} FORCE=1 (upgrades {BOOTSTRAP_STACK} in place; FORCE replaces CDK's default template)", **details)
     return _ok("bootstrap", f"CDK bootstrap: {BOOTSTRAP_STACK} ({status}), version {version} >= {required} (from {source})",
                **details)
 

@@ -40,7 +40,8 @@ from headlines.config import load_config
 
 SERVING_PARAMETER_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/headlines/dev/model/serving"
 DEFAULT_ROLE_LINE = ("FAIL the CDK deploy role cannot read SSM parameter /headlines/dev/model/serving, which CloudFormation "
-                     "resolves with it when deploying HeadlinesServing -> fix: make bootstrap (the project's bootstrap template)")
+                     "resolves with it when deploying HeadlinesServing -> fix: make bootstrap FORCE=1 (the project's bootstrap "
+                     "template; FORCE replaces CDK's default one)")
 
 
 def _without_aws_environment(monkeypatch, tmp_path) -> None:
@@ -360,7 +361,8 @@ def test_not_bootstrapped(account):
 def test_an_old_bootstrap_version_fails(account):
     bootstrap(account.emulated, policy=None, version="5")
     result = preflight.check_bootstrap(account.clients, _account())
-    assert (result.status, result.fix) == ("fail", "make bootstrap (upgrades CDKToolkit in place)")
+    assert (result.status, result.fix) == ("fail", "make bootstrap FORCE=1 (upgrades CDKToolkit in place; FORCE replaces "
+                                                   "CDK's default template)")
     assert result.message == f"the CDK bootstrap of aws://{ACCOUNT}/{REGION} is version 5; the app needs 8 or later"
 
 
