@@ -91,7 +91,7 @@ class FunctionLogGroups:
 
     def visit(self, node: IConstruct) -> None:
         function = _function_without_log_group(node)
-        if function is None or scope_has(function, f"{function.node.id}Logs"):
+        if function is None or _scope_has(function, f"{function.node.id}Logs"):
             return
         scope = function.node.scope
         assert isinstance(scope, Construct)
@@ -104,7 +104,7 @@ class FunctionLogGroups:
         function.add_property_override("LoggingConfig.LogGroup", group.log_group_name)
 
 
-def scope_has(construct: IConstruct, child_id: str) -> bool:
+def _scope_has(construct: IConstruct, child_id: str) -> bool:
     scope = construct.node.scope
     return scope is not None and scope.node.try_find_child(child_id) is not None
 
