@@ -9,13 +9,21 @@ words, word bigrams and character n-grams of each word (with ``<`` ``>`` boundar
 and optionally the character n-grams of the headline as written (case and punctuation kept),
 each hashed with CRC-32 (stable across processes and Python versions) into ``buckets`` - 1
 slots (0 is padding). Inference must encode exactly as training did, hence this one module.
+
+Speed (every answer and every training row goes through here): the buckets of a token's own
+features are cached, the headline-as-written n-grams are CRC'd for many headlines at once with
+numpy (zlib's table, one byte per step), and ASCII text skips Unicode folding.
+``tests/frozen`` holds the ids of the code before these shortcuts; they must not change.
 """
 import re
 import unicodedata
 import zlib
 from collections import Counter
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from itertools import chain
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -26,13 +34,15 @@ _DIGIT_WORDS = {
     "0": " zero ", "1": " one ", "2": " two ", "3": " three ", "4": " four ",
     "5": " five ", "6": " six ", "7": " seven ", "8": " eight ", "9": " nine ",
 }
-_DIGITS = re.compile(r"[0-9]")
+_SPELL_DIGITS = str.maketrans(_DIGIT_WORDS)
 _WORD = re.compile(r"[a-z]+")
 
 
 def _fold(text: str) -> str:
     """Accents dropped ("é" -> "e"); any other non-ASCII character (a curly apostrophe, a dash,
     a CJK ideogram) becomes a separator, so that "Apple’s" splits like "Apple's"."""
+    if text.isascii():  # most headlines; NFKD leaves ASCII as it is
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char if ord(char) < 128 else ("" if unicodedata.combining(char) else " ")
                    for char in decomposed)
@@ -40,9 +50,7 @@ def _fold(text: str) -> str:
 
 def tokenize(text: str) -> List[str]:
     """Lowercase, fold accents to ASCII, spell out digits, split on everything else."""
-    folded = _fold(text)
-    spelled = _DIGITS.sub(lambda match: _DIGIT_WORDS[match.group(0)], folded.lower())
-    return _WORD.findall(spelled)
+    return _WORD.findall(_fold(text).lower().translate(_SPELL_DIGITS))
 
 
 _TEXT_CHAR_CRC = zlib.crc32(b"t:")
@@ -89,11 +97,66 @@ def _written(text: str) -> str:
 
 
 @lru_cache(maxsize=1 << 16)
-def _token_buckets(word: str, buckets: int, low: int, high: int) -> Tuple[int, Tuple[int, ...]]:
+def _token_buckets(word: str, buckets: int, low: int, high: int) -> Tuple[np.ndarray, np.ndarray]:
     """The buckets of a token's ``w:`` feature and of its ``c:`` features, cached: headline
     words repeat, and serving encodes every request."""
     word_feature, *char_features = ngram_features((word,), (low, high), ("word", "char"))
-    return _bucket(word_feature, buckets), tuple(_bucket(feature, buckets) for feature in char_features)
+    return (np.array([_bucket(word_feature, buckets)], dtype=np.int64),
+            np.array([_bucket(feature, buckets) for feature in char_features], dtype=np.int64))
+
+
+@lru_cache(maxsize=1 << 16)
+def _bigram_buckets(previous: str, word: str, buckets: int) -> np.ndarray:
+    return np.array([_bucket("b:" + previous + " " + word, buckets)], dtype=np.int64)
+
+
+# zlib's CRC-32 table: crc32(data + bytes([b])) from crc32(data) in one step, vectorised below.
+_CRC_TABLE = np.array([zlib.crc32(bytes([byte]), 0xFFFFFFFF) ^ 0xFFFFFFFF for byte in range(256)], dtype=np.uint32)
+_ALL_BITS = np.uint32(0xFFFFFFFF)
+
+
+def _written_buckets(written: Sequence[bytes], low: int, high: int, buckets: int) -> np.ndarray:
+    """The ``text_char`` buckets of several headlines at once: row ``size - low`` holds the
+    bucket of ``"t:" + joined[start:start + size]`` for every start in the joined bytes of
+    ``written`` (each headline reads those of its n-grams that end inside it).
+
+    The CRC of ``"t:" + piece`` is continued from that of ``"t:"`` one byte per step, for every
+    start at once; each size's CRCs are those after its step."""
+    joined = b"".join(written)
+    count = len(joined)
+    data = np.frombuffer(joined + bytes(high), dtype=np.uint8)
+    register = np.full(count, _TEXT_CHAR_CRC ^ 0xFFFFFFFF, dtype=np.uint32)
+    by_size = []
+    for step in range(high):
+        register = _CRC_TABLE[(register ^ data[step:step + count]) & 0xFF] ^ (register >> 8)
+        if step + 1 >= low:
+            by_size.append(register)
+    crcs = (np.stack(by_size) ^ _ALL_BITS).astype(np.int64)
+    return crcs % (buckets - 1) + 1
+
+
+def first_distinct(ids: np.ndarray, counts: Union[Sequence[int], np.ndarray], buckets: int, limit: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Each row's distinct ids in order of first occurrence, at most ``limit`` of them: for rows
+    of ``counts`` ids laid end to end. Returns the kept ids (int32) and their row offsets."""
+    rows = len(counts)
+    row = np.repeat(np.arange(rows, dtype=np.int64), counts)
+    key = row * buckets + ids
+    order = np.argsort(key, kind="stable")  # equal keys keep their order: the first one leads
+    ordered = key[order]
+    leads = np.ones(len(key), dtype=bool)
+    leads[1:] = ordered[1:] != ordered[:-1]
+    kept = np.zeros(len(key), dtype=bool)
+    kept[order[leads]] = True  # back in the rows' order
+    kept_row = row[kept]
+    kept_counts = np.bincount(kept_row, minlength=rows)
+    distinct = ids[kept]
+    if rows and kept_counts.max() > limit:
+        rank = np.arange(len(kept_row)) - np.repeat(np.cumsum(kept_counts) - kept_counts, kept_counts)
+        distinct = distinct[rank < limit]
+        kept_counts = np.minimum(kept_counts, limit)
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(kept_counts)
+    return distinct.astype(np.int32), offsets
 
 
 def _span(values: Sequence[int]) -> Tuple[int, int]:
@@ -126,25 +189,51 @@ class NgramHashing:
     def encode(self, words: Sequence[str], text: str = "") -> List[int]:
         """Distinct bucket ids in order of first occurrence (a binary bag), then padding;
         ``text`` (the headline as written) feeds the ``text_char`` features."""
-        # The buckets of ngram_features(...), in its order, with the per-token part cached.
-        families, buckets = self.families, self.buckets
-        hashed: List[int] = []
-        for position, word in enumerate(words):
-            word_bucket, char_buckets = _token_buckets(word, buckets, *self.char_ngrams)
-            if "word" in families:
-                hashed.append(word_bucket)
-            if position and "word_bigram" in families:
-                hashed.append(_bucket("b:" + words[position - 1] + " " + word, buckets))
-            if "char" in families:
-                hashed.extend(char_buckets)
-        if "text_char" in families:
-            # crc32(b"t:" + piece) continued from crc32(b"t:"); the folded text is ASCII.
-            written = _written(text).encode("ascii")
-            low, high = self.text_char_ngrams
-            hashed.extend(1 + zlib.crc32(written[start:start + size], _TEXT_CHAR_CRC) % (buckets - 1)
-                          for size in range(low, high + 1) for start in range(len(written) - size + 1))
-        ids = list(dict.fromkeys(hashed))[: self.max_ngrams]
+        ids = self.bags([words], [text])[0].tolist()
         return ids + [PAD_INDEX] * (self.max_ngrams - len(ids))
+
+    def bags(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """``encode`` of many headlines (their tokens and their text) without the padding, as
+        one array: headline i's ids at ``ids[offsets[i]:offsets[i + 1]]``. Returns (ids, offsets)."""
+        # ngram_features(...)'s buckets in its order, headline after headline (the per-token
+        # part cached, the written text's part hashed for all headlines together), then
+        # each headline's first distinct ones.
+        families, buckets = self.families, self.buckets
+        word, bigram, char = "word" in families, "word_bigram" in families, "char" in families
+        low, high = self.char_ngrams
+        sizes = range(self.text_char_ngrams[0], self.text_char_ngrams[1] + 1)
+        written: List[bytes] = []
+        if "text_char" in families:
+            written = [_written(text).encode("ascii") for text in texts]  # folded: ASCII
+            by_size = _written_buckets(written, sizes[0], sizes[-1], buckets)
+        pieces: List[np.ndarray] = []
+        counts = []
+        start = 0  # of the row's written text in the joined bytes
+        for row, words in enumerate(rows):
+            count = 0
+            previous = None
+            for token in words:
+                word_bucket, char_buckets = _token_buckets(token, buckets, low, high)
+                if word:
+                    pieces.append(word_bucket)
+                    count += 1
+                if bigram and previous is not None:
+                    pieces.append(_bigram_buckets(previous, token, buckets))
+                    count += 1
+                if char:
+                    pieces.append(char_buckets)
+                    count += len(char_buckets)
+                previous = token
+            if written:
+                length = len(written[row])
+                for values, size in zip(by_size, sizes):
+                    if length >= size:
+                        pieces.append(values[start:start + length - size + 1])
+                        count += length - size + 1
+                start += length
+            counts.append(count)
+        hashed = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        return first_distinct(hashed, counts, buckets, self.max_ngrams)
 
     def to_json(self) -> Dict[str, object]:
         data = {"hash": "crc32", "buckets": self.buckets, "max_ngrams": self.max_ngrams,
@@ -199,11 +288,27 @@ class Vocabulary:
         """Token indices cut or padded to ``max_len`` (padding after the words), then the
         hashed n-gram ids when the vocabulary has them."""
         words = tokenize(text)
-        ids = [self.index.get(token, UNK_INDEX) for token in words][: self.max_len]
-        ids += [PAD_INDEX] * (self.max_len - len(ids))
+        ids = self.encode_words(words)
         if self.ngrams is not None:
             ids += self.ngrams.encode(words, text)
         return ids
+
+    def encode_words(self, words: Sequence[str]) -> List[int]:
+        """The word indices of ``tokenize``'s tokens, cut or padded to ``max_len``."""
+        ids = [self.index.get(token, UNK_INDEX) for token in words[: self.max_len]]
+        return ids + [PAD_INDEX] * (self.max_len - len(ids))
+
+    def encode_batch(self, texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``encode`` of many headlines, as arrays: the word indices (n, ``max_len``) int32, and
+        the n-gram ids without their padding, headline i's at ``ids[offsets[i]:offsets[i + 1]]``
+        (int32 ids, int64 offsets; no ids without n-gram hashing)."""
+        rows = [tokenize(text) for text in texts]
+        tokens = np.array(list(chain.from_iterable(self.encode_words(words) for words in rows)), dtype=np.int32)
+        if self.ngrams is not None:
+            ids, offsets = self.ngrams.bags(rows, texts)
+        else:
+            ids, offsets = np.zeros(0, dtype=np.int32), np.zeros(len(rows) + 1, dtype=np.int64)
+        return tokens.reshape((len(rows), self.max_len)), ids, offsets
 
     def to_json(self) -> Dict[str, object]:
         """``text8-v1`` without n-grams, ``text8-v2`` with n-grams of the tokens only (both

@@ -17,7 +17,7 @@ from itertools import chain
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize
+from headline_text import PAD_INDEX, NgramHashing, Vocabulary, first_distinct, tokenize
 
 #: Rows encoded per chunk (the Python lists of one chunk are all that exists at once).
 CHUNK_ROWS = 8192
@@ -44,15 +44,6 @@ def _encoded(tokens: np.ndarray, ngram_ids: np.ndarray, offsets: np.ndarray, lab
                    np.diff(offsets))
 
 
-def _strip(ids: Sequence[int]) -> List[int]:
-    """The bucket ids before the padding (padding only ever trails)."""
-    ids = list(ids)
-    try:
-        return ids[:ids.index(PAD_INDEX)]
-    except ValueError:
-        return ids
-
-
 def view_hashers(vocab: Vocabulary, views: Sequence[Sequence[str]]) -> Optional[List[NgramHashing]]:
     """One hashing per view when the views, in order, are exactly the vocabulary's families in
     order (the default): the bag is then the de-duplicated concatenation of the views' bags, so
@@ -62,6 +53,15 @@ def view_hashers(vocab: Vocabulary, views: Sequence[Sequence[str]]) -> Optional[
         return None
     return [NgramHashing(ngrams.buckets, ngrams.max_ngrams, ngrams.char_ngrams, view, ngrams.text_char_ngrams)
             for view in views]
+
+
+def _together(bags: List[Tuple[np.ndarray, np.ndarray]], ngrams: NgramHashing) -> Tuple[np.ndarray, np.ndarray]:
+    """The bag of several views' families together, from the views' bags (ids, offsets): as the
+    views are the vocabulary's families in order, each row's views one after the other hold its
+    features in its order; their first distinct ids are its bag."""
+    pieces = [ids[offsets[row]:offsets[row + 1]] for row in range(len(bags[0][1]) - 1) for ids, offsets in bags]
+    counts = np.sum([np.diff(offsets) for _, offsets in bags], axis=0)
+    return first_distinct(np.concatenate(pieces), counts, ngrams.buckets, ngrams.max_ngrams)
 
 
 def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
@@ -76,25 +76,22 @@ def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
     pieces: List[np.ndarray] = []
     seen = [np.zeros(vocab.ngrams.buckets, dtype=bool) for _ in views] if views and vocab.ngrams else []
     for start in range(0, n, CHUNK_ROWS):
-        chunk_tokens, chunk_ngrams = [], []
-        for text in texts[start:start + CHUNK_ROWS]:
-            if seen:
-                words = tokenize(text)
-                word_ids = [vocab.index.get(word, 1) for word in words][: vocab.max_len]
-                chunk_tokens.append(word_ids + [PAD_INDEX] * (vocab.max_len - len(word_ids)))
-                view_ids = [_strip(hashing.encode(words, text)) for hashing in views]  # type: ignore[union-attr]
-                for marks, ids in zip(seen, view_ids):
-                    marks[ids] = True
-                chunk_ngrams.append(list(dict.fromkeys(chain.from_iterable(view_ids)))[:max_ngrams])
-            else:
-                ids = vocab.encode(text)
-                chunk_tokens.append(ids[: vocab.max_len])
-                chunk_ngrams.append(_strip(ids[vocab.max_len:]) if max_ngrams else [])
-        stop = start + len(chunk_tokens)
-        tokens[start:stop] = np.asarray(chunk_tokens, dtype=np.int32).reshape((-1, vocab.max_len))
-        offsets[start + 1:stop + 1] = offsets[start] + np.cumsum([len(ids) for ids in chunk_ngrams])
-        pieces.append(np.fromiter(chain.from_iterable(chunk_ngrams), dtype=np.int32,
-                                  count=int(offsets[stop] - offsets[start])))
+        chunk = texts[start:start + CHUNK_ROWS]
+        stop = start + len(chunk)
+        if seen:
+            rows = [tokenize(text) for text in chunk]
+            tokens[start:stop] = np.asarray([vocab.encode_words(words) for words in rows],
+                                            dtype=np.int32).reshape((-1, vocab.max_len))
+            view_bags = [hashing.bags(rows, chunk) for hashing in views]  # type: ignore[union-attr]
+            for marks, (view_ids, _) in zip(seen, view_bags):
+                marks[view_ids] = True
+            ids, chunk_offsets = _together(view_bags, vocab.ngrams)  # type: ignore[arg-type]
+            counts = np.diff(chunk_offsets)
+        else:
+            tokens[start:stop], ids, chunk_offsets = vocab.encode_batch(chunk)
+            counts = np.diff(chunk_offsets)
+        offsets[start + 1:stop + 1] = offsets[start] + np.cumsum(counts)
+        pieces.append(ids)
     ngram_ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
     return _encoded(tokens, ngram_ids, offsets, np.asarray(labels, dtype=np.float32), max_ngrams), seen
 

@@ -165,8 +165,9 @@ def view_buckets(rows: Sequence[Headline], vocab: Vocabulary, families: Sequence
     hashing = NgramHashing(vocab.ngrams.buckets, vocab.ngrams.max_ngrams, vocab.ngrams.char_ngrams, families,
                            vocab.ngrams.text_char_ngrams)
     seen = np.zeros(vocab.ngrams.buckets, dtype=bool)
-    for row in rows:
-        seen[hashing.encode(tokenize(row.title), row.title)] = True
+    for start in range(0, len(rows), batches.CHUNK_ROWS):
+        texts = [row.title for row in rows[start:start + batches.CHUNK_ROWS]]
+        seen[hashing.bags([tokenize(text) for text in texts], texts)[0]] = True
     return seen
 
 
