@@ -6,7 +6,7 @@ data locations as ``SM_CHANNEL_*`` environment variables; the local pipeline run
 file through the same toolkit. Output (the model artifact contract, see README): in ``SM_MODEL_DIR``,
 ``model-symbol.json``, ``model-0000.params``, ``vocab.json``, ``labels.json``,
 ``metrics.json`` (with a per-epoch ``history`` of every member) and ``code/`` (the serving
-entry point and the text module it imports).
+entry point and the modules it imports: the text encoding, the network in numpy).
 Metrics are printed as ``name=value;`` lines for SageMaker metric definitions.
 """
 import argparse
@@ -50,7 +50,7 @@ LOG = logging.getLogger("train")
 class ArtifactError(Exception):
     """The model directory cannot be written (a full disk); one line for the user."""
 
-CODE_FILES = ("inference.py", "headline_text.py")
+CODE_FILES = ("inference.py", "headline_text.py", "numpy_network.py")
 
 
 def _argument_type(spec: Hyperparameter):
