@@ -10,6 +10,8 @@ response application/json  {"predictions": [{"label", "category", "confidence", 
 A bad payload is a client error (4xx) with a message, never a server error.
 """
 import csv
+import ctypes
+import gc
 import io
 import json
 import os
@@ -81,9 +83,14 @@ class HeadlineModel(mx.gluon.Block):
     toolkit accepts only a ``Block`` or a ``BaseModule`` from ``model_fn`` when the module
     defines ``input_fn``/``predict_fn``/``output_fn`` (HandlerService._user_module_transformer);
     any other object fails every worker with "Unsupported model type".
+
+    The same network runs in numpy (numpy_network.py: 5-10 times faster) once it has answered
+    the probe headlines as the graph does; the graph is then let go, its memory with it.
+    Otherwise (``use_numpy`` False, a network numpy_network.py does not know, a difference)
+    the graph serves (``net``), and a difference is logged.
     """
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, use_numpy: bool = True):
         super(HeadlineModel, self).__init__()
 
         def load(name):
@@ -103,58 +110,75 @@ class HeadlineModel(mx.gluon.Block):
                 self.info["test_" + name] = round(float(metrics[name]), 4)
         with warnings.catch_warnings():  # MXNet warns that it cannot infer the input dtype
             warnings.simplefilter("ignore")
-            self.net = mx.gluon.SymbolBlock.imports(
+            graph = mx.gluon.SymbolBlock.imports(
                 os.path.join(model_dir, "model-symbol.json"), ["data"],
                 os.path.join(model_dir, "model-0000.params"), ctx=mx.cpu())
-        self.net.hybridize(static_alloc=True, static_shape=True)
-        # The same network in numpy (numpy_network.py: 5-10 times faster), once it has answered
-        # the probes as the graph does; otherwise the graph serves, and the log says why.
-        self.network = _numpy_network(model_dir, metrics, self.vocab)
+        graph.hybridize(static_alloc=True, static_shape=True)
+        self.network = _numpy_network(graph, metrics, self.vocab) if use_numpy else None
         if self.network is not None:
-            gap = float(np.abs(self.probabilities(PROBES) - self.probabilities(PROBES, graph=True)).max())
+            gap = float(np.abs(self._probabilities(PROBES, self.network.logits)
+                               - self._probabilities(PROBES, self._graph_logits(graph))).max())
             if not gap <= AGREEMENT:
                 print("the numpy network differs from the exported graph by {:.2g}: serving the graph".format(gap),
                       file=sys.stderr, flush=True)
                 self.network = None
+        if self.network is None:
+            self.net = graph  # a child Block only where it serves: otherwise its memory goes
+        else:
+            del graph
+            _release_freed_memory()
 
     def forward(self, tokens):  # pylint: disable=arguments-differ
+        if self.network is not None:
+            raise RuntimeError("this model serves its numpy network (probabilities); the graph is not kept")
         return self.net(tokens)
 
-    def probabilities(self, headlines: Sequence[str], graph: bool = False) -> np.ndarray:
-        parts = []
-        for start in range(0, len(headlines), PREDICT_BATCH):
-            encoded = self.vocab.encode_batch(headlines[start:start + PREDICT_BATCH])
-            if self.network is not None and not graph:
-                parts.append(self.network.logits(*encoded))
-            else:
-                parts.append(self._graph_logits(*encoded))
+    def probabilities(self, headlines: Sequence[str]) -> np.ndarray:
+        network = self.network.logits if self.network is not None else self._graph_logits(self.net)
+        return self._probabilities(headlines, network)
+
+    def _probabilities(self, headlines: Sequence[str], network) -> np.ndarray:
+        parts = [network(*self.vocab.encode_batch(headlines[start:start + PREDICT_BATCH]))
+                 for start in range(0, len(headlines), PREDICT_BATCH)]
         logits = np.concatenate(parts).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)  # softmax, numerically stable
         exponentials = np.exp(logits)
         return exponentials / exponentials.sum(axis=1, keepdims=True)
 
-    def _graph_logits(self, tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """The exported graph's output; its one input is ``Vocabulary.encode``'s rows."""
-        rows = np.zeros((len(tokens), self.vocab.width), dtype=np.float32)
-        rows[:, :self.vocab.max_len] = tokens
-        counts = np.diff(offsets)
-        within = np.arange(len(ids)) - np.repeat(offsets[:-1], counts)
-        rows[np.repeat(np.arange(len(tokens)), counts), self.vocab.max_len + within] = ids
-        # from_numpy hands the buffer over without a copy; mx.nd.array would copy it and
-        # probe scipy.sparse on every call (a deprecation warning each time).
-        return self(mx.nd.from_numpy(rows, zero_copy=True)).asnumpy()
+    def _graph_logits(self, graph):
+        """The exported graph's output, from ``Vocabulary.encode_batch``'s arrays: its one input
+        is ``Vocabulary.encode``'s rows."""
+        def logits(tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+            rows = np.zeros((len(tokens), self.vocab.width), dtype=np.float32)
+            rows[:, :self.vocab.max_len] = tokens
+            counts = np.diff(offsets)
+            within = np.arange(len(ids)) - np.repeat(offsets[:-1], counts)
+            rows[np.repeat(np.arange(len(tokens)), counts), self.vocab.max_len + within] = ids
+            # from_numpy hands the buffer over without a copy; mx.nd.array would copy it and
+            # probe scipy.sparse on every call (a deprecation warning each time).
+            return graph(mx.nd.from_numpy(rows, zero_copy=True)).asnumpy()
+        return logits
 
 
-def _numpy_network(model_dir: str, metrics: Dict[str, object], vocab: Vocabulary) -> Optional[numpy_network.Network]:
+def _numpy_network(graph, metrics: Dict[str, object], vocab: Vocabulary) -> Optional[numpy_network.Network]:
     """The numpy network of the artifact's members (metrics.json names them and their weights),
-    or None for an artifact it does not know."""
+    from the graph's parameters, or None for an artifact it does not know."""
     training = metrics.get("training")
     if not isinstance(training, dict) or not training.get("members") or not training.get("member_weights"):
         return None
-    params = {name.split(":", 1)[-1]: value.asnumpy()
-              for name, value in mx.nd.load(os.path.join(model_dir, "model-0000.params")).items()}
+    params = {name: param.data().asnumpy() for name, param in graph.collect_params().items()}
     members = [str(member.get("name")) for member in training["members"]]
     return numpy_network.load(params, members, training["member_weights"], vocab.max_len)
+
+
+def _release_freed_memory() -> None:
+    """glibc keeps what a process frees on its heap; the graph and the parameters' copies the
+    numpy network was made from are ~100 MiB of it (a no-op elsewhere)."""
+    gc.collect()  # a Gluon block's reference cycles
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def model_fn(model_dir: str) -> HeadlineModel:

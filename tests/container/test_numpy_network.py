@@ -68,24 +68,34 @@ def headlines():
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
 def test_the_numpy_network_answers_as_the_graph(tmp_path, name):
-    model = inference.HeadlineModel(str(export(tmp_path / "model", CONFIGURATIONS[name])))
+    folder = str(export(tmp_path / "model", CONFIGURATIONS[name]))
+    model, graph = inference.HeadlineModel(folder), inference.HeadlineModel(folder, use_numpy=False)
     assert model.network is not None, "the numpy network did not load, or disagreed with the graph on the probes"
+    assert not hasattr(model, "net") and graph.network is None  # the graph let go once the numpy network serves
     texts = headlines()
     for size in (1, 7, 100):  # requests of one headline, a few, a full batch
         fast = np.concatenate([model.probabilities(texts[start:start + size]) for start in range(0, 200, size)])
-        graph = np.concatenate([model.probabilities(texts[start:start + size], graph=True)
-                                for start in range(0, 200, size)])
-        assert float(np.abs(fast - graph).max()) < 1e-6
-    fast, graph = model.probabilities(texts), model.probabilities(texts, graph=True)
-    assert float(np.abs(fast - graph).max()) < 1e-6
-    assert (fast.argmax(axis=1) == graph.argmax(axis=1)).all()
+        slow = np.concatenate([graph.probabilities(texts[start:start + size]) for start in range(0, 200, size)])
+        assert float(np.abs(fast - slow).max()) < 1e-6
+    fast, slow = model.probabilities(texts), graph.probabilities(texts)
+    assert float(np.abs(fast - slow).max()) < 1e-6
+    assert (fast.argmax(axis=1) == slow.argmax(axis=1)).all()
 
 
 def test_a_network_it_does_not_know_is_served_by_the_graph(tmp_path):
     model = inference.HeadlineModel(str(export(tmp_path / "model", ["--model", "seed"])))
-    assert model.network is None
+    assert model.network is None and model.net is not None
     probabilities = model.probabilities(headlines()[:10])
     assert probabilities.shape == (10, 4) and np.allclose(probabilities.sum(axis=1), 1)
+
+
+def test_a_numpy_network_that_disagrees_with_the_graph_does_not_serve(tmp_path, monkeypatch, capfd):
+    folder = str(export(tmp_path / "model", []))
+    monkeypatch.setattr(inference.numpy_network.Network, "logits",
+                        lambda self, tokens, ids, offsets: np.zeros((len(tokens), 4)))
+    model = inference.HeadlineModel(folder)
+    assert model.network is None and model.net is not None
+    assert "differs from the exported graph" in capfd.readouterr().err
 
 
 def test_word_taps_are_computed_a_block_at_a_time(tmp_path):
