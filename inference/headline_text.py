@@ -19,9 +19,8 @@ import re
 import unicodedata
 import zlib
 from collections import Counter
-from functools import lru_cache
 from itertools import chain
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,8 +33,11 @@ _DIGIT_WORDS = {
     "0": " zero ", "1": " one ", "2": " two ", "3": " three ", "4": " four ",
     "5": " five ", "6": " six ", "7": " seven ", "8": " eight ", "9": " nine ",
 }
-_SPELL_DIGITS = str.maketrans(_DIGIT_WORDS)
-_WORD = re.compile(r"[a-z]+")
+_DIGITS = re.compile(r"[0-9]")
+# The folded text's bytes (ASCII): letters in lowercase, digits as they are, anything else a
+# separator; then digits spelled out and the text split: the runs of [a-z] of the text8 rules.
+_WORD_BYTES = bytes(byte + 32 if 65 <= byte <= 90 else byte if 97 <= byte <= 122 or 48 <= byte <= 57 else 32
+                    for byte in range(256))
 
 
 def _fold(text: str) -> str:
@@ -50,7 +52,10 @@ def _fold(text: str) -> str:
 
 def tokenize(text: str) -> List[str]:
     """Lowercase, fold accents to ASCII, spell out digits, split on everything else."""
-    return _WORD.findall(_fold(text).lower().translate(_SPELL_DIGITS))
+    words = _fold(text).encode("ascii").translate(_WORD_BYTES).decode("ascii")
+    if _DIGITS.search(words):
+        words = _DIGITS.sub(lambda match: _DIGIT_WORDS[match.group(0)], words)
+    return words.split()
 
 
 _TEXT_CHAR_CRC = zlib.crc32(b"t:")
@@ -60,6 +65,7 @@ def _bucket(feature: str, buckets: int) -> int:
     return 1 + zlib.crc32(feature.encode("utf-8")) % (buckets - 1)
 
 
+TOKENS_CACHED = 1 << 16
 WORD_FAMILIES = ("word", "word_bigram", "char")  # from the text8 tokens (text8-v2)
 FAMILIES = WORD_FAMILIES + ("text_char",)  # text_char: from the headline as written
 
@@ -96,32 +102,18 @@ def _written(text: str) -> str:
     return " " + " ".join(_fold(text).split()) + " "
 
 
-@lru_cache(maxsize=1 << 16)
-def _token_buckets(word: str, buckets: int, low: int, high: int) -> Tuple[np.ndarray, np.ndarray]:
-    """The buckets of a token's ``w:`` feature and of its ``c:`` features, cached: headline
-    words repeat, and serving encodes every request."""
-    word_feature, *char_features = ngram_features((word,), (low, high), ("word", "char"))
-    return (np.array([_bucket(word_feature, buckets)], dtype=np.int64),
-            np.array([_bucket(feature, buckets) for feature in char_features], dtype=np.int64))
-
-
-@lru_cache(maxsize=1 << 16)
-def _bigram_buckets(previous: str, word: str, buckets: int) -> np.ndarray:
-    return np.array([_bucket("b:" + previous + " " + word, buckets)], dtype=np.int64)
-
-
 # zlib's CRC-32 table: crc32(data + bytes([b])) from crc32(data) in one step, vectorised below.
 _CRC_TABLE = np.array([zlib.crc32(bytes([byte]), 0xFFFFFFFF) ^ 0xFFFFFFFF for byte in range(256)], dtype=np.uint32)
 _ALL_BITS = np.uint32(0xFFFFFFFF)
 
 
-def _written_buckets(written: Sequence[bytes], low: int, high: int, buckets: int) -> np.ndarray:
-    """The ``text_char`` buckets of several headlines at once: row ``size - low`` holds the
-    bucket of ``"t:" + joined[start:start + size]`` for every start in the joined bytes of
-    ``written`` (each headline reads those of its n-grams that end inside it).
+def _written_buckets(texts: Sequence[str], low: int, high: int, buckets: int) -> Tuple[np.ndarray, List[int]]:
+    """The ``text_char`` buckets of several headlines, each headline's in ``ngram_features``'
+    order (by size, then start), headline after headline: (buckets, how many each has).
 
     The CRC of ``"t:" + piece`` is continued from that of ``"t:"`` one byte per step, for every
-    start at once; each size's CRCs are those after its step."""
+    start in the headlines' joined bytes at once; each size's CRCs are those after its step."""
+    written = [_written(text).encode("ascii") for text in texts]  # folded: ASCII
     joined = b"".join(written)
     count = len(joined)
     data = np.frombuffer(joined + bytes(high), dtype=np.uint8)
@@ -131,11 +123,18 @@ def _written_buckets(written: Sequence[bytes], low: int, high: int, buckets: int
         register = _CRC_TABLE[(register ^ data[step:step + count]) & 0xFF] ^ (register >> 8)
         if step + 1 >= low:
             by_size.append(register)
-    crcs = (np.stack(by_size) ^ _ALL_BITS).astype(np.int64)
-    return crcs % (buckets - 1) + 1
+    crcs = np.stack(by_size)  # (sizes, starts)
+    # Each headline's n-grams: for each size, the starts whose n-gram ends inside it.
+    lengths = np.array([len(text) for text in written], dtype=np.int64)
+    per_size = np.maximum(lengths[:, None] - np.arange(low, high + 1) + 1, 0).ravel()  # (headline, size)
+    first = np.repeat(np.cumsum(per_size) - per_size, per_size)
+    starts = np.repeat(np.repeat(np.cumsum(lengths) - lengths, high - low + 1), per_size)
+    sizes = np.repeat(np.tile(np.arange(high - low + 1), len(written)), per_size)
+    picked = crcs[sizes, starts + np.arange(len(first)) - first] ^ _ALL_BITS
+    return picked.astype(np.int64) % (buckets - 1) + 1, per_size.reshape((len(written), -1)).sum(axis=1).tolist()
 
 
-def first_distinct(ids: np.ndarray, counts: Union[Sequence[int], np.ndarray], buckets: int, limit: int) -> Tuple[np.ndarray, np.ndarray]:
+def first_distinct(ids: np.ndarray, counts: np.ndarray, buckets: int, limit: int) -> Tuple[np.ndarray, np.ndarray]:
     """Each row's distinct ids in order of first occurrence, at most ``limit`` of them: for rows
     of ``counts`` ids laid end to end. Returns the kept ids (int32) and their row offsets."""
     rows = len(counts)
@@ -181,6 +180,10 @@ class NgramHashing:
         self.char_ngrams = _span(char_ngrams)
         self.families = tuple(family for family in FAMILIES if family in families)
         self.text_char_ngrams = _span(text_char_ngrams)
+        # Per token, computed once (headline words repeat, and serving encodes every request):
+        # its own buckets (w: and c:), its bytes and the CRC of "b:" + it + " " (a bigram
+        # that starts with it). Emptied when it grows past TOKENS_CACHED.
+        self._tokens: Dict[str, Tuple[np.ndarray, bytes, int]] = {}
 
     @property
     def reads_written_text(self) -> bool:
@@ -195,45 +198,58 @@ class NgramHashing:
     def bags(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         """``encode`` of many headlines (their tokens and their text) without the padding, as
         one array: headline i's ids at ``ids[offsets[i]:offsets[i + 1]]``. Returns (ids, offsets)."""
-        # ngram_features(...)'s buckets in its order, headline after headline (the per-token
-        # part cached, the written text's part hashed for all headlines together), then
-        # each headline's first distinct ones.
+        hashed, counts = self.features(rows, texts)
+        return first_distinct(hashed, counts, self.buckets, self.max_ngrams)
+
+    def _token(self, token: str, own: Tuple[str, ...]) -> Tuple[np.ndarray, bytes, int]:
+        features = ngram_features((token,), self.char_ngrams, own)
+        token_bytes = token.encode("utf-8")
+        return (np.array([_bucket(feature, self.buckets) for feature in features], dtype=np.int64), token_bytes,
+                zlib.crc32(b"b:" + token_bytes + b" "))
+
+    def features(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """The buckets of ``ngram_features(...)`` of many headlines, in its order, repeats kept,
+        headline after headline: (buckets, how many each headline has)."""
         families, buckets = self.families, self.buckets
-        word, bigram, char = "word" in families, "word_bigram" in families, "char" in families
-        low, high = self.char_ngrams
-        sizes = range(self.text_char_ngrams[0], self.text_char_ngrams[1] + 1)
-        written: List[bytes] = []
+        own = tuple(family for family in ("word", "char") if family in families)
+        # A token's own buckets are one cached piece; its bigram's bucket (between its w: and
+        # its c: buckets) goes in afterwards, all bigrams in one np.insert.
+        after_word = 1 if "word" in own else 0
+        bigram = "word_bigram" in families
+        written: Optional[np.ndarray] = None
         if "text_char" in families:
-            written = [_written(text).encode("ascii") for text in texts]  # folded: ASCII
-            by_size = _written_buckets(written, sizes[0], sizes[-1], buckets)
+            written, written_counts = _written_buckets(texts, *self.text_char_ngrams, buckets)
+        cache = self._tokens
+        if len(cache) > TOKENS_CACHED:
+            cache.clear()
         pieces: List[np.ndarray] = []
+        bigrams: List[int] = []
+        bigram_at: List[int] = []  # where each goes, in the pieces joined
         counts = []
-        start = 0  # of the row's written text in the joined bytes
+        total = 0  # buckets in the pieces so far (bigrams not counted)
+        start = 0  # of the row's text_char buckets
         for row, words in enumerate(rows):
-            count = 0
-            previous = None
+            before, previous = total + len(bigrams), None  # type: Tuple[int, Optional[int]]
             for token in words:
-                word_bucket, char_buckets = _token_buckets(token, buckets, low, high)
-                if word:
-                    pieces.append(word_bucket)
-                    count += 1
+                cached = cache.get(token)
+                if cached is None:
+                    cached = cache[token] = self._token(token, own)
+                piece, token_bytes, bigram_prefix = cached
                 if bigram and previous is not None:
-                    pieces.append(_bigram_buckets(previous, token, buckets))
-                    count += 1
-                if char:
-                    pieces.append(char_buckets)
-                    count += len(char_buckets)
-                previous = token
-            if written:
-                length = len(written[row])
-                for values, size in zip(by_size, sizes):
-                    if length >= size:
-                        pieces.append(values[start:start + length - size + 1])
-                        count += length - size + 1
-                start += length
-            counts.append(count)
+                    bigram_at.append(total + after_word)
+                    bigrams.append(1 + zlib.crc32(token_bytes, previous) % (buckets - 1))
+                pieces.append(piece)
+                total += len(piece)
+                previous = bigram_prefix
+            if written is not None:
+                pieces.append(written[start:start + written_counts[row]])
+                total += written_counts[row]
+                start += written_counts[row]
+            counts.append(total + len(bigrams) - before)
         hashed = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        return first_distinct(hashed, counts, buckets, self.max_ngrams)
+        if bigrams:
+            hashed = np.insert(hashed, bigram_at, bigrams)
+        return hashed, np.array(counts, dtype=np.int64)
 
     def to_json(self) -> Dict[str, object]:
         data = {"hash": "crc32", "buckets": self.buckets, "max_ngrams": self.max_ngrams,
@@ -303,7 +319,8 @@ class Vocabulary:
         the n-gram ids without their padding, headline i's at ``ids[offsets[i]:offsets[i + 1]]``
         (int32 ids, int64 offsets; no ids without n-gram hashing)."""
         rows = [tokenize(text) for text in texts]
-        tokens = np.array(list(chain.from_iterable(self.encode_words(words) for words in rows)), dtype=np.int32)
+        tokens = np.fromiter(chain.from_iterable(self.encode_words(words) for words in rows), dtype=np.int32,
+                             count=len(rows) * self.max_len)
         if self.ngrams is not None:
             ids, offsets = self.ngrams.bags(rows, texts)
         else:

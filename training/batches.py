@@ -55,13 +55,26 @@ def view_hashers(vocab: Vocabulary, views: Sequence[Sequence[str]]) -> Optional[
             for view in views]
 
 
-def _together(bags: List[Tuple[np.ndarray, np.ndarray]], ngrams: NgramHashing) -> Tuple[np.ndarray, np.ndarray]:
-    """The bag of several views' families together, from the views' bags (ids, offsets): as the
-    views are the vocabulary's families in order, each row's views one after the other hold its
-    features in its order; their first distinct ids are its bag."""
-    pieces = [ids[offsets[row]:offsets[row + 1]] for row in range(len(bags[0][1]) - 1) for ids, offsets in bags]
-    counts = np.sum([np.diff(offsets) for _, offsets in bags], axis=0)
-    return first_distinct(np.concatenate(pieces), counts, ngrams.buckets, ngrams.max_ngrams)
+def _joined(parts: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Rows of several (ids, counts per row) parts, each row's parts one after the other."""
+    counts = np.stack([part_counts for _, part_counts in parts])  # (parts, rows)
+    ends = np.cumsum(counts.sum(axis=0))
+    joined = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    before = ends - counts.sum(axis=0)  # where each row starts
+    for ids, part_counts in parts:
+        within = np.arange(len(ids)) - np.repeat(np.cumsum(part_counts) - part_counts, part_counts)
+        joined[np.repeat(before, part_counts) + within] = ids
+        before = before + part_counts
+    return joined, counts.sum(axis=0)
+
+
+def _mark(marks: np.ndarray, ids: np.ndarray, counts: np.ndarray, ngrams: NgramHashing) -> None:
+    """``marks`` set at each row's first ``max_ngrams`` distinct ids (of a view)."""
+    over = counts > ngrams.max_ngrams  # rows whose cut may leave some of their ids out
+    in_over = np.repeat(over, counts)
+    marks[ids[~in_over]] = True
+    if over.any():
+        marks[first_distinct(ids[in_over], counts[over], ngrams.buckets, ngrams.max_ngrams)[0]] = True
 
 
 def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
@@ -80,12 +93,16 @@ def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
         stop = start + len(chunk)
         if seen:
             rows = [tokenize(text) for text in chunk]
-            tokens[start:stop] = np.asarray([vocab.encode_words(words) for words in rows],
-                                            dtype=np.int32).reshape((-1, vocab.max_len))
-            view_bags = [hashing.bags(rows, chunk) for hashing in views]  # type: ignore[union-attr]
-            for marks, (view_ids, _) in zip(seen, view_bags):
-                marks[view_ids] = True
-            ids, chunk_offsets = _together(view_bags, vocab.ngrams)  # type: ignore[arg-type]
+            tokens[start:stop] = np.fromiter(chain.from_iterable(vocab.encode_words(words) for words in rows),
+                                             dtype=np.int32, count=len(rows) * vocab.max_len).reshape((-1, vocab.max_len))
+            # Each view's features, repeats kept; a view's buckets are those of its bag (its first
+            # max_ngrams distinct ids); the vocabulary's bag, the first distinct ids of the views'
+            # features one view after the other (as the views' bags joined, cut: the same ids).
+            parts = [hashing.features(rows, chunk) for hashing in views]  # type: ignore[union-attr]
+            for marks, (ids, counts) in zip(seen, parts):
+                _mark(marks, ids, counts, vocab.ngrams)  # type: ignore[arg-type]
+            ids, chunk_offsets = first_distinct(*_joined(parts), vocab.ngrams.buckets,  # type: ignore[union-attr]
+                                                max_ngrams)
             counts = np.diff(chunk_offsets)
         else:
             tokens[start:stop], ids, chunk_offsets = vocab.encode_batch(chunk)
