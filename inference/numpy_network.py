@@ -7,20 +7,23 @@ headline, and a CNN's n-gram mean over (batch, 640, 32) embeddings. Measured in 
 
 - A TextCNN's output layer is linear, so its bag-of-words and n-gram means go through it
   first: ``W (sum_i E[i]) / n == (sum_i (E W^T)[i]) / n``. Each word and each bucket then
-  carries its 4 class scores instead of a 100- or 32-wide vector (tables made at load).
+  carries its class scores instead of a 100- or 32-wide vector (tables made at load).
 - A linear member's ``sum_g idf_g W_g / ||idf||`` needs per bucket ``idf_g W_g`` and
   ``idf_g ** 2``. All members' n-gram tables are one array: one gather per request.
-- The convolutions of every width are one matrix product of each distinct word in the
-  request with all filters' taps (a window's output is the sum of its words' taps), over the
-  words the request has: rows are cut to the longest headline plus the widest filter, as
-  training cuts its batches (model.py: windows wholly on padding all give one vector).
+- A window's convolution output is the sum of its words' taps (each word's product with
+  each filter's k-th slice, computed once per word), over the windows the request has: rows
+  are cut to the longest headline plus the widest filter, as training cuts its batches
+  (model.py: windows wholly on padding all give one vector).
+- The CNN members share their shapes (one set of hyperparameters), so they are computed
+  together, as are the linear members: the operations per request do not grow with members.
 
 The same function as the graph, summed in another order: probabilities agree to about 1e-7
 (tests/frozen holds the graph's answers). ``load`` returns None for a network it does not know
-(the seed baseline, a member kind it has no code for): inference.py then runs the graph.
+(the seed baseline, a member kind it has no code for, members of different shapes):
+inference.py then runs the graph.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,12 +31,7 @@ _CONV = re.compile(r"^conv(\d+)_weight$")
 TAP_BLOCK = 256  # words whose convolution taps are computed together
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def _masked_sums(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def _ngram_sums(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Per row, the sum of ``table``'s rows for the row's ids (rows laid end to end)."""
     sums = np.zeros((len(offsets) - 1, table.shape[1]), dtype=np.float64)
     filled = offsets[1:] > offsets[:-1]
@@ -42,71 +40,90 @@ def _masked_sums(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.
     return sums
 
 
-class _TextCNN:
-    """model.TextCNN at inference: word embeddings -> convolutions of several widths with max
-    pooling, the mean of the word vectors, the mean of the n-gram vectors -> output layer."""
+def _convolutions(params: Dict[str, np.ndarray]) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """A TextCNN's convolutions, (filters (filters, dim, width), biases), in its output layer's order."""
+    numbered = sorted((int(found.group(1)), name) for name, found in
+                      ((name, _CONV.match(name)) for name in params) if found)
+    return [(params[name], params[name.replace("_weight", "_bias")]) for _, name in numbered]
 
-    def __init__(self, params: Dict[str, np.ndarray], max_len: int, columns: Optional[slice]):
+
+class _TextCNNs:
+    """model.TextCNN members at inference: word embeddings -> convolutions of several widths
+    with max pooling, the mean of the word vectors, the mean of the n-gram vectors -> output
+    layer. Their filters side by side, widest first (the filters with a k-th tap are then the
+    first ones, for every k); a word's taps, k after k: its product with those slices."""
+
+    def __init__(self, members: List[Dict[str, np.ndarray]], max_len: int):
         self.max_len = max_len
-        self.embedding = params["embedding0_weight"]  # (vocabulary, dim), float32
-        convs = sorted((int(found.group(1)), name) for name, found in
-                       ((name, _CONV.match(name)) for name in params) if found)
-        weights = [params[name] for _, name in convs]  # (filters, dim, width), in the output layer's order
-        filters = weights[0].shape[0]
-        # Widest first, so that the filters with a k-th tap are the first ones for every k.
-        order = sorted(range(len(weights)), key=lambda number: -weights[number].shape[2])
-        widths = [weights[number].shape[2] for number in order]
-        self.filter_width = np.repeat(widths, filters)  # per filter column
-        self.filter_bias = np.concatenate([params[convs[number][1].replace("_weight", "_bias")] for number in order])
-        # Tap k of every filter that has one, k after k: a word's row of the product gives its
-        # contribution to each window it sits at offset k of.
-        self.taps_matrix = np.concatenate([weights[number][:, :, k].T for k in range(widths[0])
-                                           for number in order if widths[order.index(number)] > k], axis=1)
-        self.tap_columns = []  # per k: (first column, filters with a k-th tap)
+        self.embeddings = [member["embedding0_weight"] for member in members]  # (vocabulary, dim) float32
+        convolutions = [_convolutions(member) for member in members]
+        filters = convolutions[0][0][0].shape[0]
+        # (width, member, convolution): every filter block, widest first.
+        blocks = sorted(((weight.shape[2], member, number) for member, convolution in enumerate(convolutions)
+                         for number, (weight, _) in enumerate(convolution)), key=lambda block: -block[0])
+        self.widest = blocks[0][0]
+        self.filter_width = np.repeat([width for width, _, _ in blocks], filters)
+        self.filter_bias = np.concatenate([convolutions[member][number][1] for _, member, number in blocks])
+        # Per member, its taps' columns of the word taps: tap k of every filter that has one.
+        self.tap_columns = []  # per k: (first column, filters that have a k-th tap)
+        self.taps = [np.zeros((self.embeddings[member].shape[1], 0), dtype=np.float32) for member in range(len(members))]
         column = 0
-        for k in range(widths[0]):
-            count = filters * sum(1 for width in widths if width > k)
-            self.tap_columns.append((column, count))
-            column += count
+        for k in range(self.widest):
+            having = [block for block in blocks if block[0] > k]
+            self.tap_columns.append((column, filters * len(having)))
+            for member in range(len(members)):
+                own = [np.zeros((self.embeddings[member].shape[1], filters), dtype=np.float32) if block[1] != member
+                       else convolutions[member][block[2]][0][:, :, k].T for block in having]
+                self.taps[member] = np.concatenate([self.taps[member]] + own, axis=1)
+            column += filters * len(having)
         # Each word's taps are computed on first use, a block of words at a time (the same
         # blocks always: an answer does not depend on which request came first); untouched
         # blocks cost no memory (np.zeros maps zero pages).
-        self.word_taps = np.zeros((len(self.embedding), column), dtype=np.float32)
-        self.filled = np.zeros(len(self.embedding), dtype=bool)
-        dense = params["dense0_weight"].astype(np.float64)  # (classes, features)
-        pooled = filters * len(weights)
-        dim = self.embedding.shape[1]
-        self.pooled_weight = np.concatenate([dense[:, number * filters:(number + 1) * filters].T for number in order])
-        self.bias = params["dense0_bias"].astype(np.float64)
-        self.word_scores = self.embedding.astype(np.float64) @ dense[:, pooled:pooled + dim].T
-        self.ngram_columns = columns  # this member's scores in the shared n-gram table
-        self.ngram_weight = dense[:, pooled + dim:].T if columns is not None else None
+        words = len(self.embeddings[0])
+        self.word_taps = np.zeros((words, column), dtype=np.float32)
+        self.filled = np.zeros(words, dtype=bool)
+        # The output layers: pooled features -> every member's classes (zeros off its own).
+        dense = [member["dense0_weight"].astype(np.float64) for member in members]  # (classes, features)
+        classes = dense[0].shape[0]
+        pooled = filters * len(convolutions[0])
+        self.pooled_weight = np.zeros((len(blocks) * filters, len(members) * classes))
+        for position, (_, member, number) in enumerate(blocks):
+            self.pooled_weight[position * filters:(position + 1) * filters, member * classes:(member + 1) * classes] = \
+                dense[member][:, number * filters:(number + 1) * filters].T
+        self.bias = np.concatenate([member["dense0_bias"].astype(np.float64) for member in members])
+        self.word_scores = np.concatenate([embedding.astype(np.float64) @ weight[:, pooled:pooled + embedding.shape[1]].T
+                                           for embedding, weight in zip(self.embeddings, dense)], axis=1)
+        self.ngram_weights = [weight[:, pooled + embedding.shape[1]:].T for embedding, weight in zip(self.embeddings, dense)]
+        self.classes = classes
         # A window wholly on padding (model.py's on_padding), per filter.
-        padding = self.embedding[0].astype(np.float64) @ self.taps_matrix
         window = self.filter_bias.astype(np.float64)
-        for first, count in self.tap_columns:
-            window[:count] += padding[first:first + count]
+        for member, taps in enumerate(self.taps):
+            padding = self.embeddings[member][0].astype(np.float64) @ taps
+            for first, count in self.tap_columns:
+                window[:count] += padding[first:first + count]
         self.padding_window = np.maximum(window, 0.0)
 
-    def ngram_table(self, ngram_embedding: np.ndarray) -> np.ndarray:
-        assert self.ngram_weight is not None
-        return ngram_embedding.astype(np.float64) @ self.ngram_weight
+    def ngram_table(self, members: List[Dict[str, np.ndarray]]) -> Optional[np.ndarray]:
+        """The members' n-gram means' class scores per bucket, or None without n-grams."""
+        if any("embedding1_weight" not in member for member in members):
+            return None
+        return np.concatenate([member["embedding1_weight"].astype(np.float64) @ weight
+                               for member, weight in zip(members, self.ngram_weights)], axis=1)
 
-    def _taps(self, words: np.ndarray) -> np.ndarray:
+    def _word_taps(self, words: np.ndarray) -> np.ndarray:
         """The taps of ``words`` (rows, positions), position-major: (positions, rows, taps)."""
         if not self.filled[words].all():
             for block in np.unique(words[~self.filled[words]] // TAP_BLOCK):
                 rows = slice(block * TAP_BLOCK, (block + 1) * TAP_BLOCK)
-                self.word_taps[rows] = self.embedding[rows] @ self.taps_matrix
+                self.word_taps[rows] = sum(embedding[rows] @ taps for embedding, taps in zip(self.embeddings, self.taps))
                 self.filled[rows] = True
         return np.take(self.word_taps, words.T, axis=0)
 
-    def logits(self, tokens: np.ndarray, lengths: np.ndarray, ngram_sums: Optional[np.ndarray],
-               ngram_counts: np.ndarray) -> np.ndarray:
-        widest = int(self.filter_width[0])
-        positions = min(self.max_len, max(int(lengths.max()) + widest - 1, widest))
+    def logits(self, tokens: np.ndarray, lengths: np.ndarray, ngram_means: Optional[np.ndarray]) -> np.ndarray:
+        """Every member's output, side by side: (rows, members * classes)."""
+        positions = min(self.max_len, max(int(lengths.max()) + self.widest - 1, self.widest))
         words = tokens[:, :positions]
-        taps = self._taps(words)
+        taps = self._word_taps(words)
         # Window t of every filter: the sum of its taps k at positions t + k, for t in range.
         first, count = self.tap_columns[0]
         total = taps[:, :, first:first + count] + self.filter_bias
@@ -122,48 +139,61 @@ class _TextCNN:
         has_window = lengths[:, None] <= self.max_len - self.filter_width
         out = np.maximum(best, has_window * self.padding_window) @ self.pooled_weight + self.bias
         out += self.word_scores[words].sum(axis=1, where=(words > 0)[:, :, None]) / (lengths + 1e-6)[:, None]
-        if self.ngram_columns is not None and ngram_sums is not None:
-            out += ngram_sums[:, self.ngram_columns] / (ngram_counts + 1e-6)[:, None]
+        if ngram_means is not None:
+            out += ngram_means
         return out
 
 
-class _Linear:
-    """model.NgramLogistic: ``sum_g idf_g W_g / (||idf|| + 1e-6) + b`` over the distinct buckets."""
+class _Linears:
+    """model.NgramLogistic members: ``sum_g idf_g W_g / (||idf|| + 1e-6) + b`` over the distinct
+    buckets, from the shared table's ``idf * W`` columns (``scores``) and ``idf ** 2`` ones (``norms``)."""
 
-    def __init__(self, params: Dict[str, np.ndarray], columns: slice, norm_column: int):
-        self.bias = params["bias"].astype(np.float64)
-        self.columns, self.norm_column = columns, norm_column
+    def __init__(self, members: List[Dict[str, np.ndarray]], first: int):
+        self.bias = np.stack([member["bias"].astype(np.float64) for member in members])  # (members, classes)
+        self.scores = slice(first, first + self.bias.size)
+        self.norms = slice(self.scores.stop, self.scores.stop + len(members))
 
     @staticmethod
-    def ngram_table(params: Dict[str, np.ndarray]) -> np.ndarray:
-        idf = params["idf_weight"].astype(np.float64)  # (buckets, 1); 0 for padding
-        return np.concatenate([idf * params["ngram_weight"], idf ** 2], axis=1)
+    def ngram_table(members: List[Dict[str, np.ndarray]]) -> np.ndarray:
+        idf = [member["idf_weight"].astype(np.float64) for member in members]  # (buckets, 1); 0 for padding
+        return np.concatenate([value * member["ngram_weight"] for value, member in zip(idf, members)]
+                              + [value ** 2 for value in idf], axis=1)
 
-    def logits(self, tokens: np.ndarray, lengths: np.ndarray, ngram_sums: Optional[np.ndarray],
-               ngram_counts: np.ndarray) -> np.ndarray:
-        assert ngram_sums is not None  # a linear member's columns are in the table
-        norm = np.sqrt(ngram_sums[:, self.norm_column]) + 1e-6
-        return ngram_sums[:, self.columns] / norm[:, None] + self.bias
+    def logits(self, sums: np.ndarray) -> np.ndarray:
+        """Every member's output: (rows, members, classes)."""
+        norm = np.sqrt(sums[:, self.norms]) + 1e-6
+        return sums[:, self.scores].reshape((len(sums),) + self.bias.shape) / norm[:, :, None] + self.bias
 
 
 class Network:
-    """The ensemble: members' logits; with several members the log of their probabilities'
+    """The ensemble: with one member its logits; with several the log of their probabilities'
     weighted mean, as model.Ensemble outputs it."""
 
-    def __init__(self, members: List[Union["_TextCNN", "_Linear"]], weights: Sequence[float], ngram_table: Optional[np.ndarray]):
-        self.members = members
-        self.weights = [float(weight) / sum(weights) for weight in weights]
+    def __init__(self, cnns: Optional[_TextCNNs], cnn_ngrams: Optional[slice], linear: Optional["_Linears"],
+                 order: np.ndarray, weights: Sequence[float], ngram_table: Optional[np.ndarray]):
+        self.cnns, self.cnn_ngrams, self.linear = cnns, cnn_ngrams, linear
+        self.order = order  # members' outputs as computed (CNNs, then linear ones) -> metrics.json's order
+        self.weights = np.array([float(weight) / sum(weights) for weight in weights])[:, None]
         self.ngram_table = ngram_table
 
     def logits(self, tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """The exported network's output for ``Vocabulary.encode_batch``'s arrays."""
-        lengths = (tokens > 0).sum(axis=1)
-        sums = _masked_sums(self.ngram_table, ids, offsets) if self.ngram_table is not None else None
-        counts = np.diff(offsets)
-        outputs = [member.logits(tokens, lengths, sums, counts) for member in self.members]
-        if len(outputs) == 1:
-            return outputs[0]
-        mixed = sum(weight * _softmax(output) for weight, output in zip(self.weights, outputs))
+        rows = len(tokens)
+        sums = _ngram_sums(self.ngram_table, ids, offsets) if self.ngram_table is not None else None
+        outputs = []
+        if self.cnns is not None:
+            lengths = (tokens > 0).sum(axis=1)
+            means = None
+            if sums is not None and self.cnn_ngrams is not None:
+                means = sums[:, self.cnn_ngrams] / (np.diff(offsets) + 1e-6)[:, None]
+            outputs.append(self.cnns.logits(tokens, lengths, means).reshape((rows, -1, self.cnns.classes)))
+        if self.linear is not None and sums is not None:
+            outputs.append(self.linear.logits(sums))
+        members = np.concatenate(outputs, axis=1)[:, self.order]  # (rows, members, classes)
+        if members.shape[1] == 1:
+            return members[:, 0]
+        members = np.exp(members - members.max(axis=2, keepdims=True))
+        mixed = (members / members.sum(axis=2, keepdims=True) * self.weights).sum(axis=1)
         return np.log(mixed + 1e-12)
 
 
@@ -171,26 +201,46 @@ def load(params: Dict[str, np.ndarray], members: Sequence[str], weights: Sequenc
          max_len: int) -> Optional[Network]:
     """The network of ``members`` (``textcnn0``, ``linear2``...: metrics.json's order, the
     exported parameter prefixes) from the exported parameters (names without ``arg:``), or
-    None when a member is of a kind this module does not compute."""
-    tables: List[np.ndarray] = []  # the members' columns of the shared n-gram table
-    built: List[Union[_TextCNN, _Linear]] = []
+    None when it has a member this module does not compute."""
+    cnns: List[Dict[str, np.ndarray]] = []
+    linears: List[Dict[str, np.ndarray]] = []
+    kinds = []
     for name in members:
         own = {key[len(name) + 1:]: value for key, value in params.items() if key.startswith(name + "_")}
-        width = sum(table.shape[1] for table in tables)
         if name.startswith("textcnn") and {"embedding0_weight", "conv0_weight", "dense0_weight"} <= set(own):
-            ngrams = own.get("embedding1_weight")
-            classes = own["dense0_bias"].shape[0]
-            cnn = _TextCNN(own, max_len, slice(width, width + classes) if ngrams is not None else None)
-            if ngrams is not None:
-                tables.append(cnn.ngram_table(ngrams))
-            built.append(cnn)
+            cnns.append(own)
+            kinds.append("cnn")
         elif name.startswith("linear") and {"idf_weight", "ngram_weight", "bias"} <= set(own):
-            tables.append(_Linear.ngram_table(own))
-            classes = tables[-1].shape[1] - 1
-            built.append(_Linear(own, slice(width, width + classes), width + classes))
+            linears.append(own)
+            kinds.append("linear")
         else:
             return None
-    if not built or len(built) != len(weights):
+    if not kinds or len(kinds) != len(weights) or not _same_shapes(cnns):
         return None
+    tables: List[np.ndarray] = []  # the shared n-gram table: CNNs' class scores, linear scores, linear idf**2
+    computed = None
+    cnn_ngrams = None
+    if cnns:
+        computed = _TextCNNs(cnns, max_len)
+        table = computed.ngram_table(cnns)
+        if table is not None:
+            tables.append(table)
+            cnn_ngrams = slice(0, table.shape[1])
+    linear = None
+    if linears:
+        linear = _Linears(linears, sum(table.shape[1] for table in tables))
+        tables.append(_Linears.ngram_table(linears))
+    # Outputs come CNNs first, then linear members: back to the members' order.
+    computed_order = [number for number, kind in enumerate(kinds) if kind == "cnn"] + \
+                     [number for number, kind in enumerate(kinds) if kind == "linear"]
+    order = np.argsort(computed_order)
     # float32: half the memory a request's gather reads (sums of ~400 of them: 1e-7 apart)
-    return Network(built, weights, np.concatenate(tables, axis=1).astype(np.float32) if tables else None)
+    table = np.concatenate(tables, axis=1).astype(np.float32) if tables else None
+    return Network(computed, cnn_ngrams, linear, order, weights, table)
+
+
+def _same_shapes(cnns: List[Dict[str, np.ndarray]]) -> bool:
+    """CNN members computed together: the same filters, the same output layer's shape."""
+    shapes = [([weight.shape for weight, _ in _convolutions(member)], member["dense0_weight"].shape,
+               member["embedding0_weight"].shape[0], "embedding1_weight" in member) for member in cnns]
+    return all(shape == shapes[0] for shape in shapes) and all(shape[0] for shape in shapes)
