@@ -123,8 +123,11 @@ def _written_buckets(texts: Sequence[str], low: int, high: int, buckets: int) ->
         register = _CRC_TABLE[(register ^ data[step:step + count]) & 0xFF] ^ (register >> 8)
         if step + 1 >= low:
             by_size.append(register)
-    crcs = np.stack(by_size)  # (sizes, starts)
     # Each headline's n-grams: for each size, the starts whose n-gram ends inside it.
+    if len(written) == 1:  # a request of one headline: a slice of each size's CRCs
+        picked = np.concatenate([crcs[:max(count - size + 1, 0)] for size, crcs in zip(range(low, high + 1), by_size)])
+        return (picked ^ _ALL_BITS).astype(np.int64) % (buckets - 1) + 1, [len(picked)]
+    crcs = np.stack(by_size)  # (sizes, starts)
     lengths = np.array([len(text) for text in written], dtype=np.int64)
     per_size = np.maximum(lengths[:, None] - np.arange(low, high + 1) + 1, 0).ravel()  # (headline, size)
     first = np.repeat(np.cumsum(per_size) - per_size, per_size)
@@ -181,9 +184,8 @@ class NgramHashing:
         self.families = tuple(family for family in FAMILIES if family in families)
         self.text_char_ngrams = _span(text_char_ngrams)
         # Per token, computed once (headline words repeat, and serving encodes every request):
-        # its own buckets (w: and c:), its bytes and the CRC of "b:" + it + " " (a bigram
-        # that starts with it). Emptied when it grows past TOKENS_CACHED.
-        self._tokens: Dict[str, Tuple[np.ndarray, bytes, int]] = {}
+        # see _token. Emptied when it grows past TOKENS_CACHED.
+        self._tokens: Dict[str, Tuple[np.ndarray, np.ndarray, bytes, int]] = {}
 
     @property
     def reads_written_text(self) -> bool:
@@ -201,43 +203,48 @@ class NgramHashing:
         hashed, counts = self.features(rows, texts)
         return first_distinct(hashed, counts, self.buckets, self.max_ngrams)
 
-    def _token(self, token: str, own: Tuple[str, ...]) -> Tuple[np.ndarray, bytes, int]:
-        features = ngram_features((token,), self.char_ngrams, own)
+    def _token(self, token: str) -> Tuple[np.ndarray, np.ndarray, bytes, int]:
+        """A token's own buckets (w:, then c:), the same with a slot for the bigram it ends
+        (after its w:), its bytes, and the CRC of "b:" + it + " " (a bigram it starts)."""
+        own = tuple(family for family in ("word", "char") if family in self.families)
+        piece = np.array([_bucket(feature, self.buckets) for feature in ngram_features((token,), self.char_ngrams, own)],
+                         dtype=np.int64)
+        slot = 1 if "word" in own else 0
+        after_bigram = np.insert(piece, slot, 0) if "word_bigram" in self.families else piece
         token_bytes = token.encode("utf-8")
-        return (np.array([_bucket(feature, self.buckets) for feature in features], dtype=np.int64), token_bytes,
-                zlib.crc32(b"b:" + token_bytes + b" "))
+        return piece, after_bigram, token_bytes, zlib.crc32(b"b:" + token_bytes + b" ")
 
     def features(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         """The buckets of ``ngram_features(...)`` of many headlines, in its order, repeats kept,
         headline after headline: (buckets, how many each headline has)."""
-        families, buckets = self.families, self.buckets
-        own = tuple(family for family in ("word", "char") if family in families)
-        # A token's own buckets are one cached piece; its bigram's bucket (between its w: and
-        # its c: buckets) goes in afterwards, all bigrams in one np.insert.
-        after_word = 1 if "word" in own else 0
-        bigram = "word_bigram" in families
+        buckets = self.buckets
+        # A token's buckets are one cached piece, with an empty slot for its bigram's bucket
+        # (between its w: and its c: ones) when it follows another: the slots are filled at once.
+        slot = 1 if "word" in self.families else 0
+        bigram = "word_bigram" in self.families
         written: Optional[np.ndarray] = None
-        if "text_char" in families:
+        if "text_char" in self.families:
             written, written_counts = _written_buckets(texts, *self.text_char_ngrams, buckets)
         cache = self._tokens
         if len(cache) > TOKENS_CACHED:
             cache.clear()
         pieces: List[np.ndarray] = []
         bigrams: List[int] = []
-        bigram_at: List[int] = []  # where each goes, in the pieces joined
+        bigram_at: List[int] = []  # the slots, in the pieces joined
         counts = []
-        total = 0  # buckets in the pieces so far (bigrams not counted)
+        total = 0  # buckets in the pieces so far
         start = 0  # of the row's text_char buckets
         for row, words in enumerate(rows):
-            before, previous = total + len(bigrams), None  # type: Tuple[int, Optional[int]]
+            before, previous = total, None  # type: Tuple[int, Optional[int]]
             for token in words:
                 cached = cache.get(token)
                 if cached is None:
-                    cached = cache[token] = self._token(token, own)
-                piece, token_bytes, bigram_prefix = cached
+                    cached = cache[token] = self._token(token)
+                piece, after_bigram, token_bytes, bigram_prefix = cached
                 if bigram and previous is not None:
-                    bigram_at.append(total + after_word)
+                    bigram_at.append(total + slot)
                     bigrams.append(1 + zlib.crc32(token_bytes, previous) % (buckets - 1))
+                    piece = after_bigram
                 pieces.append(piece)
                 total += len(piece)
                 previous = bigram_prefix
@@ -245,10 +252,9 @@ class NgramHashing:
                 pieces.append(written[start:start + written_counts[row]])
                 total += written_counts[row]
                 start += written_counts[row]
-            counts.append(total + len(bigrams) - before)
+            counts.append(total - before)
         hashed = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        if bigrams:
-            hashed = np.insert(hashed, bigram_at, bigrams)
+        hashed[bigram_at] = bigrams
         return hashed, np.array(counts, dtype=np.int64)
 
     def to_json(self) -> Dict[str, object]:

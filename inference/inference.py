@@ -116,8 +116,8 @@ class HeadlineModel(mx.gluon.Block):
         graph.hybridize(static_alloc=True, static_shape=True)
         self.network = _numpy_network(graph, metrics, self.vocab) if use_numpy else None
         if self.network is not None:
-            gap = float(np.abs(self._probabilities(PROBES, self.network.logits)
-                               - self._probabilities(PROBES, self._graph_logits(graph))).max())
+            gap = float(np.abs(self._probabilities(PROBES, self.network.probabilities)
+                               - self._probabilities(PROBES, self._graph_probabilities(graph))).max())
             if not gap <= AGREEMENT:
                 print("the numpy network differs from the exported graph by {:.2g}: serving the graph".format(gap),
                       file=sys.stderr, flush=True)
@@ -134,21 +134,18 @@ class HeadlineModel(mx.gluon.Block):
         return self.net(tokens)
 
     def probabilities(self, headlines: Sequence[str]) -> np.ndarray:
-        network = self.network.logits if self.network is not None else self._graph_logits(self.net)
+        network = self.network.probabilities if self.network is not None else self._graph_probabilities(self.net)
         return self._probabilities(headlines, network)
 
     def _probabilities(self, headlines: Sequence[str], network) -> np.ndarray:
         parts = [network(*self.vocab.encode_batch(headlines[start:start + PREDICT_BATCH]))
                  for start in range(0, len(headlines), PREDICT_BATCH)]
-        logits = np.concatenate(parts).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)  # softmax, numerically stable
-        exponentials = np.exp(logits)
-        return exponentials / exponentials.sum(axis=1, keepdims=True)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _graph_logits(self, graph):
-        """The exported graph's output, from ``Vocabulary.encode_batch``'s arrays: its one input
-        is ``Vocabulary.encode``'s rows."""
-        def logits(tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    def _graph_probabilities(self, graph):
+        """The exported graph's class probabilities (a softmax of its output), from
+        ``Vocabulary.encode_batch``'s arrays: its one input is ``Vocabulary.encode``'s rows."""
+        def probabilities(tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
             rows = np.zeros((len(tokens), self.vocab.width), dtype=np.float32)
             rows[:, :self.vocab.max_len] = tokens
             counts = np.diff(offsets)
@@ -156,8 +153,8 @@ class HeadlineModel(mx.gluon.Block):
             rows[np.repeat(np.arange(len(tokens)), counts), self.vocab.max_len + within] = ids
             # from_numpy hands the buffer over without a copy; mx.nd.array would copy it and
             # probe scipy.sparse on every call (a deprecation warning each time).
-            return graph(mx.nd.from_numpy(rows, zero_copy=True)).asnumpy()
-        return logits
+            return numpy_network.softmax(graph(mx.nd.from_numpy(rows, zero_copy=True)).asnumpy())
+        return probabilities
 
 
 def _numpy_network(graph, metrics: Dict[str, object], vocab: Vocabulary) -> Optional[numpy_network.Network]:

@@ -31,12 +31,14 @@ _CONV = re.compile(r"^conv(\d+)_weight$")
 TAP_BLOCK = 256  # words whose convolution taps are computed together
 
 
-def _ngram_sums(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+def _ngram_sums(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per row, the sum of ``table``'s rows for the row's ids (rows laid end to end)."""
+    filled = counts > 0
+    if filled.all():
+        return np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1], axis=0, dtype=np.float64)
     sums = np.zeros((len(offsets) - 1, table.shape[1]), dtype=np.float64)
-    filled = offsets[1:] > offsets[:-1]
     if filled.any():  # reduceat gives an empty row its next element, not 0: skip those
-        sums[filled] = np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1][filled], axis=0)
+        sums[filled] = np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1][filled], axis=0, dtype=np.float64)
     return sums
 
 
@@ -93,6 +95,7 @@ class _TextCNNs:
         self.bias = np.concatenate([member["dense0_bias"].astype(np.float64) for member in members])
         self.word_scores = np.concatenate([embedding.astype(np.float64) @ weight[:, pooled:pooled + embedding.shape[1]].T
                                            for embedding, weight in zip(self.embeddings, dense)], axis=1)
+        self.word_scores[0] = 0.0  # padding: the mean of the word vectors leaves it out
         self.ngram_weights = [weight[:, pooled + embedding.shape[1]:].T for embedding, weight in zip(self.embeddings, dense)]
         self.classes = classes
         # A window wholly on padding (model.py's on_padding), per filter.
@@ -102,6 +105,8 @@ class _TextCNNs:
             for first, count in self.tap_columns:
                 window[:count] += padding[first:first + count]
         self.padding_window = np.maximum(window, 0.0)
+        self.fits: Dict[int, np.ndarray] = {}  # per number of positions: the windows that fit
+        self.last_start = max_len - self.filter_width  # of a filter's window, in max_len positions
 
     def ngram_table(self, members: List[Dict[str, np.ndarray]]) -> Optional[np.ndarray]:
         """The members' n-gram means' class scores per bucket, or None without n-grams."""
@@ -132,13 +137,15 @@ class _TextCNNs:
         # ReLU of the windows that fit, then their maximum, taken on the floats' bits: numpy
         # 1.19 (the images') reduces floats 4x slower than integers, and non-negative floats
         # order as their bits do (a negative output becomes -0.0, the smallest int32).
-        fits = (np.arange(positions)[:, None] + self.filter_width <= positions)[:, None, :]
+        fits = self.fits.get(positions)
+        if fits is None:
+            fits = self.fits[positions] = (np.arange(positions)[:, None] + self.filter_width <= positions)[:, None, :]
         total *= (total > 0) & fits
         best = total.view(np.int32).max(axis=0).view(np.float32).astype(np.float64)
         # Where the full max_len leaves a window wholly on padding, the graph pools it too.
-        has_window = lengths[:, None] <= self.max_len - self.filter_width
+        has_window = lengths[:, None] <= self.last_start
         out = np.maximum(best, has_window * self.padding_window) @ self.pooled_weight + self.bias
-        out += self.word_scores[words].sum(axis=1, where=(words > 0)[:, :, None]) / (lengths + 1e-6)[:, None]
+        out += np.take(self.word_scores, words, axis=0).sum(axis=1) / (lengths + 1e-6)[:, None]
         if ngram_means is not None:
             out += ngram_means
         return out
@@ -165,9 +172,16 @@ class _Linears:
         return sums[:, self.scores].reshape((len(sums),) + self.bias.shape) / norm[:, :, None] + self.bias
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))  # numerically stable
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
 class Network:
-    """The ensemble: with one member its logits; with several the log of their probabilities'
-    weighted mean, as model.Ensemble outputs it."""
+    """The ensemble: its class probabilities. model.Ensemble outputs, with one member, its
+    logits, with several the log of their probabilities' weighted mean (+ 1e-12), which
+    inference turns into probabilities with a softmax: here the same numbers directly."""
 
     def __init__(self, cnns: Optional[_TextCNNs], cnn_ngrams: Optional[slice], linear: Optional["_Linears"],
                  order: np.ndarray, weights: Sequence[float], ngram_table: Optional[np.ndarray]):
@@ -176,25 +190,25 @@ class Network:
         self.weights = np.array([float(weight) / sum(weights) for weight in weights])[:, None]
         self.ngram_table = ngram_table
 
-    def logits(self, tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """The exported network's output for ``Vocabulary.encode_batch``'s arrays."""
+    def probabilities(self, tokens: np.ndarray, ids: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Class probabilities (float64) for ``Vocabulary.encode_batch``'s arrays."""
         rows = len(tokens)
-        sums = _ngram_sums(self.ngram_table, ids, offsets) if self.ngram_table is not None else None
+        counts = offsets[1:] - offsets[:-1]
+        sums = _ngram_sums(self.ngram_table, ids, offsets, counts) if self.ngram_table is not None else None
         outputs = []
         if self.cnns is not None:
             lengths = (tokens > 0).sum(axis=1)
             means = None
             if sums is not None and self.cnn_ngrams is not None:
-                means = sums[:, self.cnn_ngrams] / (np.diff(offsets) + 1e-6)[:, None]
+                means = sums[:, self.cnn_ngrams] / (counts + 1e-6)[:, None]
             outputs.append(self.cnns.logits(tokens, lengths, means).reshape((rows, -1, self.cnns.classes)))
         if self.linear is not None and sums is not None:
             outputs.append(self.linear.logits(sums))
         members = np.concatenate(outputs, axis=1)[:, self.order]  # (rows, members, classes)
         if members.shape[1] == 1:
-            return members[:, 0]
-        members = np.exp(members - members.max(axis=2, keepdims=True))
-        mixed = (members / members.sum(axis=2, keepdims=True) * self.weights).sum(axis=1)
-        return np.log(mixed + 1e-12)
+            return softmax(members[:, 0])
+        mixed = (softmax(members) * self.weights).sum(axis=1) + 1e-12
+        return mixed / mixed.sum(axis=1, keepdims=True)
 
 
 def load(params: Dict[str, np.ndarray], members: Sequence[str], weights: Sequence[float],

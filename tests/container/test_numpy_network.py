@@ -91,8 +91,8 @@ def test_a_network_it_does_not_know_is_served_by_the_graph(tmp_path):
 
 def test_a_numpy_network_that_disagrees_with_the_graph_does_not_serve(tmp_path, monkeypatch, capfd):
     folder = str(export(tmp_path / "model", []))
-    monkeypatch.setattr(inference.numpy_network.Network, "logits",
-                        lambda self, tokens, ids, offsets: np.zeros((len(tokens), 4)))
+    monkeypatch.setattr(inference.numpy_network.Network, "probabilities",
+                        lambda self, tokens, ids, offsets: np.full((len(tokens), 4), 0.25))
     model = inference.HeadlineModel(folder)
     assert model.network is None and model.net is not None
     assert "differs from the exported graph" in capfd.readouterr().err
