@@ -35,10 +35,10 @@ def _ngram_sums(table: np.ndarray, ids: np.ndarray, offsets: np.ndarray, counts:
     """Per row, the sum of ``table``'s rows for the row's ids (rows laid end to end)."""
     filled = counts > 0
     if filled.all():
-        return np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1], axis=0, dtype=np.float64)
+        return np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1], axis=0).astype(np.float64)
     sums = np.zeros((len(offsets) - 1, table.shape[1]), dtype=np.float64)
     if filled.any():  # reduceat gives an empty row its next element, not 0: skip those
-        sums[filled] = np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1][filled], axis=0, dtype=np.float64)
+        sums[filled] = np.add.reduceat(np.take(table, ids, axis=0), offsets[:-1][filled], axis=0)
     return sums
 
 
