@@ -200,7 +200,7 @@ class NgramHashing:
     def bags(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         """``encode`` of many headlines (their tokens and their text) without the padding, as
         one array: headline i's ids at ``ids[offsets[i]:offsets[i + 1]]``. Returns (ids, offsets)."""
-        hashed, counts = self.features(rows, texts)
+        hashed, counts, _ = self.features(rows, texts)
         return first_distinct(hashed, counts, self.buckets, self.max_ngrams)
 
     def _token(self, token: str) -> Tuple[np.ndarray, np.ndarray, bytes, int]:
@@ -214,17 +214,19 @@ class NgramHashing:
         token_bytes = token.encode("utf-8")
         return piece, after_bigram, token_bytes, zlib.crc32(b"b:" + token_bytes + b" ")
 
-    def features(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    def features(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, List[int]]:
         """The buckets of ``ngram_features(...)`` of many headlines, in its order, repeats kept,
-        headline after headline: (buckets, how many each headline has)."""
-        buckets = self.buckets
+        headline after headline: (buckets, how many each headline has, how many of those are
+        ``text_char`` ones, last)."""
+        modulus = self.buckets - 1
         # A token's buckets are one cached piece, with an empty slot for its bigram's bucket
         # (between its w: and its c: ones) when it follows another: the slots are filled at once.
         slot = 1 if "word" in self.families else 0
         bigram = "word_bigram" in self.families
         written: Optional[np.ndarray] = None
+        written_counts = [0] * len(rows)
         if "text_char" in self.families:
-            written, written_counts = _written_buckets(texts, *self.text_char_ngrams, buckets)
+            written, written_counts = _written_buckets(texts, *self.text_char_ngrams, self.buckets)
         cache = self._tokens
         if len(cache) > TOKENS_CACHED:
             cache.clear()
@@ -243,7 +245,7 @@ class NgramHashing:
                 piece, after_bigram, token_bytes, bigram_prefix = cached
                 if bigram and previous is not None:
                     bigram_at.append(total + slot)
-                    bigrams.append(1 + zlib.crc32(token_bytes, previous) % (buckets - 1))
+                    bigrams.append(zlib.crc32(token_bytes, previous))
                     piece = after_bigram
                 pieces.append(piece)
                 total += len(piece)
@@ -254,8 +256,8 @@ class NgramHashing:
                 start += written_counts[row]
             counts.append(total - before)
         hashed = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        hashed[bigram_at] = bigrams
-        return hashed, np.array(counts, dtype=np.int64)
+        hashed[bigram_at] = np.array(bigrams, dtype=np.int64) % modulus + 1
+        return hashed, np.array(counts, dtype=np.int64), written_counts
 
     def to_json(self) -> Dict[str, object]:
         data = {"hash": "crc32", "buckets": self.buckets, "max_ngrams": self.max_ngrams,

@@ -55,17 +55,30 @@ def view_hashers(vocab: Vocabulary, views: Sequence[Sequence[str]]) -> Optional[
             for view in views]
 
 
-def _joined(parts: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
-    """Rows of several (ids, counts per row) parts, each row's parts one after the other."""
-    counts = np.stack([part_counts for _, part_counts in parts])  # (parts, rows)
-    ends = np.cumsum(counts.sum(axis=0))
-    joined = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
-    before = ends - counts.sum(axis=0)  # where each row starts
-    for ids, part_counts in parts:
-        within = np.arange(len(ids)) - np.repeat(np.cumsum(part_counts) - part_counts, part_counts)
-        joined[np.repeat(before, part_counts) + within] = ids
-        before = before + part_counts
-    return joined, counts.sum(axis=0)
+def _view_features(ngrams: NgramHashing, views: List[NgramHashing], rows: List[List[str]],
+                   texts: Sequence[str]) -> Tuple[List[Tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """Each view's features, repeats kept ((ids, counts per row) each), and the views' features
+    one view after the other (ids, counts), the vocabulary's order as the views split it."""
+    if len(views) == 1 or (len(views) == 2 and views[1].families == ("text_char",)):
+        # The token families, then the written text: each view is a span of every row's
+        # features in one pass of the vocabulary's hashing.
+        ids, counts, written = ngrams.features(rows, texts)
+        if len(views) == 1:
+            return [(ids, counts)], ids, counts
+        written_counts = np.array(written, dtype=np.int64)
+        within = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+        in_text = within >= np.repeat(counts - written_counts, counts)
+        return [(ids[~in_text], counts - written_counts), (ids[in_text], written_counts)], ids, counts
+    parts = [hashing.features(rows, texts)[:2] for hashing in views]
+    part_counts = np.stack([counts for _, counts in parts])  # (views, rows)
+    totals = part_counts.sum(axis=0)
+    joined = np.empty(int(totals.sum()), dtype=np.int64)
+    before = np.cumsum(totals) - totals  # where each row starts
+    for ids, counts in parts:
+        within = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+        joined[np.repeat(before, counts) + within] = ids
+        before = before + counts
+    return parts, joined, totals
 
 
 def _mark(marks: np.ndarray, ids: np.ndarray, counts: np.ndarray, ngrams: NgramHashing) -> None:
@@ -95,13 +108,13 @@ def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
             rows = [tokenize(text) for text in chunk]
             tokens[start:stop] = np.fromiter(chain.from_iterable(vocab.encode_words(words) for words in rows),
                                              dtype=np.int32, count=len(rows) * vocab.max_len).reshape((-1, vocab.max_len))
-            # Each view's features, repeats kept; a view's buckets are those of its bag (its first
-            # max_ngrams distinct ids); the vocabulary's bag, the first distinct ids of the views'
-            # features one view after the other (as the views' bags joined, cut: the same ids).
-            parts = [hashing.features(rows, chunk) for hashing in views]  # type: ignore[union-attr]
+            # A view's buckets are those of its bag (its first max_ngrams distinct ids); the
+            # vocabulary's bag, the first distinct ids of the views' features one view after the
+            # other (as the views' bags joined and cut: the same ids).
+            parts, joined, joined_counts = _view_features(vocab.ngrams, views, rows, chunk)  # type: ignore[arg-type]
             for marks, (ids, counts) in zip(seen, parts):
                 _mark(marks, ids, counts, vocab.ngrams)  # type: ignore[arg-type]
-            ids, chunk_offsets = first_distinct(*_joined(parts), vocab.ngrams.buckets,  # type: ignore[union-attr]
+            ids, chunk_offsets = first_distinct(joined, joined_counts, vocab.ngrams.buckets,  # type: ignore[union-attr]
                                                 max_ngrams)
             counts = np.diff(chunk_offsets)
         else:
