@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Serving benchmark: where the time goes between a caller and the model, on loopback.
+"""Serving benchmark: where the time goes between a caller and the model, on loopback, for
+today's code beside an older commit's (by default 0fbf72d, before issue 25), in one run.
 
-Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
+Prints one table with p50/p99 latency, requests/s and headlines/s of each version, and their
+ratio, for:
 
 1. the model alone, in the container's Python (``.venv-sagemaker``: 3.8, mxnet 1.9.0, with the
    serving toolkit's thread settings): ``predict_fn`` on input already parsed (one headline,
-   and a batch of 100), and the chain ``input_fn -> predict_fn -> output_fn``;
+   and a batch of 100), and the chain ``input_fn -> predict_fn -> output_fn``; with a worker's
+   cold start (importing code/inference.py, ``model_fn``, the first answer) and its memory;
 2. the endpoint as the SageMaker MXNet image runs it: AWS's serving toolkit behind Multi Model
    Server (``POST /invocations``, one worker per CPU) at concurrency 1, 8 and 32;
 3. the Lambda handler's own overhead per invocation: the handler called with API Gateway
@@ -14,24 +17,32 @@ Prints one table with p50/p95/p99 latency, requests/s and headlines/s for:
 4. the whole local path (HTTP -> API front -> handler processes -> boto3 -> local SageMaker
    runtime API -> MMS -> toolkit -> model) at concurrency 1, 8 and 32.
 
+Each version serves the same model: its parameters with the version's own ``code/`` (its
+``inference/`` folder), behind its own local API, handler and container launcher. The older
+commit is taken with ``git archive`` into a temporary folder. Both versions' probabilities for
+the shipped sample's first headlines are compared (largest difference, changed categories).
+
 Servers run in their own processes (``python -m headlines.local.api_front``, which starts MMS as
 ``headlines serve`` does); the load generator is this process: threads on keep-alive
 connections with pre-built requests, so that the client costs little. Every cell is bounded
-in requests and seconds. The machine's load average is printed before and after: on a shared
-machine, compare figures from one run only.
+in requests and seconds. Versions alternate stage by stage; the machine's load average is
+printed before and after: on a shared machine, compare figures from one run only.
 
-Usage: ``python bench/serving.py [--model DIR] [--seconds S]``. Without --model it uses the
-current local model (``.headlines/model``), else trains a tiny one on the shipped sample into a
-temporary folder.
+Usage: ``python bench/serving.py [--model DIR] [--seconds S] [--baseline REV|none]``. Without
+--model it uses the current local model (``.headlines/model``), else trains a tiny one on the
+shipped sample into a temporary folder.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import io
 import json
 import os
 import re
+import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,6 +63,9 @@ _EVENTS = ["raises interest rates again", "unveils a new smartphone", "shares fa
            "buys a startup for 2 billion dollars"]
 BATCH = [f"{_SUBJECTS[i % 10]} {_EVENTS[(i * 7 + i // 10) % 10]} ({i})" for i in range(100)]
 CONCURRENCY = (1, 8, 32)
+BASELINE = "0fbf72d"  # the code before issue 25 (fast answers)
+SAMPLE = REPO / "headlines" / "sample_data" / "newsCorpora-sample.csv.gz"
+COMPARED_HEADLINES = 2000  # of the sample, scored by both versions
 
 
 # --- statistics and the table --------------------------------------------------------------------
@@ -64,29 +78,57 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 class Row:
     def __init__(self, stage: str, payload: str, concurrency: Optional[int], latencies: List[float],
-                 wall: float, headlines: int, errors: int = 0, note: str = ""):
-        self.stage, self.payload, self.concurrency = stage, payload, concurrency
+                 wall: float, headlines: int, errors: int = 0, version: str = "new"):
+        self.stage, self.payload, self.concurrency, self.version = stage, payload, concurrency, version
         values = sorted(latencies)
         self.count = len(values)
         self.p50, self.p95, self.p99 = (percentile(values, q) * 1000 for q in (50, 95, 99))
         self.rps = self.count / wall if wall > 0 else float("nan")
         self.hps = self.rps * headlines
         self.errors = errors
-        self.note = note
+
+    @property
+    def key(self) -> Tuple[str, str, Optional[int]]:
+        return self.stage, self.payload, self.concurrency
+
+    def to_json(self) -> Dict[str, object]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_json(cls, data: Dict[str, object]) -> "Row":
+        row = cls.__new__(cls)
+        vars(row).update(data)
+        return row
 
 
-def print_table(rows: List[Row]) -> None:
-    head = f"{'stage':<44} {'payload':<10} {'conc':>4} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} {'headl/s':>8}"
+def _cell(row: Optional[Row]) -> str:
+    if row is None:
+        return f"{'-':>31}"
+    cell = f"{row.p50:8.3f} {row.p99:8.3f} {row.hps:8.0f} {row.count:5d}"
+    return cell + (f" ({row.errors} errors)" if row.errors else "")
+
+
+def print_table(rows: List[Row], versions: Sequence[str]) -> None:
+    """One line per cell: each version's p50 / p99 ms, headlines/s and requests measured, then
+    new/old: the ratio of headlines/s and of p50 and p99 (below 1: faster)."""
+    keys = list(dict.fromkeys(row.key for row in rows))
+    found = {(row.key, row.version): row for row in rows}
+    head = f"{'stage':<44} {'payload':<9} {'conc':>4}"
+    for version in versions:
+        head += f" | {version + ': p50 ms':>14} {'p99 ms':>8} {'headl/s':>8} {'n':>5}"
+    if len(versions) == 2:
+        head += f" | {'x headl/s':>9} {'x p50':>6} {'x p99':>6}"
     print(head)
     print("-" * len(head))
-    for row in rows:
-        conc = "-" if row.concurrency is None else str(row.concurrency)
-        line = (f"{row.stage:<44} {row.payload:<10} {conc:>4} {row.count:>6} {row.p50:>8.3f} {row.p95:>8.3f} "
-                f"{row.p99:>8.3f} {row.rps:>8.0f} {row.hps:>8.0f}")
-        if row.errors:
-            line += f"  ({row.errors} errors)"
-        if row.note:
-            line += f"  {row.note}"
+    for key in keys:
+        stage, payload, concurrency = key
+        line = f"{stage:<44} {payload:<9} {'-' if concurrency is None else concurrency:>4}"
+        cells = [found.get((key, version)) for version in versions]
+        for cell in cells:
+            line += " | " + _cell(cell)
+        if len(cells) == 2 and cells[0] is not None and cells[1] is not None:
+            old, new = cells
+            line += f" | {new.hps / old.hps:9.2f} {new.p50 / old.p50:6.2f} {new.p99 / old.p99:6.2f}"
         print(line, flush=True)
 
 
@@ -189,12 +231,18 @@ def load(port: int, request: bytes, concurrency: int, max_requests: int, max_sec
 
 
 # --- the servers ---------------------------------------------------------------------------------
-def start_local_api_process(model_dir: Path, extra_env: Optional[Dict[str, str]] = None) -> Tuple[subprocess.Popen, int, int]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-               POWERTOOLS_LOG_LEVEL="ERROR", **(extra_env or {}))
+def code_environment(code: Path) -> Dict[str, str]:
+    """Runs a version's own modules (its checkout first on the path), with this checkout's
+    SageMaker-shaped environment (an archived commit has none)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
+                HEADLINES_SAGEMAKER_VENV=os.environ.get("HEADLINES_SAGEMAKER_VENV", str(REPO / ".venv-sagemaker")))
+
+
+def start_local_api_process(model_dir: Path, code: Path = REPO) -> Tuple[subprocess.Popen, int, int]:
+    env = dict(code_environment(code), POWERTOOLS_LOG_LEVEL="ERROR")
     process = subprocess.Popen([sys.executable, "-m", "headlines.local.api_front", "--model", str(model_dir), "--port", "0"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                               env=env, text=True)
+                               env=env, text=True, cwd=code)
     endpoint_port = api_port = 0
     deadline = time.monotonic() + 300
     while not (endpoint_port and api_port):
@@ -237,16 +285,28 @@ def instant_server_main() -> None:
 
 
 # --- the stages ------------------------------------------------------------------------------------
-def model_stage_main(model_dir: str, seconds: float) -> None:
-    """Runs in the container's Python: the model rows, as JSON lines on stdout."""
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def model_stage_main(model_dir: str, seconds: float, compare_to: str) -> None:
+    """Runs in the container's Python: a worker's cold start and memory, the model rows (JSON
+    lines on stdout), and the sample's probabilities into ``compare_to`` (.npy)."""
+    started = time.perf_counter()
     code_dir = os.path.join(model_dir, "code")
     sys.path.insert(0, code_dir)
     import importlib.util
+
+    import numpy as np
 
     spec = importlib.util.spec_from_file_location("inference", os.path.join(code_dir, "inference.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     model = module.model_fn(model_dir)
+    module.predict_fn(module.input_fn(json.dumps({"headline": ONE}), "application/json"), model)
+    cold = time.perf_counter() - started
+    loaded = _rss_mib()
     for label, headlines, count in (("1", [ONE], 3000), ("batch 100", BATCH, 500)):
         body = json.dumps({"headlines": headlines}).encode()
         data = module.input_fn(body, "application/json")
@@ -259,9 +319,15 @@ def model_stage_main(model_dir: str, seconds: float) -> None:
 
         latencies, wall = timed_loop(chain, count, seconds)
         print(json.dumps(["model: input_fn+predict_fn+output_fn", label, latencies, wall, len(headlines)]), flush=True)
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as handle:
+        titles = [line.split("\t")[1] for _, line in zip(range(COMPARED_HEADLINES), handle)]
+    np.save(compare_to, np.concatenate([model.probabilities(titles[start:start + 100])
+                                        for start in range(0, len(titles), 100)]))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"cold_start_s": cold, "rss_loaded_mib": loaded, "rss_peak_mib": peak}), flush=True)
 
 
-def bench_model(model_dir: Path, seconds: float) -> List[Row]:
+def bench_model(model_dir: Path, seconds: float, version: str, compare_to: Path) -> Tuple[List[Row], Dict[str, float]]:
     from headlines.local import container_env
     from headlines.local.endpoint import check_serving_prerequisites
 
@@ -270,23 +336,25 @@ def bench_model(model_dir: Path, seconds: float) -> List[Row]:
     env = dict(os.environ, MXNET_CPU_WORKER_NTHREADS="1", MXNET_CPU_PRIORITY_NTHREADS="1",
                MXNET_KVSTORE_REDUCTION_NTHREADS="1", OMP_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)
-    run = container_env.run([__file__, "--model-stage", str(model_dir), "--seconds", str(seconds)],
-                            capture_output=True, text=True, env=env, timeout=600)
+    run = container_env.run([__file__, "--model-stage", str(model_dir), "--seconds", str(seconds),
+                             "--compare-to", str(compare_to)], capture_output=True, text=True, env=env, timeout=600)
     if run.returncode != 0:
         raise RuntimeError(f"the model stage failed: {run.stderr[-2000:]}")
-    rows = []
+    rows, worker = [], {}
     for line in run.stdout.splitlines():
         if line.startswith("["):
             stage, label, latencies, wall, count = json.loads(line)
-            rows.append(Row(stage, label, None, latencies, wall, count))
-    return rows
+            rows.append(Row(stage, label, None, latencies, wall, count, version=version))
+        elif line.startswith("{"):
+            worker = json.loads(line)
+    return rows, worker
 
 
 JIT_WARMUP_SECONDS = 3.0
 
 
 def bench_server(name: str, port: int, path: str, seconds: float, body_for: Callable[[List[str]], bytes],
-                 payloads: Sequence[str] = ("1", "batch 100")) -> List[Row]:
+                 version: str, payloads: Sequence[str] = ("1", "batch 100")) -> List[Row]:
     rows = []
     for label, headlines, cap in (("1", [ONE], 4000), ("batch 100", BATCH, 600)):
         if label not in payloads:
@@ -297,7 +365,7 @@ def bench_server(name: str, port: int, path: str, seconds: float, body_for: Call
         load(port, request, max(CONCURRENCY), cap, JIT_WARMUP_SECONDS)
         for concurrency in CONCURRENCY:
             latencies, wall, errors = load(port, request, concurrency, cap, seconds)
-            rows.append(Row(name, label, concurrency, latencies, wall, len(headlines), errors))
+            rows.append(Row(name, label, concurrency, latencies, wall, len(headlines), errors, version))
     return rows
 
 
@@ -313,7 +381,7 @@ class _Context:
         return 28000
 
 
-def bench_handler(seconds: float) -> Tuple[List[Row], Dict[str, float]]:
+def bench_handler(seconds: float) -> List[Row]:
     """The handler as Lambda runs it (metrics on, logs at INFO), one event at a time."""
     from botocore.response import StreamingBody
     from botocore.stub import Stubber
@@ -321,8 +389,7 @@ def bench_handler(seconds: float) -> Tuple[List[Row], Dict[str, float]]:
     from headlines.local.api_front import build_event, handler_environment, load_handler
 
     instant = subprocess.Popen([sys.executable, __file__, "--instant-server"], stdout=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, text=True,
-                               env=dict(os.environ, PYTHONPATH=str(REPO)))
+                               stdin=subprocess.DEVNULL, text=True, env=code_environment(REPO))
     try:
         port = int(instant.stdout.readline())
         url = f"http://127.0.0.1:{port}"
@@ -349,11 +416,7 @@ def bench_handler(seconds: float) -> Tuple[List[Row], Dict[str, float]]:
         sink.close()
         bare, wall, _ = load(port, http_request("POST", "/endpoints/headlines-local/invocations", body), 1, count, seconds)
         rows.append(Row("  instant server's bare round trip", "1", 1, bare, wall, 1))
-        overhead = {
-            "stubbed_p50": rows[0].p50,
-            "instant_minus_roundtrip_p50": rows[1].p50 - rows[2].p50,
-        }
-        return rows, overhead
+        return rows
     finally:
         instant.terminate()
         instant.wait(timeout=10)
@@ -392,56 +455,143 @@ def find_or_train_model(explicit: Optional[str]) -> Path:
     return result.model_dir
 
 
+def run_handler_stage(code: Path, seconds: float, version: str) -> List[Row]:
+    """bench_handler with a version's own handler and local-mode modules, in a fresh process."""
+    run = subprocess.run([sys.executable, __file__, "--handler-stage", "--code", str(code), "--seconds", str(seconds)],
+                         capture_output=True, text=True, env=code_environment(code), timeout=600)
+    if run.returncode != 0:
+        raise RuntimeError(f"the handler stage failed: {run.stderr[-2000:]}")
+    rows = [Row.from_json(json.loads(line)) for line in run.stdout.splitlines() if line.startswith("{")]
+    for row in rows:
+        row.version = version
+    return rows
+
+
+def bench_servers(model_dir: Path, code: Path, seconds: float, version: str) -> List[Row]:
+    process, endpoint_port, api_port = start_local_api_process(model_dir, code)
+    try:
+        return (bench_server("endpoint (toolkit + MMS): POST /invocations", endpoint_port, "/invocations",
+                             seconds, lambda h: json.dumps({"headlines": h}).encode(), version)
+                + bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", seconds,
+                               lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode(),
+                               version))
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def checkout(revision: str, folder: Path) -> Path:
+    """The files of ``revision`` (git archive) in ``folder``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision], capture_output=True,
+                             check=True).stdout
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def model_with_code(model_dir: Path, code: Path, folder: Path) -> Path:
+    """The model's files with ``code``'s serving code (its inference/ folder) as code/."""
+    folder.mkdir()
+    for item in model_dir.iterdir():
+        if item.name != "code":
+            (folder / item.name).symlink_to(item.resolve())
+    shutil.copytree(code / "inference", folder / "code", ignore=shutil.ignore_patterns("__pycache__"))
+    return folder
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="extracted model artifact (default: .headlines/model, else train a tiny one)")
     parser.add_argument("--seconds", type=float, default=3.0, help="time bound of each cell (default 3)")
+    parser.add_argument("--baseline", default=BASELINE,
+                        help=f"the older code to measure beside today's: a git revision (default {BASELINE}, "
+                             "before issue 25), or 'none'")
     parser.add_argument("--instant-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-stage", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--compare-to", help=argparse.SUPPRESS)
+    parser.add_argument("--handler-stage", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--code", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.instant_server:
         instant_server_main()
         return 0
     if args.model_stage:
-        model_stage_main(args.model_stage, args.seconds)
+        model_stage_main(args.model_stage, args.seconds, args.compare_to)
+        return 0
+    if args.handler_stage:
+        sys.path.insert(0, args.code)  # this version's headlines package and handler
+        for row in bench_handler(args.seconds):
+            print(json.dumps(row.to_json()), flush=True)
         return 0
 
     model_dir = find_or_train_model(args.model)
-    print(f"model: {model_dir}")
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, cell bound {args.seconds:g} s, "
-          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
-          "(other processes compete for the same CPUs)\n", flush=True)
-    rows: List[Row] = []
-    rows += bench_model(model_dir, args.seconds)
-    handler_rows, overhead = bench_handler(args.seconds)
-    process, endpoint_port, api_port = start_local_api_process(model_dir)
+    work = Path(tempfile.mkdtemp(prefix="headlines-bench-serving-"))
     try:
-        rows += bench_server("endpoint (toolkit + MMS): POST /invocations", endpoint_port, "/invocations",
-                             args.seconds, lambda h: json.dumps({"headlines": h}).encode())
-        rows += handler_rows
-        rows += bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", args.seconds,
-                             lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode())
+        versions: List[Tuple[str, Path]] = []
+        if args.baseline != "none":
+            versions.append((f"old {args.baseline}", checkout(args.baseline, work / "baseline")))
+        versions.append(("new", REPO))
+        print(f"model: {model_dir}; code: " + ", ".join(f"{name} ({code})" for name, code in versions))
+        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, cell bound {args.seconds:g} s, "
+              f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+              "(other processes compete for the same CPUs)\n", flush=True)
+        served = {name: model_with_code(model_dir, code, work / f"model-{number}")
+                  for number, (name, code) in enumerate(versions)}
+        rows: List[Row] = []
+        workers: Dict[str, Dict[str, float]] = {}
+        for name, _ in versions:
+            found, workers[name] = bench_model(served[name], args.seconds, name, work / f"{name}.npy".replace(" ", "-"))
+            rows += found
+        for name, code in versions:
+            rows += run_handler_stage(code, args.seconds, name)
+        for name, code in versions:
+            rows += bench_servers(served[name], code, args.seconds, name)
+        print_table(rows, [name for name, _ in versions])
+        print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
+        for name, worker in workers.items():
+            print(f"{name}: a worker's cold start (import, model_fn, first answer) {worker['cold_start_s']:.2f} s; "
+                  f"memory {worker['rss_loaded_mib']:.0f} MiB loaded, {worker['rss_peak_mib']:.0f} MiB at most")
+        if len(versions) == 2:
+            report_agreement(*(work / f"{name}.npy".replace(" ", "-") for name, _ in versions))
+            report_targets(rows, [name for name, _ in versions])
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-    print_table(rows)
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-
-    def cell(stage: str, payload: str, concurrency: Optional[int]) -> Row:
-        return next(r for r in rows if r.stage.startswith(stage) and r.payload == payload and r.concurrency == concurrency)
-
-    p99 = cell("endpoint", "1", 8).p99
-    throughput = max(cell("endpoint", "batch 100", c).hps for c in CONCURRENCY)
-    handler_p50 = min(overhead.values())
-    print("\ntargets (issue 10):")
-    print(f"  endpoint p99, one headline, concurrency 8:   {p99:7.2f} ms    (<= 10 ms)   "
-          f"{'ok' if p99 <= 10 else 'MISSED'}")
-    print(f"  endpoint, batches of 100:                   {throughput:7.0f} headlines/s (>= 5000) "
-          f"{'ok' if throughput >= 5000 else 'MISSED'}")
-    print(f"  Lambda handler overhead p50: stubbed {overhead['stubbed_p50']:.3f} ms, "
-          f"instant server minus round trip {overhead['instant_minus_roundtrip_p50']:.3f} ms   (<= 2 ms)   "
-          f"{'ok' if handler_p50 <= 2 else 'MISSED'}")
+        shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def report_agreement(old_path: Path, new_path: Path) -> None:
+    import numpy as np
+
+    old, new = np.load(old_path), np.load(new_path)
+    changed = int((old.argmax(axis=1) != new.argmax(axis=1)).sum())
+    print(f"predictions of the sample's first {len(old)} headlines: largest difference "
+          f"{float(np.abs(old - new).max()):.2g}, {changed} in another category")
+
+
+def report_targets(rows: List[Row], versions: Sequence[str]) -> None:
+    """Issue 25's targets: each a ratio against the older code in this run."""
+    old, new = versions
+
+    def cell(version: str, stage: str, payload: str, concurrency: Optional[int]) -> Row:
+        return next(row for row in rows if row.version == version and row.stage.startswith(stage)
+                    and row.payload == payload and row.concurrency == concurrency)
+
+    checks = []
+    for what, stage, payload, concurrency, measure, target in (
+            ("model in process, batches of 100: headlines/s", "model: predict_fn", "batch 100", None, "hps", 5.0),
+            ("model in process, one headline: p50", "model: predict_fn", "1", None, "p50", 1 / 4),
+            ("endpoint, one headline, concurrency 8: p99", "endpoint", "1", 8, "p99", 1 / 3),
+            ("endpoint, batches of 100, concurrency 32: headlines/s", "endpoint", "batch 100", 32, "hps", 2.5),
+            ("whole local path, one headline, concurrency 8: p99", "whole path", "1", 8, "p99", 1 / 2),
+            ("handler overhead (endpoint stubbed): p50", "handler: endpoint call stubbed", "1", 1, "p50", 1 / 2)):
+        before, after = getattr(cell(old, stage, payload, concurrency), measure), \
+            getattr(cell(new, stage, payload, concurrency), measure)
+        ratio = after / before
+        met = ratio >= target if measure == "hps" else ratio <= target
+        checks.append(f"  {what:<56} {before:9.3f} -> {after:9.3f}  x{ratio:5.2f} "
+                      f"({'>=' if measure == 'hps' else '<='} {target:.2f}) {'ok' if met else 'MISSED'}")
+    print("\ntargets (issue 25), new against old in this run:")
+    print("\n".join(checks))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from itertools import chain
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize
+from headline_text import PAD_INDEX, NgramHashing, Vocabulary, first_distinct, tokenize
 
 #: Rows encoded per chunk (the Python lists of one chunk are all that exists at once).
 CHUNK_ROWS = 8192
@@ -44,15 +44,6 @@ def _encoded(tokens: np.ndarray, ngram_ids: np.ndarray, offsets: np.ndarray, lab
                    np.diff(offsets))
 
 
-def _strip(ids: Sequence[int]) -> List[int]:
-    """The bucket ids before the padding (padding only ever trails)."""
-    ids = list(ids)
-    try:
-        return ids[:ids.index(PAD_INDEX)]
-    except ValueError:
-        return ids
-
-
 def view_hashers(vocab: Vocabulary, views: Sequence[Sequence[str]]) -> Optional[List[NgramHashing]]:
     """One hashing per view when the views, in order, are exactly the vocabulary's families in
     order (the default): the bag is then the de-duplicated concatenation of the views' bags, so
@@ -62,6 +53,41 @@ def view_hashers(vocab: Vocabulary, views: Sequence[Sequence[str]]) -> Optional[
         return None
     return [NgramHashing(ngrams.buckets, ngrams.max_ngrams, ngrams.char_ngrams, view, ngrams.text_char_ngrams)
             for view in views]
+
+
+def _view_features(ngrams: NgramHashing, views: List[NgramHashing], rows: List[List[str]],
+                   texts: Sequence[str]) -> Tuple[List[Tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
+    """Each view's features, repeats kept ((ids, counts per row) each), and the views' features
+    one view after the other (ids, counts), the vocabulary's order as the views split it."""
+    if len(views) == 1 or (len(views) == 2 and views[1].families == ("text_char",)):
+        # The token families, then the written text: each view is a span of every row's
+        # features in one pass of the vocabulary's hashing.
+        ids, counts, written = ngrams.features(rows, texts)
+        if len(views) == 1:
+            return [(ids, counts)], ids, counts
+        written_counts = np.array(written, dtype=np.int64)
+        within = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+        in_text = within >= np.repeat(counts - written_counts, counts)
+        return [(ids[~in_text], counts - written_counts), (ids[in_text], written_counts)], ids, counts
+    parts = [hashing.features(rows, texts)[:2] for hashing in views]
+    part_counts = np.stack([counts for _, counts in parts])  # (views, rows)
+    totals = part_counts.sum(axis=0)
+    joined = np.empty(int(totals.sum()), dtype=np.int64)
+    before = np.cumsum(totals) - totals  # where each row starts
+    for ids, counts in parts:
+        within = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+        joined[np.repeat(before, counts) + within] = ids
+        before = before + counts
+    return parts, joined, totals
+
+
+def _mark(marks: np.ndarray, ids: np.ndarray, counts: np.ndarray, ngrams: NgramHashing) -> None:
+    """``marks`` set at each row's first ``max_ngrams`` distinct ids (of a view)."""
+    over = counts > ngrams.max_ngrams  # rows whose cut may leave some of their ids out
+    in_over = np.repeat(over, counts)
+    marks[ids[~in_over]] = True
+    if over.any():
+        marks[first_distinct(ids[in_over], counts[over], ngrams.buckets, ngrams.max_ngrams)[0]] = True
 
 
 def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
@@ -76,25 +102,26 @@ def encode(texts: Sequence[str], labels: Sequence[int], vocab: Vocabulary,
     pieces: List[np.ndarray] = []
     seen = [np.zeros(vocab.ngrams.buckets, dtype=bool) for _ in views] if views and vocab.ngrams else []
     for start in range(0, n, CHUNK_ROWS):
-        chunk_tokens, chunk_ngrams = [], []
-        for text in texts[start:start + CHUNK_ROWS]:
-            if seen:
-                words = tokenize(text)
-                word_ids = [vocab.index.get(word, 1) for word in words][: vocab.max_len]
-                chunk_tokens.append(word_ids + [PAD_INDEX] * (vocab.max_len - len(word_ids)))
-                view_ids = [_strip(hashing.encode(words, text)) for hashing in views]  # type: ignore[union-attr]
-                for marks, ids in zip(seen, view_ids):
-                    marks[ids] = True
-                chunk_ngrams.append(list(dict.fromkeys(chain.from_iterable(view_ids)))[:max_ngrams])
-            else:
-                ids = vocab.encode(text)
-                chunk_tokens.append(ids[: vocab.max_len])
-                chunk_ngrams.append(_strip(ids[vocab.max_len:]) if max_ngrams else [])
-        stop = start + len(chunk_tokens)
-        tokens[start:stop] = np.asarray(chunk_tokens, dtype=np.int32).reshape((-1, vocab.max_len))
-        offsets[start + 1:stop + 1] = offsets[start] + np.cumsum([len(ids) for ids in chunk_ngrams])
-        pieces.append(np.fromiter(chain.from_iterable(chunk_ngrams), dtype=np.int32,
-                                  count=int(offsets[stop] - offsets[start])))
+        chunk = texts[start:start + CHUNK_ROWS]
+        stop = start + len(chunk)
+        if seen:
+            rows = [tokenize(text) for text in chunk]
+            tokens[start:stop] = np.fromiter(chain.from_iterable(vocab.encode_words(words) for words in rows),
+                                             dtype=np.int32, count=len(rows) * vocab.max_len).reshape((-1, vocab.max_len))
+            # A view's buckets are those of its bag (its first max_ngrams distinct ids); the
+            # vocabulary's bag, the first distinct ids of the views' features one view after the
+            # other (as the views' bags joined and cut: the same ids).
+            parts, joined, joined_counts = _view_features(vocab.ngrams, views, rows, chunk)  # type: ignore[arg-type]
+            for marks, (ids, counts) in zip(seen, parts):
+                _mark(marks, ids, counts, vocab.ngrams)  # type: ignore[arg-type]
+            ids, chunk_offsets = first_distinct(joined, joined_counts, vocab.ngrams.buckets,  # type: ignore[union-attr]
+                                                max_ngrams)
+            counts = np.diff(chunk_offsets)
+        else:
+            tokens[start:stop], ids, chunk_offsets = vocab.encode_batch(chunk)
+            counts = np.diff(chunk_offsets)
+        offsets[start + 1:stop + 1] = offsets[start] + np.cumsum(counts)
+        pieces.append(ids)
     ngram_ids = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
     return _encoded(tokens, ngram_ids, offsets, np.asarray(labels, dtype=np.float32), max_ngrams), seen
 

@@ -6,7 +6,7 @@ data locations as ``SM_CHANNEL_*`` environment variables; the local pipeline run
 file through the same toolkit. Output (the model artifact contract, see README): in ``SM_MODEL_DIR``,
 ``model-symbol.json``, ``model-0000.params``, ``vocab.json``, ``labels.json``,
 ``metrics.json`` (with a per-epoch ``history`` of every member) and ``code/`` (the serving
-entry point and the text module it imports).
+entry point and the modules it imports: the text encoding, the network in numpy).
 Metrics are printed as ``name=value;`` lines for SageMaker metric definitions.
 """
 import argparse
@@ -50,7 +50,7 @@ LOG = logging.getLogger("train")
 class ArtifactError(Exception):
     """The model directory cannot be written (a full disk); one line for the user."""
 
-CODE_FILES = ("inference.py", "headline_text.py")
+CODE_FILES = ("inference.py", "headline_text.py", "numpy_network.py")
 
 
 def _argument_type(spec: Hyperparameter):
@@ -165,8 +165,9 @@ def view_buckets(rows: Sequence[Headline], vocab: Vocabulary, families: Sequence
     hashing = NgramHashing(vocab.ngrams.buckets, vocab.ngrams.max_ngrams, vocab.ngrams.char_ngrams, families,
                            vocab.ngrams.text_char_ngrams)
     seen = np.zeros(vocab.ngrams.buckets, dtype=bool)
-    for row in rows:
-        seen[hashing.encode(tokenize(row.title), row.title)] = True
+    for start in range(0, len(rows), batches.CHUNK_ROWS):
+        texts = [row.title for row in rows[start:start + batches.CHUNK_ROWS]]
+        seen[hashing.bags([tokenize(text) for text in texts], texts)[0]] = True
     return seen
 
 

@@ -25,6 +25,8 @@ from headlines.project import TRAINING_DIR
 
 # Headlines per call of the artifact's own chain (inference.py sets no limit outside an endpoint).
 INVOCATION_BATCH = 500
+# The modules an artifact's code/inference.py imports from its own folder.
+CODE_MODULES = ("headline_text", "numpy_network")
 MOST_CONFIDENT_ERRORS = 20
 
 
@@ -77,11 +79,12 @@ def load_model(model: Path) -> LoadedModel:
     for name in ("code/inference.py", "labels.json", "metrics.json"):
         if not (directory / name).is_file():
             raise InputError(f"{model}: not a model artifact (no {name})")
-    # inference.py imports its artifact's own headline_text: a copy another artifact loaded
-    # into this process (a notebook comparing two models) must not stand in for it.
-    loaded_text = sys.modules.get("headline_text")
-    if loaded_text is not None and Path(loaded_text.__file__ or "").resolve().parent != (directory / "code").resolve():
-        del sys.modules["headline_text"]
+    # inference.py imports its artifact's own modules: a copy another artifact loaded into this
+    # process (a notebook comparing two models) must not stand in for them.
+    for name in CODE_MODULES:
+        loaded = sys.modules.get(name)
+        if loaded is not None and Path(loaded.__file__ or "").resolve().parent != (directory / "code").resolve():
+            del sys.modules[name]
     try:
         labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))["labels"]
         metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 CATEGORIES = {"business", "science_technology", "entertainment", "health"}
 ARTIFACT_FILES = {"model-symbol.json", "model-0000.params", "vocab.json", "labels.json", "metrics.json",
-                  "code/inference.py", "code/headline_text.py"}
+                  "code/inference.py", "code/headline_text.py", "code/numpy_network.py"}
 
 
 def headlines(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

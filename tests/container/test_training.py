@@ -277,7 +277,7 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
     model_dir, stdout = tiny_runs[0]
     assert sorted(path.name for path in model_dir.iterdir()) == [
         "code", "labels.json", "metrics.json", "model-0000.params", "model-symbol.json", "vocab.json"]
-    assert sorted(path.name for path in (model_dir / "code").iterdir()) == ["headline_text.py", "inference.py"]
+    assert sorted(path.name for path in (model_dir / "code").iterdir()) == ["headline_text.py", "inference.py", "numpy_network.py"]
     assert "test_accuracy=" in stdout and "test_macro_f1=" in stdout
     assert "member=1; epoch=2;" in stdout and "member=2; refit epoch=" in stdout
     metrics = json.loads((model_dir / "metrics.json").read_text())

@@ -23,7 +23,7 @@ from headlines.local import training_job
 # Tiny data, one epoch per member: the overrides go in as `cdk synth -c` would pass them.
 CONTEXT = {"headlines.classifier.hyperparameters.epochs": "1", "headlines.classifier.hyperparameters.linear_epochs": "1"}
 ARTIFACT_FILES = {"model-symbol.json", "model-0000.params", "vocab.json", "labels.json", "metrics.json",
-                  "code/inference.py", "code/headline_text.py"}
+                  "code/inference.py", "code/headline_text.py", "code/numpy_network.py"}
 SAGEMAKER_KEYS = {"sagemaker_program", "sagemaker_submit_directory", "sagemaker_region", "sagemaker_container_log_level"}
 
 
