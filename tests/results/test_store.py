@@ -4,7 +4,6 @@ parts merged, and a full disk: no record lost, none repeated, none torn, the sto
 from __future__ import annotations
 
 import errno
-import os
 import signal
 import subprocess
 import sys
