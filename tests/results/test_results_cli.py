@@ -106,3 +106,11 @@ def test_a_broken_store_is_one_error_line(workdir):
     (workdir / "results" / "manifest.json").write_text("{not json")
     result = headlines("results", "summary", "--workdir", str(workdir))
     assert "manifest.json" in one_error(result) and result.returncode == 1
+
+
+def test_results_commands_start_without_the_training_pipeline(workdir):
+    code = ("import sys\nfrom headlines import cli\n"
+            f"cli.main(['results', 'summary', '--json', '--workdir', {str(workdir)!r}])\n"
+            "print(sorted(name for name in ('gensim', 'mxnet', 'headlines.local.pipeline') if name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
