@@ -263,6 +263,14 @@ class Store:
         ``compact`` is false or the compaction fails: what is stored stays readable)."""
         import duckdb
 
+        if not self.root.is_dir():  # nothing recorded yet: an empty table, and no folder made for it
+            connection = duckdb.connect()
+            try:
+                self._create_view(connection, Manifest())
+                yield connection
+            finally:
+                connection.close()
+            return
         if compact:
             with contextlib.suppress(StoreError):
                 self.compact()

@@ -58,6 +58,7 @@ def test_an_empty_store_reads_as_an_empty_table_of_the_schema(tmp_path):
     with Store(tmp_path / "results").connect() as connection:
         assert connection.execute("SELECT count(*) FROM results").fetchone() == (0,)
         assert [row[0] for row in connection.execute("DESCRIBE results").fetchall()][:2] == ["time", "request_id"]
+    assert not (tmp_path / "results").exists(), "reading makes no folder"
 
 
 def test_compaction_reads_an_open_spool_file_up_to_its_last_line_and_deletes_finished_ones(tmp_path):
