@@ -64,3 +64,18 @@ def test_a_broken_store_is_a_503_with_the_reason(dashboard):
     status, _, body = dashboard.answer("GET", "/dashboard/data")
     assert status == 503 and "manifest.json" in json.loads(body)["error"]["message"]
     assert Dashboard.handles("/dashboard") and Dashboard.handles("/dashboard/data") and not Dashboard.handles("/dashboards")
+
+
+def test_the_spool_is_compacted_in_the_background_while_the_api_serves(dashboard):
+    import time
+
+    from headlines.local.dashboard import compact_in_background
+
+    stop = compact_in_background(dashboard.store, every=0.05)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not dashboard.store.manifest().rows:
+            time.sleep(0.05)
+    finally:
+        stop()
+    assert dashboard.store.manifest().rows == 3
