@@ -183,3 +183,16 @@ def test_the_spool_environment_names_the_store(tmp_path):
     assert oct(store.key_file.stat().st_mode & 0o777) == "0o600"
     again = load_lambda("api", "results_recorder").from_environ({k: v for k, v in environment.items() if v})
     assert again.hash_key == recorder.hash_key, "every handler process hashes with the same key"
+
+
+def test_a_compaction_with_nothing_new_writes_nothing(tmp_path):
+    store = Store(tmp_path)
+    put(store, 2).close()
+    store.compact()
+    store.compact()  # forgets the offset of the spool file the first one deleted
+    before = store.manifest_path.stat().st_mtime_ns
+    assert store.compact().records == 0 and store.manifest_path.stat().st_mtime_ns == before
+    sink = put(store, 1, prefix="late")
+    assert store.compact().records == 1 and store.manifest_path.stat().st_mtime_ns != before
+    sink.close()  # finished later, fully read already: still deleted
+    assert store.compact().spool_files_removed == 1 and list(store.spool.glob("*.jsonl")) == []
