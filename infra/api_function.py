@@ -40,6 +40,14 @@ class ApiFunction(PythonFunction):
         endpoint_arn: str,
         model_version: str,
     ) -> None:
+        # What another function calling the same endpoint needs too (the feed reader, infra/feeds.py).
+        endpoint_environment = {
+            "ENDPOINT_NAME": endpoint_name,
+            "MAX_HEADLINE_CHARS": str(props.max_headline_chars),
+            "MAX_BATCH_SIZE": str(props.max_batch_size),
+            "ENDPOINT_TIMEOUT_SECONDS": str(props.endpoint_timeout_seconds),
+            "MODEL_VERSION": model_version,
+        }
         super().__init__(
             scope,
             construct_id,
@@ -48,11 +56,7 @@ class ApiFunction(PythonFunction):
                 handler="app.handler",
                 description=f"{props.resource_prefix}: REST API in front of the SageMaker endpoint {endpoint_name}",
                 environment={
-                    "ENDPOINT_NAME": endpoint_name,
-                    "MAX_HEADLINE_CHARS": str(props.max_headline_chars),
-                    "MAX_BATCH_SIZE": str(props.max_batch_size),
-                    "ENDPOINT_TIMEOUT_SECONDS": str(props.endpoint_timeout_seconds),
-                    "MODEL_VERSION": model_version,
+                    **endpoint_environment,
                     "CORS_ALLOW_ORIGINS": ",".join(props.cors_allow_origins),
                     "POWERTOOLS_SERVICE_NAME": props.service_name,
                     "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
@@ -63,8 +67,14 @@ class ApiFunction(PythonFunction):
                 retention=props.retention,
             ),
         )
+        self.endpoint_environment = endpoint_environment
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"], resources=[endpoint_arn]
             )
         )
+
+    def record_results_to(self, stream_name: str, stream_arn: str) -> None:
+        """Every answer becomes records on the results delivery stream (functions/api/results_sink.py)."""
+        self.function.add_environment("RESULTS_STREAM", stream_name)
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[stream_arn]))
