@@ -257,6 +257,9 @@ class DriftConfig(_Strict):
 class ResultsConfig(_Strict):
     """Live results (issue #26): every answer recorded, analysed and watched."""
 
+    store_text: bool = Field(default=True, description="keep each classified headline's text in its result record; false: "
+                                                       "a keyed hash (HMAC-SHA256) instead (docs/results.md says where the "
+                                                       "key is)")
     retention_days: int = Field(default=90, ge=1, le=3650, description="result records are deleted after this many "
                                                                        "days (the results bucket's lifecycle)")
     feeds: FeedsConfig = Field(default_factory=FeedsConfig, description="the scheduled feed reader")

@@ -62,7 +62,8 @@ class Sink:
     def close(self) -> None:
         """Release what the sink holds."""
 
-    def _drop(self, count: int, reason: str) -> None:
+    def drop(self, count: int, reason: str) -> None:
+        """Count ``count`` records that could not be kept, and report them."""
         if count <= 0:
             return
         self.dropped += count
@@ -114,19 +115,19 @@ class SpoolSink(Sink):
             try:
                 line = to_line(record)
             except (ValueError, TypeError) as exc:  # not JSON: that record only
-                self._drop(1, f"{type(exc).__name__}: {exc}")
+                self.drop(1, f"{type(exc).__name__}: {exc}")
                 continue
             try:
                 written = os.write(self._descriptor(), line)
             except OSError as exc:  # a full disk, a broken store: the rest of this request too
                 self.close()
-                self._drop(len(records) - index, f"{type(exc).__name__}: {exc}")
+                self.drop(len(records) - index, f"{type(exc).__name__}: {exc}")
                 return
             self._size += written
             if written != len(line):
                 # A torn line: never append after it (the compaction skips it); start a new file.
                 self.close()
-                self._drop(1, "short write")
+                self.drop(1, "short write")
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
@@ -186,10 +187,10 @@ class FirehoseSink(Sink):
             try:
                 line = to_line(record)
             except (ValueError, TypeError) as exc:
-                self._drop(1, f"{type(exc).__name__}: {exc}")
+                self.drop(1, f"{type(exc).__name__}: {exc}")
                 continue
             if len(line) > FIREHOSE_RECORD_BYTES:
-                self._drop(1, "record larger than Firehose's 1,000 KiB")
+                self.drop(1, "record larger than Firehose's 1,000 KiB")
                 continue
             lines.append(line)
         for batch in self._batches(lines):
@@ -198,9 +199,9 @@ class FirehoseSink(Sink):
                 if failed:
                     failed = self._send(failed)
             except (ClientError, BotoCoreError) as exc:
-                self._drop(len(batch), f"{type(exc).__name__}: {str(exc)[:200]}")
+                self.drop(len(batch), f"{type(exc).__name__}: {str(exc)[:200]}")
                 continue
-            self._drop(len(failed), "refused by Firehose (FailedPutCount)")
+            self.drop(len(failed), "refused by Firehose (FailedPutCount)")
 
 
 def from_environ(environ: Mapping[str, str], on_drop: Optional[OnDrop] = None) -> Sink:

@@ -97,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         return parser
     pipeline_cli.register(commands)
     from headlines.cli import preflight as preflight_cli
+    from headlines.cli import results as results_cli
 
     preflight_cli.register(commands)
+    results_cli.register(commands)
     return parser
 
 
@@ -168,13 +170,14 @@ def _unpacked(model: Path, workdir: Path) -> Path:
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
     from headlines.local.pipeline import DEFAULT_WORKDIR, current_model
+    from headlines.results.store import default_store
 
     check_port(args.port)
     workdir = args.workdir or DEFAULT_WORKDIR
     model = args.model or current_model(workdir)
     if model is None:
         raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
-    serve_local(_unpacked(Path(model), Path(workdir)), port=args.port)
+    serve_local(_unpacked(Path(model), Path(workdir)), port=args.port, results=default_store(Path(workdir)))
     return 0
 
 
@@ -182,6 +185,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
     from headlines.local.endpoint import check_serving_prerequisites
     from headlines.local.pipeline import current_model
+    from headlines.results.store import default_store
 
     check_port(args.port)
     check_serving_prerequisites()  # before minutes of training, not after
@@ -190,7 +194,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
         console.print(f"using the model in {model} (--retrain trains a new one)")
     else:
         model = _train(args, console).model_dir
-    serve_local(model, port=args.port)
+    serve_local(model, port=args.port, results=default_store(Path(args.workdir)))
     return 0
 
 

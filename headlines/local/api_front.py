@@ -51,6 +51,7 @@ from headlines.local.endpoint import LocalServeError, ModelServer, start_model_s
 from headlines.local.http_server import FastHandler, LocalHTTPServer, start_in_thread
 from headlines.local.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
 from headlines.project import FUNCTIONS_DIR
+from headlines.results.store import Store, spool_environment
 
 LOG = logging.getLogger("headlines.local.api_front")
 
@@ -108,8 +109,9 @@ def _model_version(model_dir: Optional[Union[str, Path]]) -> Optional[str]:
 
 
 def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-                        model_version: Optional[str] = None) -> Dict[str, Optional[str]]:
-    """What the Lambda's environment holds in AWS, with local endpoints and dummy credentials."""
+                        model_version: Optional[str] = None, results: Optional[Store] = None) -> Dict[str, Optional[str]]:
+    """What the Lambda's environment holds in AWS, with local endpoints and dummy credentials;
+    with ``results``, the handler records every answer into that store's spool."""
     from headlines.config import load_config
 
     cfg = load_config()
@@ -134,6 +136,8 @@ def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT
     if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         env["AWS_DEFAULT_REGION"] = "us-east-1"
         env["AWS_REGION"] = "us-east-1"
+    if results is not None:
+        env.update(spool_environment(results, cfg.results.store_text))
     return env
 
 
@@ -417,13 +421,14 @@ def _bind(factory: Callable[[], Any], host: str, port: int) -> Any:
 
 def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                    endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_dir: Optional[Union[str, Path]] = None,
-                   handler_file: Path = HANDLER_FILE, handler_workers: int = 1) -> ApiFrontServer:
+                   handler_file: Path = HANDLER_FILE, handler_workers: int = 1,
+                   results: Optional[Store] = None) -> ApiFrontServer:
     """Bind the front (``port=0``: a free port) with ``handler_workers`` handler processes
     pointed at ``endpoint_url``."""
     check_port(port)
     server = _bind(lambda: ApiFrontServer((host, port)), host, port)
     try:
-        add_handler_pool(server, endpoint_url, endpoint_name, model_dir, handler_file, handler_workers)
+        add_handler_pool(server, endpoint_url, endpoint_name, model_dir, handler_file, handler_workers, results)
     except BaseException:
         server.server_close()
         raise
@@ -431,8 +436,9 @@ def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAU
 
 
 def add_handler_pool(server: ApiFrontServer, endpoint_url: str, endpoint_name: str,
-                     model_dir: Optional[Union[str, Path]], handler_file: Path, handler_workers: int) -> None:
-    environment = handler_environment(endpoint_url, endpoint_name, _model_version(model_dir))
+                     model_dir: Optional[Union[str, Path]], handler_file: Path, handler_workers: int,
+                     results: Optional[Store] = None) -> None:
+    environment = handler_environment(endpoint_url, endpoint_name, _model_version(model_dir), results)
     server.pool = HandlerPool(environment, handler_workers, handler_file)
 
 
@@ -462,10 +468,10 @@ class LocalApi:
 
 def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127.0.0.1",
                     endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None,
-                    handler_workers: Optional[int] = None) -> LocalApi:
+                    handler_workers: Optional[int] = None, results: Optional[Store] = None) -> LocalApi:
     """Start the container (``workers`` model workers, default one per CPU), the local
     SageMaker API and the API front (``handler_workers`` handler processes, default as many
-    as model workers) in the background."""
+    as model workers) in the background; with ``results``, every answer is recorded there."""
     check_port(port)
     stops: List[Callable[[], None]] = []
     try:
@@ -479,7 +485,7 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127
         stops.append(start_in_thread(runtime))
         endpoint_url = f"http://{host}:{runtime.port}"
         add_handler_pool(front, endpoint_url, endpoint_name, model_dir, HANDLER_FILE,
-                         handler_workers or model_server.workers)
+                         handler_workers or model_server.workers, results)
         stops.append(front.pool.close)
         front.server_activate()
         stops.append(start_in_thread(front))
@@ -502,7 +508,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-                workers: Optional[int] = None) -> None:
+                workers: Optional[int] = None, results: Optional[Store] = None) -> None:
     """``headlines serve``: the container, the local SageMaker API and the API front on
     ``host:port``; blocks until interrupted (Ctrl-C or SIGTERM), then stops everything,
     Multi Model Server's Java frontend included."""
@@ -511,7 +517,7 @@ def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str
     api: Optional[LocalApi] = None
     try:
         print("starting the SageMaker MXNet serving toolkit behind Multi Model Server ...", flush=True)
-        api = start_local_api(model_dir, port=port, host=host, workers=workers)
+        api = start_local_api(model_dir, port=port, host=host, workers=workers, results=results)
         server = api.model_server
         print(f"model server (the SageMaker container): {server.url}  [GET /ping, POST /invocations]  "
               f"{server.workers} workers, log {server.log_path}", flush=True)
@@ -519,6 +525,8 @@ def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str
         print(f"  try: curl -s -XPOST {api.url}/v1/classify "
               """-H 'Content-Type: application/json' -d '{"headline":"Fed raises interest rates again"}'""",
               flush=True)
+        if results is not None:
+            print(f"results: every answer is recorded in {results.root}  (headlines results summary)", flush=True)
         while True:
             time.sleep(0.5)
             if not server.running():
