@@ -22,7 +22,7 @@ from constructs import Construct
 from infra.endpoint import VARIANT
 
 #: The API handler's per-category EMF metrics (functions/api/app.py): name, statistic, dimension.
-CATEGORY_METRICS = {"classified": ("HeadlinesClassified", "Sum"), "confidence": ("Confidence", "Average")}
+CATEGORY_METRICS = {"classified": ("CategoryHeadlines", "Sum"), "confidence": ("CategoryConfidence", "Average")}
 CATEGORY_DIMENSION = "category"
 DROPPED_METRIC = "ResultsDropped"
 PERIOD = Duration.minutes(5)

@@ -3,7 +3,8 @@
 Reads the feeds of ``FEEDS`` (a JSON list of URLs; the local command passes its own), classifies
 the new items through the same endpoint as the API (``model_endpoint.py``, with the API's
 limits and timeouts) and records them with ``source=feed`` through the results sink
-(``results_sink.py``: Firehose in AWS, the spool locally). Which items were seen: a DynamoDB
+(``results_recorder.py``: Firehose in AWS, the spool locally; the text or its keyed hash as
+``RESULTS_STORE_TEXT`` says). Which items were seen: a DynamoDB
 table (``FEEDS_TABLE``) in AWS, a state file (``FEEDS_STATE_FILE``) locally (``feed_seen.py``).
 
 One line per feed in the log; a failed feed is one ``FeedFailed`` metric (dimension ``feed``)
@@ -19,8 +20,7 @@ import uuid
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import api_settings
-import results_record
-import results_sink
+import results_recorder
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from feed_reader import FeedItem, FeedLimits, fetch
@@ -61,10 +61,10 @@ def _dropped(count: int, reason: str) -> None:
 
 
 class FeedJob:
-    """Classifies through ``endpoint`` and records into ``sink``, one batch at a time."""
+    """Classifies through ``endpoint`` and records through ``recorder``, one batch at a time."""
 
-    def __init__(self, sink: results_sink.Sink, run_id: str):
-        self.sink, self.run_id = sink, run_id
+    def __init__(self, recorder: results_recorder.Recorder, run_id: str):
+        self.recorder, self.run_id = recorder, run_id
         self._latency_ms = 0.0
         self._model_version = SETTINGS.model_version or "unknown"
 
@@ -76,20 +76,22 @@ class FeedJob:
         return answer["predictions"]
 
     def record(self, feed: str, items: List[FeedItem], predictions: List[Dict[str, Any]]) -> None:
-        records = [results_record.build(prediction, headline=item.title, request_id=self.run_id, source="feed",
-                                        model_version=self._model_version, latency_ms=self._latency_ms,
-                                        feed=feed, link=item.link)
-                   for item, prediction in zip(items, predictions)]
-        dropped = self.sink.dropped
-        self.sink.put(records)
-        if self.sink.dropped > dropped:
-            raise RuntimeError(f"the results sink kept {len(records) - (self.sink.dropped - dropped)} of {len(records)} records")
+        """Raises when a record was not kept: the batch is then released and read again next run."""
+        if not self.recorder.enabled:
+            raise RuntimeError("no results sink is configured (RESULTS_STREAM or RESULTS_DIR)")
+        sink = self.recorder.sink
+        dropped = sink.dropped
+        for item, prediction in zip(items, predictions):  # one call per item: each has its own link
+            self.recorder.record([item.title], [prediction], request_id=self.run_id, model_version=self._model_version,
+                                 latency_ms=self._latency_ms, feed=feed, link=item.link)
+        if sink.dropped > dropped:
+            raise RuntimeError(f"{sink.dropped - dropped} of {len(items)} records were not kept")
 
 
 def run(feeds: Sequence[str], environ: Mapping[str, str], load: Loader = fetch, run_id: Optional[str] = None,
-        sink: Optional[results_sink.Sink] = None) -> List[FeedOutcome]:
+        recorder: Optional[results_recorder.Recorder] = None) -> List[FeedOutcome]:
     """One pass over ``feeds``: one outcome per feed."""
-    job = FeedJob(sink or results_sink.from_environ(environ, _dropped), run_id or str(uuid.uuid4()))
+    job = FeedJob(recorder or results_recorder.from_environ(environ, _dropped, source="feed"), run_id or str(uuid.uuid4()))
     return read_feeds(list(feeds), load=load, limits=limits_from(environ), seen=seen_store(environ),
                       classify=job.classify, record=job.record, batch_size=SETTINGS.limits.max_batch_size)
 
