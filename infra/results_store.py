@@ -137,8 +137,7 @@ class ResultsStore(Construct):
         stack = Stack.of(self)
         self.stream_log_group = logs.LogGroup(self, "StreamLogs", retention=props.retention.log_retention,
                                               removal_policy=props.retention.removal)
-        log_stream = logs.LogStream(self, "StreamErrors", log_group=self.stream_log_group, log_stream_name="S3Delivery",
-                                    removal_policy=props.retention.removal)
+        log_stream = logs.LogStream(self, "StreamErrors", log_group=self.stream_log_group, removal_policy=props.retention.removal)
         self.stream_role = iam.Role(
             self, "StreamRole",
             assumed_by=iam.ServicePrincipal("firehose.amazonaws.com", conditions={"StringEquals": {"sts:ExternalId": stack.account}}),

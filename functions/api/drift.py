@@ -10,7 +10,6 @@ the same SQL on DuckDB locally). Standard library only.
 """
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 import time
@@ -71,7 +70,7 @@ def baseline_from_artifact(stream: IO[bytes]) -> Optional[Dict[str, float]]:
                 handle = archive.extractfile(member)
                 if handle is None:
                     return None
-                metrics: Any = json.load(io.TextIOWrapper(handle, encoding="utf-8"))
+                metrics: Any = json.loads(handle.read().decode("utf-8"))
                 mix = (metrics.get("data") or {}).get("category_mix") if isinstance(metrics, dict) else None
                 return {str(k): float(v) for k, v in mix.items()} if isinstance(mix, dict) and mix else None
     return None
