@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.functions import PythonFunction, PythonFunctionProps
+from infra.results_recording import RecordingTarget
 from infra.retention import Retention
 
 # The handler bounds its own endpoint calls (timeout x attempts + backoff) to finish within
@@ -74,7 +75,8 @@ class ApiFunction(PythonFunction):
             )
         )
 
-    def record_results_to(self, stream_name: str, stream_arn: str) -> None:
-        """Every answer becomes records on the results delivery stream (functions/api/results_sink.py)."""
-        self.function.add_environment("RESULTS_STREAM", stream_name)
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[stream_arn]))
+    def record_results_to(self, target: RecordingTarget) -> None:
+        """Every answer becomes records on the results delivery stream (functions/api/results_recorder.py)."""
+        for name, value in target.environment().items():
+            self.function.add_environment(name, value)
+        target.grant(self.role)

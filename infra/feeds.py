@@ -18,6 +18,7 @@ from constructs import Construct
 
 from infra import nag
 from infra.functions import PythonFunction, PythonFunctionProps
+from infra.results_recording import RecordingTarget
 from infra.retention import Retention
 
 
@@ -46,7 +47,7 @@ def function_timeout_seconds(props: FeedReaderProps) -> int:
 
 class FeedReader(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: FeedReaderProps, endpoint_environment: Mapping[str, str],
-                 endpoint_arn: str, stream_name: str, stream_arn: str) -> None:
+                 endpoint_arn: str, recording: RecordingTarget) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self, "Seen",
@@ -70,7 +71,7 @@ class FeedReader(Construct):
                     "FEED_TIMEOUT_SECONDS": str(props.timeout_seconds),
                     "FEED_MAX_BYTES": str(props.max_bytes),
                     "FEED_MAX_ITEMS": str(props.max_items),
-                    "RESULTS_STREAM": stream_name,
+                    **recording.environment(),
                     "POWERTOOLS_SERVICE_NAME": props.service_name,
                     "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
                 },
@@ -81,7 +82,7 @@ class FeedReader(Construct):
         )
         role = self.function.role
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoint_arn]))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[stream_arn]))
+        recording.grant(role)
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
                                                          resources=[self.table.table_arn]))
         self.rule = events.Rule(

@@ -31,6 +31,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from headlines.results import schema as results_schema
@@ -63,6 +64,7 @@ class ResultsStoreProps:
     stream_name: str
     retention_days: int
     max_scanned_mb: int
+    store_text: bool = True  # false: a hash key secret for the headlines' keyed hash
     retention: Retention = Retention()
 
 
@@ -132,6 +134,23 @@ class ResultsStore(Construct):
         self.table_arn = stack.format_arn(service="glue", resource="table", resource_name=f"{props.database_name}/{self.table_name}")
         self._stream(props, key)
         self._athena(props, key)
+        self.hash_key = None if props.store_text else self._hash_key(props, key)
+
+    def _hash_key(self, props: ResultsStoreProps, key: kms.IKey) -> secretsmanager.Secret:
+        """The key of the keyed hash that stands for a headline whose text is not stored: kept
+        with the data (the serving stack reads it), never rotated (equal headlines must keep
+        equal hashes across time)."""
+        secret = secretsmanager.Secret(
+            self, "HashKey",
+            description=f"{props.resource_prefix}: key of the headlines' HMAC-SHA256 in the result records",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True,
+                                                                        include_space=False),
+            removal_policy=props.retention.removal,
+        )
+        nag.suppress(secret, ("AwsSolutions-SMG4", "Not rotated on purpose: a new key would give the same headline another hash, "
+                                                   "and the records of before and after would no longer group."))
+        return secret
 
     def _stream(self, props: ResultsStoreProps, key: kms.IKey) -> None:
         stack = Stack.of(self)

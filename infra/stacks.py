@@ -56,6 +56,7 @@ from infra.pipeline_alerts import AlertsTopicProps
 from infra.publish_steps import ModelVersionStepProps
 from infra.quality_gate import QualityGateProps
 from infra.rest_api import RestApiProps
+from infra.results_recording import RecordingTarget
 from infra.results_store import ResultsStore, ResultsStoreProps
 from infra.retention import Retention
 from infra.sagemaker_role import SageMakerExecutionRole
@@ -213,6 +214,7 @@ def results_store_props(cfg: HeadlinesConfig) -> ResultsStoreProps:
         workgroup_name=results_workgroup(cfg),
         stream_name=results_stream(cfg),
         retention_days=cfg.results.retention_days,
+        store_text=cfg.results.store_text,
         max_scanned_mb=cfg.results.drift.max_scanned_mb,
         retention=Retention.of_stage(cfg.retain_data),
     )
@@ -331,6 +333,9 @@ class PipelineStack(Stack):
         CfnOutput(self, "ResultsDatabase", value=self.results.database_name,
                   description="Glue database of the results table (Athena: SELECT ... FROM results)")
         CfnOutput(self, "ResultsWorkGroup", value=self.results.workgroup_name, description="Athena workgroup of the results' queries")
+        if self.results.hash_key is not None:
+            CfnOutput(self, "ResultsHashKeyArn", value=self.results.hash_key.secret_arn, export_name=self.export_name("ResultsHashKeyArn"),
+                      description="the key of the headlines' keyed hash (results.store_text: false)")
 
     def export_name(self, name: str) -> str:
         """Explicit export names: the serving stack imports these (and only these) values."""
@@ -383,13 +388,19 @@ class ServingStack(Stack):
         """Answers recorded through Firehose, the feed reader (when feeds are configured), the
         drift watch and the dashboard (issue #26)."""
         stream_name = Fn.import_value(pipeline.export_name("ResultsStreamName"))
-        stream_arn = Fn.import_value(pipeline.export_name("ResultsStreamArn"))
-        self.api.handler.record_results_to(stream_name, stream_arn)
+        recording = RecordingTarget(
+            stream_name=stream_name,
+            stream_arn=Fn.import_value(pipeline.export_name("ResultsStreamArn")),
+            store_text=cfg.results.store_text,
+            key=key,
+            hash_key_secret_arn=None if cfg.results.store_text else Fn.import_value(pipeline.export_name("ResultsHashKeyArn")),
+        )
+        self.api.handler.record_results_to(recording)
         endpoint_environment = self.api.handler.endpoint_environment
         self.feeds: Optional[FeedReader] = None
         if cfg.results.feeds.urls:
             self.feeds = FeedReader(self, "Feeds", props=feed_reader_props(cfg), endpoint_environment=endpoint_environment,
-                                    endpoint_arn=self.serving.endpoint_arn, stream_name=stream_name, stream_arn=stream_arn)
+                                    endpoint_arn=self.serving.endpoint_arn, recording=recording)
         results_bucket = s3.Bucket.from_bucket_name(self, "ResultsBucket", Fn.import_value(pipeline.export_name("ResultsBucketName")))
         self.drift = DriftWatch(self, "Drift", props=drift_watch_props(cfg), results=ResultsLocation(bucket=results_bucket, key=key),
                                 artifacts=artifacts, model_data_url=self.serving.model_data_url, alarm_topic=topic)

@@ -179,3 +179,35 @@ def test_the_dashboard_has_the_api_endpoint_category_drift_and_pipeline_widgets(
             "Drift (0 to 1)", "Pipeline executions"} <= titles
     per_category = next(w for w in document["widgets"] if w["properties"]["title"] == "Headlines per category")
     assert len(per_category["properties"]["metrics"]) == len(results_schema.document()["categories"])
+
+
+@pytest.fixture(scope="module")
+def hashed(tmp_path_factory):
+    """results.store_text false: a hash key secret, read by the recording functions."""
+    from infra_support import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cdk-hashed"), {"headlines.results.store_text": "false"})
+
+
+def test_text_is_stored_by_default_and_no_key_is_made(dev):
+    functions = dev.resources(dev.serving_name, "AWS::Lambda::Function")
+    api = next(f for k, f in functions.items() if k.startswith("ApiHandler"))["Properties"]["Environment"]["Variables"]
+    assert api["RESULTS_STORE_TEXT"] == "true" and "RESULTS_HASH_KEY_SECRET" not in api
+    assert not dev.resources(dev.pipeline_name, "AWS::SecretsManager::Secret")
+
+
+def test_without_text_the_functions_read_the_hash_key_secret(hashed):
+    from test_infra_permissions import IMPORTED_KEY, Call, allowing
+
+    secret = one(hashed, hashed.pipeline_name, "AWS::SecretsManager::Secret")["Properties"]
+    assert "KmsKeyId" in secret and secret["GenerateSecretString"]["PasswordLength"] == 64
+    functions = hashed.resources(hashed.serving_name, "AWS::Lambda::Function")
+    api = next(f for k, f in functions.items() if k.startswith("ApiHandler"))["Properties"]["Environment"]["Variables"]
+    assert api["RESULTS_STORE_TEXT"] == "false"
+    assert api["RESULTS_HASH_KEY_SECRET"] == {"Fn::ImportValue": "HeadlinesPipeline-ResultsHashKeyArn"}
+    for call in (Call("ApiHandlerRole", "results_recorder.py: the hash key", "secretsmanager", "GetSecretValue",
+                      "<import:HeadlinesPipeline-ResultsHashKeyArn>"),
+                 Call("ApiHandlerRole", "the secret's key", "kms", "Decrypt", IMPORTED_KEY,
+                      {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"})):
+        assert allowing(hashed.templates, call), call.caller
+    assert not allowing(hashed.templates, Call("ApiHandlerRole", "the key for anything else", "kms", "Decrypt", IMPORTED_KEY))
