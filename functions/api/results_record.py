@@ -13,6 +13,7 @@ Headline text: stored as sent, or, where ``results.store_text`` is false, replac
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -48,6 +49,7 @@ def headline_hash(key: bytes, headline: str) -> str:
     return HASH_PREFIX + hmac.new(key, headline.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
 def _struct_fields(hive_type: str) -> Tuple[Tuple[str, str], ...]:
     match = _STRUCT.match(hive_type)
     if not match:
@@ -64,7 +66,8 @@ def _check(name: str, hive_type: str, value: Any) -> None:
     if hive_type == "string":
         ok = isinstance(value, str)
     elif hive_type == "double":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        # (type() first: the common case costs one comparison; this runs in the answer's path)
+        ok = (type(value) is float or (isinstance(value, (int, float)) and not isinstance(value, bool))) and math.isfinite(value)
     elif hive_type == "bigint":
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif hive_type == "timestamp":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
@@ -92,11 +93,12 @@ class Recorder:
             self.sink.drop(len(headlines), "no key for the headlines' hash")
             return
         records: List[Dict[str, Any]] = []
+        when = time.time()  # one answer, one time
         for headline, prediction in zip(headlines, predictions):
             try:
                 records.append(results_record.build(
                     prediction, headline=headline, request_id=request_id, source=self.source,
-                    model_version=model_version, latency_ms=latency_ms, hash_key=self.hash_key, feed=feed, link=link))
+                    model_version=model_version, latency_ms=latency_ms, when=when, hash_key=self.hash_key, feed=feed, link=link))
             except (results_record.RecordError, TypeError, ValueError) as exc:
                 self.sink.drop(1, f"not a valid record: {exc}")
         self.sink.put(records)

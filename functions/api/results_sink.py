@@ -12,10 +12,10 @@ A sink's ``put(records)`` never raises into the answer's path: a record it canno
 counted in ``dropped`` and reported to ``on_drop(count, reason)`` (the API publishes it as the
 ``ResultsDropped`` metric) and logged, never silently lost.
 
-The spool (standard library only): each process appends to its own ``*.jsonl`` file, one record
-per ``os.write`` on an ``O_APPEND`` descriptor, so records of processes writing at once never
-interleave, and ``kill -9`` loses at most the record being written (a line without its newline,
-which the compaction skips). The writer holds an exclusive ``flock`` on its file while it is
+The spool (standard library only): each process appends to its own ``*.jsonl`` file, one
+``os.write`` per request (its records as whole lines) on an ``O_APPEND`` descriptor, so records
+of processes writing at once never interleave, and ``kill -9`` loses at most what is being
+written (a line without its newline, which the compaction skips). The writer holds an exclusive ``flock`` on its file while it is
 open: a file whose lock is free is finished (closed, or its process gone) and the compaction may
 delete it once read. A file is created under a hidden temporary name and renamed once locked, so
 the compaction never sees an unlocked file that is still to be written.
@@ -111,23 +111,29 @@ class SpoolSink(Sink):
         return self._fd if self._fd is not None else self._open()
 
     def put(self, records: Sequence[Mapping[str, Any]]) -> None:
-        for index, record in enumerate(records):
+        lines: List[bytes] = []
+        for record in records:
             try:
-                line = to_line(record)
+                lines.append(to_line(record))
             except (ValueError, TypeError) as exc:  # not JSON: that record only
                 self.drop(1, f"{type(exc).__name__}: {exc}")
-                continue
-            try:
-                written = os.write(self._descriptor(), line)
-            except OSError as exc:  # a full disk, a broken store: the rest of this request too
-                self.close()
-                self.drop(len(records) - index, f"{type(exc).__name__}: {exc}")
-                return
-            self._size += written
-            if written != len(line):
-                # A torn line: never append after it (the compaction skips it); start a new file.
-                self.close()
-                self.drop(1, "short write")
+        if not lines:
+            return
+        # One write for the request's records: whole lines, one system call (a regular file's
+        # write is not interrupted by a signal, so kill -9 lands before or after it).
+        data = b"".join(lines)
+        try:
+            written = os.write(self._descriptor(), data)
+        except OSError as exc:  # a full disk, a broken store
+            self.close()
+            self.drop(len(lines), f"{type(exc).__name__}: {exc}")
+            return
+        self._size += written
+        if written != len(data):
+            # A short write (the disk filled up): the records cut off are lost, and nothing is
+            # ever appended after a torn line (the compaction skips it); a new file is started.
+            self.close()
+            self.drop(len(lines) - data[:written].count(b"\n"), "short write")
 
     def close(self) -> None:
         fd, self._fd = self._fd, None

@@ -298,7 +298,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(rest)
     debug = errors.debug_requested(debug or args.debug)
     if "workdir" in vars(args) and args.workdir is None:
-        from headlines.local.pipeline import DEFAULT_WORKDIR
+        from headlines.workdir import DEFAULT_WORKDIR
 
         args.workdir = DEFAULT_WORKDIR
     try:

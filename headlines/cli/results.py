@@ -70,8 +70,8 @@ def _run(connection: Any, sql: str) -> Any:
 
 
 def cmd_summary(args: argparse.Namespace, console: Any) -> int:
-    from headlines.local.pipeline import current_model
     from headlines.results.summary import baseline, summarize
+    from headlines.workdir import current_model
 
     since = _since(args)
     model = current_model(Path(args.workdir))

@@ -47,6 +47,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, unquote
 
+from headlines.local.dashboard import Dashboard
 from headlines.local.endpoint import LocalServeError, ModelServer, start_model_server
 from headlines.local.http_server import FastHandler, LocalHTTPServer, start_in_thread
 from headlines.local.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
@@ -349,6 +350,11 @@ class FrontHandler(FastHandler):
         body = self.read_body()
         if body is None:
             return
+        path = self.path.split("?", 1)[0]
+        if self.server.dashboard is not None and self.server.dashboard.handles(path):
+            status, headers, payload = self.server.dashboard.answer(self.command, path)
+            self.send(status, b"" if self.command == "HEAD" else payload, None, headers)
+            return
         rid = self._request_id()
         event = build_event(self.command, self.path, list(self.headers.items()), body, rid,
                             self.client_address[0])
@@ -394,6 +400,7 @@ class FrontHandler(FastHandler):
 
 class ApiFrontServer(LocalHTTPServer):
     pool: HandlerPool  # set once bound (a port in use fails before any process starts)
+    dashboard: Optional[Dashboard] = None  # GET /dashboard, where answers are recorded
 
     def __init__(self, address: Tuple[str, int], listen: bool = True):
         # listen=False: the port is taken (bound) but connections are refused until
@@ -487,6 +494,8 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127
         endpoint_url = f"http://{host}:{runtime.port}"
         add_handler_pool(front, endpoint_url, endpoint_name, model_dir, HANDLER_FILE,
                          handler_workers or model_server.workers, results)
+        if results is not None:
+            front.dashboard = Dashboard(results, Path(model_dir))
         stops.append(front.pool.close)
         front.server_activate()
         stops.append(start_in_thread(front))
@@ -524,6 +533,8 @@ def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str
         print(f"model server (the SageMaker container): {server.url}  [GET /ping, POST /invocations]  "
               f"{server.workers} workers, log {server.log_path}", flush=True)
         print(f"REST API: {api.url}  [POST /v1/classify, GET /v1/health]  (Ctrl-C stops)", flush=True)
+        if results is not None:
+            print(f"dashboard: {api.url}/dashboard", flush=True)
         print(f"  try: curl -s -XPOST {api.url}/v1/classify "
               """-H 'Content-Type: application/json' -d '{"headline":"Fed raises interest rates again"}'""",
               flush=True)

@@ -64,7 +64,8 @@ def test_the_spool_keeps_every_record_as_one_line(tmp_path):
 
 def test_a_full_spool_file_is_closed_and_a_new_one_started(tmp_path):
     sink = sink_module.SpoolSink(str(tmp_path), max_bytes=1)
-    sink.put(records(3))
+    for record in records(3):
+        sink.put([record])
     assert len(list(tmp_path.glob("*.jsonl"))) == 3 and len(spooled(tmp_path)) == 3
 
 
@@ -93,16 +94,18 @@ def test_a_full_disk_counts_drops_and_the_next_write_tries_again(tmp_path, monke
     assert sink.dropped == 2 and len(spooled(tmp_path)) == 1
 
 
-def test_a_short_write_is_dropped_and_never_appended_to(tmp_path, monkeypatch):
+def test_a_short_write_drops_what_it_cut_off_and_is_never_appended_to(tmp_path, monkeypatch):
     sink = sink_module.SpoolSink(str(tmp_path))
     real_write = os.write
-    monkeypatch.setattr(sink_module.os, "write", lambda fd, data: real_write(fd, data[:10]))
-    sink.put(records(1))
+    first = record_module.to_line(records(1)[0])
+    # the disk fills up one line and ten bytes into a request of three records
+    monkeypatch.setattr(sink_module.os, "write", lambda fd, data: real_write(fd, data[:len(first) + 10]))
+    sink.put(records(3))
     monkeypatch.setattr(sink_module.os, "write", real_write)
     sink.put(records(1))
-    assert sink.dropped == 1
+    assert sink.dropped == 2
     files = sorted(tmp_path.glob("*.jsonl"), key=lambda p: p.stat().st_size)
-    assert len(files) == 2 and files[0].stat().st_size == 10
+    assert len(files) == 2 and files[0].read_bytes().count(b"\n") == 1 and files[1].stat().st_size == len(first) + 10
 
 
 def test_a_record_that_is_not_json_is_dropped_alone(tmp_path):
