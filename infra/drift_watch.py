@@ -22,7 +22,7 @@ from constructs import Construct
 from infra import nag
 from infra.feeds import schedule_expression
 from infra.functions import PythonFunction, PythonFunctionProps
-from infra.results_store import ATHENA_PREFIX, RECORDS_PREFIX
+from infra.results_store import athena_reader_statements
 from infra.retention import Retention
 from infra.storage import MODELS_PREFIX
 
@@ -83,23 +83,9 @@ class DriftWatch(Construct):
             ),
         )
         role = self.function.role
-        workgroup = stack.format_arn(service="athena", resource="workgroup", resource_name=props.workgroup_name)
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution"],
-            resources=[workgroup]))
-        # What Athena reads as the caller: the table's definition, the records, its own results.
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
-            resources=[stack.format_arn(service="glue", resource="catalog"),
-                       stack.format_arn(service="glue", resource="database", resource_name=props.database_name),
-                       stack.format_arn(service="glue", resource="table", resource_name=f"{props.database_name}/{props.table_name}")]))
-        bucket = results.bucket
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"], resources=[bucket.bucket_arn]))
-        role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(RECORDS_PREFIX + "*")]))
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-            resources=[bucket.arn_for_objects(ATHENA_PREFIX + "*")]))
+        for statement in athena_reader_statements(stack, database=props.database_name, table=props.table_name,
+                                                  workgroup=props.workgroup_name, bucket=results.bucket):
+            role.add_to_principal_policy(statement)
         # The baseline: metrics.json inside the served model's artifact.
         role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(MODELS_PREFIX + "*")]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[results.key.key_arn]))

@@ -88,6 +88,27 @@ def projection_parameters(bucket_name: str, retention_days: int) -> Dict[str, st
     }
 
 
+def athena_reader_statements(stack: Stack, *, database: str, table: str, workgroup: str, bucket: s3.IBucket) -> List[iam.PolicyStatement]:
+    """What a caller of Athena needs to query the results in their workgroup (Athena acts with the
+    caller's permissions): the queries, the table's definition, the records, the workgroup's
+    result location. The key (kms:Decrypt, GenerateDataKey) is granted beside it."""
+    return [
+        iam.PolicyStatement(
+            actions=["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution"],
+            resources=[stack.format_arn(service="athena", resource="workgroup", resource_name=workgroup)]),
+        iam.PolicyStatement(
+            actions=["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+            resources=[stack.format_arn(service="glue", resource="catalog"),
+                       stack.format_arn(service="glue", resource="database", resource_name=database),
+                       stack.format_arn(service="glue", resource="table", resource_name=f"{database}/{table}")]),
+        iam.PolicyStatement(actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                            resources=[bucket.bucket_arn]),
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(RECORDS_PREFIX + "*")]),
+        iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                            resources=[bucket.arn_for_objects(ATHENA_PREFIX + "*")]),
+    ]
+
+
 class ResultsStore(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: ResultsStoreProps, key: kms.IKey,
                  access_logs: s3.IBucket) -> None:
@@ -135,6 +156,18 @@ class ResultsStore(Construct):
         self._stream(props, key)
         self._athena(props, key)
         self.hash_key = None if props.store_text else self._hash_key(props, key)
+        self.key = key
+
+    def grant_queries(self, role: iam.IRole) -> None:
+        """``role`` may run Athena queries over the results (the notebook's role: notebook 04)."""
+        stack = Stack.of(self)
+        for statement in athena_reader_statements(stack, database=self.database_name, table=self.table_name,
+                                                  workgroup=self.workgroup_name, bucket=self.bucket):
+            role.add_to_principal_policy(statement)
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.key.key_arn],
+                                                         conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}}))
+        nag.allow_wildcards(role, (r"Resource::<Results[A-Za-z0-9]*Bucket[A-Za-z0-9]*\.Arn>/(records|athena)/\*",
+                                   "Athena reads the records and writes the workgroup's results under these prefixes only"))
 
     def _hash_key(self, props: ResultsStoreProps, key: kms.IKey) -> secretsmanager.Secret:
         """The key of the keyed hash that stands for a headline whose text is not stored: kept

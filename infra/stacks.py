@@ -311,6 +311,8 @@ class PipelineStack(Stack):
         # Live results (issue #26): kept with the data, whatever happens to the serving stack.
         self.results = ResultsStore(self, "Results", props=results_store_props(cfg), key=self.storage.key,
                                     access_logs=self.storage.access_logs)
+        if self.notebook is not None:
+            self.results.grant_queries(self.notebook.role)  # notebook 04 asks Athena
         self._outputs()
 
     def _outputs(self) -> None:

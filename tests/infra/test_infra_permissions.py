@@ -183,6 +183,14 @@ CALLS: List[Call] = [
          _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-dev-notebook-emb-1/algo-1-1")),
     Call("NotebookRole", "lifecycle: its logs", "logs", "PutLogEvents",
          _arn("logs", "log-group:/aws/sagemaker/NotebookInstances:log-stream:headlines-dev-notebook/LifecycleConfigOnStart")),
+    # notebook 04 (notebooks/workshop.py athena_rows): the dashboard's queries in Athena
+    Call("NotebookRole", "notebook 04: a named query's SQL", "athena", "StartQueryExecution", WORKGROUP),
+    Call("NotebookRole", "notebook 04: wait", "athena", "GetQueryExecution", WORKGROUP),
+    Call("NotebookRole", "notebook 04: the rows", "athena", "GetQueryResults", WORKGROUP),
+    Call("NotebookRole", "Athena: the table", "glue", "GetTable", RESULTS_TABLE),
+    Call("NotebookRole", "Athena: read the records", "s3", "GetObject", RESULTS + "/records/2026/12/07/06/x.parquet"),
+    Call("NotebookRole", "Athena: write the results", "s3", "PutObject", RESULTS + "/athena/q1.csv"),
+    Call("NotebookRole", "Athena: SSE-KMS results", "kms", "GenerateDataKey", KEY, {"kms:ViaService": "s3.us-east-1.amazonaws.com"}),
     # CDK's LogRetention function (infra/service_logs.py): the service log groups' retention
     Call("LogRetention", "retention of the training jobs' group", "logs", "PutRetentionPolicy",
          _arn("logs", "log-group:/aws/sagemaker/TrainingJobs")),
@@ -211,6 +219,7 @@ DENIED: List[Call] = [
     Call("ResultsStreamRole", "the key outside S3", "kms", "GenerateDataKey", KEY),
     Call("DriftFunctionRole", "another workgroup", "athena", "StartQueryExecution", _arn("athena", "workgroup/primary")),
     Call("DriftFunctionRole", "write the records", "s3", "PutObject", IMPORTED_RESULTS + "/records/2026/12/07/06/x.parquet"),
+    Call("NotebookRole", "delete the records", "s3", "DeleteObject", RESULTS + "/records/2026/12/07/06/x.parquet"),
     # a stage reaches its own training jobs only (their names start with <project>-<stage>)
     Call("PipelineStateMachineRole", "prod's jobs", "sagemaker", "StopTrainingJob", PROD_TRAINING_JOB),
     Call("NotebookRole", "prod's jobs", "sagemaker", "DescribeTrainingJob", PROD_TRAINING_JOB),
