@@ -253,7 +253,9 @@ class ResultsStore(Construct):
         # Firehose checks its role when the stream is created: the policy and the table first.
         self.stream.node.add_dependency(policy)
         self.stream.node.add_dependency(self.table)
-        self.stream_arn = self.stream.attr_arn
+        # From the name, not a GetAtt: the same ARN, and templates that emulators without a
+        # Firehose resource (the moto rehearsal) can still deploy.
+        self.stream_arn = stack.format_arn(service="firehose", resource="deliverystream", resource_name=self.stream_name)
 
     def _athena(self, props: ResultsStoreProps, key: kms.IKey) -> None:
         self.workgroup_name = props.workgroup_name
