@@ -89,4 +89,5 @@ def results_stream(cfg: HeadlinesConfig) -> str:
 
 
 def dashboard_name(cfg: HeadlinesConfig) -> str:
-    return resource_prefix(cfg)
+    """The CloudWatch dashboard (API, endpoint, live results, drift, pipeline)."""
+    return f"{resource_prefix(cfg)}-dashboard"

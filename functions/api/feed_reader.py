@@ -104,7 +104,9 @@ def _read_within(stream, limits: FeedLimits, deadline: float) -> bytes:
     while True:
         if time.monotonic() > deadline:
             raise FeedError(f"not read within {limits.timeout_seconds:g} s")
-        chunk = stream.read(_CHUNK)
+        # read1: what one receive brings (read(n) would wait for n bytes: a server that drips a
+        # byte at a time would hold it far past the deadline)
+        chunk = stream.read1(_CHUNK) if hasattr(stream, "read1") else stream.read(_CHUNK)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

@@ -91,6 +91,19 @@ def feeds_server(secret):
             if self.path == "/never":
                 time.sleep(12)
                 return
+            if self.path == "/drip":  # a valid start, then a byte every 0.2 s, for ever
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.end_headers()
+                try:
+                    self.wfile.write(b'<?xml version="1.0"?><rss version="2.0"><channel><title>')
+                    for _ in range(200):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                except OSError:
+                    pass
+                return
             if self.path in ("/huge", "/huge-declared"):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/rss+xml")
@@ -153,6 +166,7 @@ ATTACKS = {
     "/huge": "too large: more than 1,048,576 bytes",
     "/huge-declared": "too large: 104,857,600 bytes declared",
     "/never": "within 3 s",
+    "/drip": "not read within 3 s",
     "/missing": "HTTP 404",
 }
 
@@ -257,3 +271,11 @@ def test_the_state_file_is_replaced_whole(tmp_path):
 
 def test_sample_feeds_are_in_the_package():
     assert Path(SAMPLE_RSS).is_file() and len(feed_reader.parse(SAMPLE_RSS.read_bytes(), LIMITS).items) == 16
+
+
+def test_a_doctype_without_entities_is_read_and_escaped_markup_is_dropped():
+    old = (b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+           b'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel>'
+           b'<item><title>Caf&#233; prices &amp; &lt;b&gt;tips&lt;/b&gt;</title><link>http://e.com/1</link></item></channel></rss>')
+    (only,) = feed_reader.parse(old, LIMITS).items
+    assert (only.title, only.key) == ("Café prices & tips", "http://e.com/1")
