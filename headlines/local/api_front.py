@@ -47,7 +47,7 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, unquote
 
-from headlines.local.dashboard import Dashboard
+from headlines.local.dashboard import Dashboard, compact_in_background
 from headlines.local.endpoint import LocalServeError, ModelServer, start_model_server
 from headlines.local.http_server import FastHandler, LocalHTTPServer, start_in_thread
 from headlines.local.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
@@ -496,6 +496,7 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127
                          handler_workers or model_server.workers, results)
         if results is not None:
             front.dashboard = Dashboard(results, Path(model_dir))
+            stops.append(compact_in_background(results))
         stops.append(front.pool.close)
         front.server_activate()
         stops.append(start_in_thread(front))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from headlines.file_modules import load_lambda
 from headlines.results.dashboard import WEB_DIR, data
@@ -27,6 +28,9 @@ STATIC = {
     "chart.umd.min.js": ("vendor/chart.js/chart.umd.min.js", "text/javascript; charset=utf-8"),
 }
 LOG = logging.getLogger(__name__)
+# While the API serves, the spool (JSON lines) is compacted into Parquet this often, so that a
+# long session's records take Parquet's space (about 60 times less) even if nobody reads them.
+COMPACT_EVERY_SECONDS = 60.0
 Answer = Tuple[int, Dict[str, str], bytes]
 
 
@@ -68,3 +72,24 @@ class Dashboard:
         if name in STATIC:
             return self._file(*STATIC[name])
         return _error(404, "not_found", f"no such resource: {path[:200]}")
+
+
+def compact_in_background(store: Store, every: float = COMPACT_EVERY_SECONDS) -> Callable[[], None]:
+    """Compact ``store`` every ``every`` seconds in a daemon thread; returns what stops it."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.wait(every):
+            try:
+                store.compact()
+            except StoreError as error:  # a full disk: the spool keeps the records for the next try
+                LOG.warning("%s", error)
+
+    thread = threading.Thread(target=run, name="results-compaction", daemon=True)
+    thread.start()
+
+    def stop_compacting() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    return stop_compacting

@@ -187,6 +187,14 @@ class Store:
                 if not is_finished:
                     os.close(fd)
             new_parts = list(manifest.parts)
+            small = [p for p in new_parts if int(p["rows"]) < SMALL_PART_ROWS]
+            listed = {p.name for p in self._spool_files()}
+            # offsets of spool files already deleted are no longer needed (the last manifest said them read)
+            offsets = {name: offset for name, offset in offsets.items() if name in listed}
+            unchanged = (not slices and not finished and len(small) < MERGE_COUNT and offsets == manifest.offsets
+                         and {p.name for p in self.parts.iterdir()} == {p["file"] for p in new_parts})
+            if unchanged:
+                return done  # nothing new, nothing to delete: no part, no manifest to write
             connection = duckdb.connect()
             if slices:
                 part = self._write_part(connection, self._read_json(slices))
@@ -200,9 +208,6 @@ class Store:
                 new_parts = [p for p in new_parts if p not in small] + [merged]
                 done.parts_merged = len(small)
             connection.close()
-            listed = {p.name for p in self._spool_files()}
-            # offsets of spool files already deleted are no longer needed (the last manifest said them read)
-            offsets = {name: offset for name, offset in offsets.items() if name in listed}
             self._write_manifest(Manifest(new_parts, offsets, manifest.torn + done.torn))
         except BaseException:
             for _, fd in finished:
@@ -263,6 +268,14 @@ class Store:
         ``compact`` is false or the compaction fails: what is stored stays readable)."""
         import duckdb
 
+        if not self.root.is_dir():  # nothing recorded yet: an empty table, and no folder made for it
+            connection = duckdb.connect()
+            try:
+                self._create_view(connection, Manifest())
+                yield connection
+            finally:
+                connection.close()
+            return
         if compact:
             with contextlib.suppress(StoreError):
                 self.compact()

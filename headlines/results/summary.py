@@ -69,10 +69,9 @@ def summarize(connection: Any, since: Optional[datetime] = None, base: Optional[
               low_confidence: float = LOW_CONFIDENCE) -> Dict[str, Any]:
     """The summary of the records in ``connection``'s ``results`` view since ``since``."""
     where = where_since(since)
-    total, first, last, mean = connection.execute(
-        f"SELECT count(*), min(\"time\"), max(\"time\"), avg(confidence) FROM results {where}").fetchone()
-    low = connection.execute(f"SELECT count(*) FROM results {where} {'AND' if where else 'WHERE'} "
-                             f"confidence < {float(low_confidence)!r}").fetchone()[0]
+    total, first, last, mean, low = connection.execute(
+        f"SELECT count(*), min(\"time\"), max(\"time\"), avg(confidence), "
+        f"coalesce(sum(CASE WHEN confidence < {float(low_confidence)!r} THEN 1 ELSE 0 END), 0) FROM results {where}").fetchone()
     categories = {name: 0 for name in schema.document()["categories"]}
     categories.update(dict(connection.execute(
         f"SELECT category, count(*) FROM results {where} GROUP BY category").fetchall()))

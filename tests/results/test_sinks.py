@@ -188,3 +188,22 @@ def test_a_failing_drop_report_does_not_fail_the_answer(tmp_path):
     (tmp_path / "file").write_text("")
     sink.put(records(1))
     assert sink.dropped == 1
+
+
+def test_the_batch_limits_are_botocores_model_of_put_record_batch():
+    import botocore.session
+
+    operation = botocore.session.get_session().get_service_model("firehose").operation_model("PutRecordBatch")
+    records = operation.input_shape.members["Records"]
+    assert sink_module.FIREHOSE_BATCH_RECORDS == records.metadata["max"]
+    assert sink_module.FIREHOSE_RECORD_BYTES == records.member.members["Data"].metadata["max"]
+    assert set(operation.input_shape.required_members) == {"DeliveryStreamName", "Records"}
+
+
+def test_an_empty_put_sends_nothing_and_a_huge_record_is_dropped_alone():
+    client, stubber = _stubbed()
+    with stubber:  # no response queued: any call would fail the test
+        sink = sink_module.FirehoseSink("results", client=client)
+        sink.put([])
+        sink.put([dict(records(1)[0], headline="x" * (sink_module.FIREHOSE_RECORD_BYTES + 1))])
+    assert sink.dropped == 1

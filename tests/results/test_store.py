@@ -58,6 +58,7 @@ def test_an_empty_store_reads_as_an_empty_table_of_the_schema(tmp_path):
     with Store(tmp_path / "results").connect() as connection:
         assert connection.execute("SELECT count(*) FROM results").fetchone() == (0,)
         assert [row[0] for row in connection.execute("DESCRIBE results").fetchall()][:2] == ["time", "request_id"]
+    assert not (tmp_path / "results").exists(), "reading makes no folder"
 
 
 def test_compaction_reads_an_open_spool_file_up_to_its_last_line_and_deletes_finished_ones(tmp_path):
@@ -182,3 +183,16 @@ def test_the_spool_environment_names_the_store(tmp_path):
     assert oct(store.key_file.stat().st_mode & 0o777) == "0o600"
     again = load_lambda("api", "results_recorder").from_environ({k: v for k, v in environment.items() if v})
     assert again.hash_key == recorder.hash_key, "every handler process hashes with the same key"
+
+
+def test_a_compaction_with_nothing_new_writes_nothing(tmp_path):
+    store = Store(tmp_path)
+    put(store, 2).close()
+    store.compact()
+    store.compact()  # forgets the offset of the spool file the first one deleted
+    before = store.manifest_path.stat().st_mtime_ns
+    assert store.compact().records == 0 and store.manifest_path.stat().st_mtime_ns == before
+    sink = put(store, 1, prefix="late")
+    assert store.compact().records == 1 and store.manifest_path.stat().st_mtime_ns != before
+    sink.close()  # finished later, fully read already: still deleted
+    assert store.compact().spool_files_removed == 1 and list(store.spool.glob("*.jsonl")) == []
