@@ -109,10 +109,18 @@ class HeadlinesDashboard(Construct):
             delivery.append(self._metric(p.metrics_namespace, "FeedItemsRecorded", {"service": p.feed_service_name}, "Sum",
                                          "feed items recorded"))
         executions = {"StateMachineArn": p.state_machine_arn}
+        feeds: List[cloudwatch.IWidget] = []
+        if p.feed_service_name:
+            # one FeedFailed per failing feed and run, dimension feed (functions/api/feed_handler.py)
+            feeds.append(cloudwatch.GraphWidget(title="Feeds that failed", width=6, height=6, left=[cloudwatch.MathExpression(
+                expression=f"SEARCH('{{{p.metrics_namespace},service,feed}} MetricName=\"FeedFailed\" "
+                           f"service=\"{p.feed_service_name}\"', 'Sum', 300)",
+                label="", period=PERIOD)]))
         return [
             self._graph("Drift (0 to 1)", list(drift_metrics)),
             self._graph("Results stream", delivery),
             self._graph("Pipeline executions", [self._metric("AWS/States", name, executions, "Sum", label)
                                                 for name, label in (("ExecutionsStarted", "started"), ("ExecutionsSucceeded", "succeeded"),
                                                                     ("ExecutionsFailed", "failed"), ("ExecutionsTimedOut", "timed out"))]),
+            *feeds,
         ]

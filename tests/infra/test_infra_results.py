@@ -126,6 +126,10 @@ def test_the_feed_reader_runs_on_its_schedule_when_feeds_are_configured(with_fee
     rules = with_feeds.resources(serving, "AWS::Events::Rule")
     expressions = sorted(r["Properties"]["ScheduleExpression"] for r in rules.values() if "ScheduleExpression" in r["Properties"])
     assert expressions == ["rate(1 minute)", "rate(60 minutes)"]
+    body = one(with_feeds, serving, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    text = "".join(p if isinstance(p, str) else "TOKEN" for p in body["Fn::Join"][1]) if isinstance(body, dict) else body
+    feeds_widget = next(w for w in json.loads(text)["widgets"] if w["properties"]["title"] == "Feeds that failed")
+    assert 'MetricName="FeedFailed"' in feeds_widget["properties"]["metrics"][0][0]["expression"]
     table = one(with_feeds, serving, "AWS::DynamoDB::Table")["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
@@ -211,3 +215,20 @@ def test_without_text_the_functions_read_the_hash_key_secret(hashed):
                       {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"})):
         assert allowing(hashed.templates, call), call.caller
     assert not allowing(hashed.templates, Call("ApiHandlerRole", "the key for anything else", "kms", "Decrypt", IMPORTED_KEY))
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"headlines.results.feeds.urls": '["file:///etc/passwd"]'}, "is not an http(s) URL"),
+    ({"headlines.results.feeds.urls": '["https://e.com/a", "https://e.com/a"]'}, "listed twice"),
+    ({"headlines.results.feeds.interval_minutes": "0"}, "interval_minutes"),
+    ({"headlines.results.drift.max_scanned_mb": "5"}, "max_scanned_mb"),  # Athena's cutoff minimum is 10 MB
+    ({"headlines.results.drift.max_category_distance": "1.5"}, "max_category_distance"),
+    ({"headlines.results.retention_days": "0"}, "retention_days"),
+])
+def test_results_settings_are_validated_in_one_line(override, message):
+    from headlines.config import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        load_config(override)
+    text = str(raised.value)
+    assert "\n" not in text and message in text and text.startswith("cdk.json headlines.results.")
