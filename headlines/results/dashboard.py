@@ -14,6 +14,10 @@ from headlines.results.store import Store
 from headlines.results.summary import baseline, summarize
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+# The SQL files the page draws (traffic_per_source, with its exact count of distinct requests,
+# is for Athena's named queries and `headlines results query`).
+DRAWN = ("category_mix_per_hour", "confidence_distribution", "low_confidence_share_per_model_version",
+         "most_uncertain_headlines")
 LATEST = 20
 UNCERTAIN = 20
 LATEST_SQL = ("SELECT \"time\", source, model_version, coalesce(headline, headline_hash) AS headline, category, confidence "
@@ -37,7 +41,7 @@ def data(store: Store, model_dir: Optional[Path]) -> Dict[str, Any]:
     """Everything the page shows, read from ``store`` (compacted first)."""
     with store.connect() as connection:
         document: Dict[str, Any] = {"summary": summarize(connection, None, baseline(model_dir))}
-        for query in schema.queries():
+        for query in (q for q in schema.queries() if q.name in DRAWN):
             limit = UNCERTAIN if query.name == "most_uncertain_headlines" else None
             document[query.name] = _rows(connection, query.sql, limit)
         document["latest"] = _rows(connection, LATEST_SQL)

@@ -47,8 +47,7 @@ def test_the_data_is_the_stores_summary_and_queries(dashboard):
     assert data["summary"]["by_category"]["health"] == 3 and data["summary"]["low_confidence"]["records"] == 3
     assert data["summary"]["drift"]["category_distance"] == 0.5
     assert len(data["latest"]) == 3 and data["most_uncertain_headlines"][0]["confidence"] == 0.35
-    assert {"category_mix_per_hour", "confidence_distribution", "low_confidence_share_per_model_version",
-            "traffic_per_source"} <= set(data)
+    assert {"category_mix_per_hour", "confidence_distribution", "low_confidence_share_per_model_version"} <= set(data)
 
 
 @pytest.mark.parametrize("method, path, status", [("POST", "/dashboard/data", 405), ("GET", "/dashboard/nope", 404),
