@@ -209,12 +209,61 @@ class PipelineConfig(_Strict):
                                          "limits and their tasks' margins, plus 30 minutes); a shorter number is refused")
 
 
+class FeedsConfig(_Strict):
+    urls: List[str] = Field(default_factory=list, description="RSS 2.0 / Atom feeds of news headlines the scheduled feed "
+                                                              "reader classifies and records (source=feed); empty: no "
+                                                              "feed schedule and no feed function are deployed")
+    interval_minutes: int = Field(default=15, ge=1, le=1440, description="how often the feed reader runs (an EventBridge "
+                                                                        "rate schedule)")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60, description="per feed: the whole download must finish "
+                                                                        "within this")
+    max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024,
+                           description="per feed: a bigger body is refused (and not read further)")
+    max_items: int = Field(default=200, ge=1, le=5000, description="per feed and run: items beyond this are skipped")
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, value: List[str]) -> List[str]:
+        from urllib.parse import urlsplit
+
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        if len(set(value)) != len(value):
+            raise ValueError("a feed is listed twice")
+        return value
+
+
+class DriftConfig(_Strict):
+    interval_minutes: int = Field(default=60, ge=5, le=1440, description="how often the drift check runs, over the "
+                                                                       "records of the last window_hours")
+    window_hours: int = Field(default=24, ge=1, le=24 * 14, description="the live traffic the drift check compares "
+                                                                      "with the training data")
+    min_records: int = Field(default=100, ge=1, description="fewer records in the window: the check publishes the "
+                                                           "record count only (no drift figures from a handful of answers)")
+    max_category_distance: float = Field(default=0.2, gt=0, le=1, description="alarm when the total variation distance "
+                                                                               "between the live category mix and the training "
+                                                                               "data's (half the sum of the absolute share "
+                                                                               "differences, 0 to 1) exceeds this")
+    low_confidence: float = Field(default=0.5, gt=0, lt=1, description="an answer with a confidence below this is "
+                                                                       "low-confidence")
+    max_low_confidence_share: float = Field(default=0.25, gt=0, le=1, description="alarm when the share of "
+                                                                                  "low-confidence answers exceeds this")
+    max_scanned_mb: int = Field(default=1024, ge=10, description="the Athena workgroup's per-query cutoff "
+                                                                 "(BytesScannedCutoffPerQuery), in MB")
+
+
 class ResultsConfig(_Strict):
     """Live results (issue #26): every answer recorded, analysed and watched."""
 
     store_text: bool = Field(default=True, description="keep each classified headline's text in its result record; false: "
                                                        "a keyed hash (HMAC-SHA256) instead (docs/results.md says where the "
                                                        "key is)")
+    retention_days: int = Field(default=90, ge=1, le=3650, description="result records are deleted after this many "
+                                                                       "days (the results bucket's lifecycle)")
+    feeds: FeedsConfig = Field(default_factory=FeedsConfig, description="the scheduled feed reader")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="the scheduled drift check and its alarms")
 
 
 class HeadlinesConfig(_Strict):

@@ -71,3 +71,23 @@ def training_job_prefix(cfg: HeadlinesConfig) -> str:
 
 def endpoint_name(cfg: HeadlinesConfig) -> str:
     return resource_prefix(cfg)
+
+
+def results_database(cfg: HeadlinesConfig) -> str:
+    """The Glue database of the live results (Glue and Athena names: lower case, digits, ``_``)."""
+    return re.sub(r"[^a-z0-9_]", "_", f"{resource_prefix(cfg)}_results")
+
+
+def results_workgroup(cfg: HeadlinesConfig) -> str:
+    """The Athena workgroup of the results' queries (the notebook and the drift check use it)."""
+    return f"{resource_prefix(cfg)}-results"
+
+
+def results_stream(cfg: HeadlinesConfig) -> str:
+    """The Kinesis Data Firehose delivery stream the API and the feed reader send records to."""
+    return f"{resource_prefix(cfg)}-results"
+
+
+def dashboard_name(cfg: HeadlinesConfig) -> str:
+    """The CloudWatch dashboard (API, endpoint, live results, drift, pipeline)."""
+    return f"{resource_prefix(cfg)}-dashboard"

@@ -31,5 +31,5 @@ BUNDLE = (
     ("api", ("openapi.yaml",)),
     ("training", ("*.py",)),
     ("inference", ("*.py",)),
-    ("functions", ("*/*.py", "api/results_schema.json", "api/web/*", "api/web/vendor/swagger-ui/*")),
+    ("functions", ("*/*.py", "api/results_schema.json", "api/requirements.txt", "api/web/*", "api/web/vendor/swagger-ui/*")),
 )

@@ -9,6 +9,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.functions import PythonFunction, PythonFunctionProps
+from infra.results_recording import RecordingTarget
 from infra.retention import Retention
 
 # The handler bounds its own endpoint calls (timeout x attempts + backoff) to finish within
@@ -40,6 +41,14 @@ class ApiFunction(PythonFunction):
         endpoint_arn: str,
         model_version: str,
     ) -> None:
+        # What another function calling the same endpoint needs too (the feed reader, infra/feeds.py).
+        endpoint_environment = {
+            "ENDPOINT_NAME": endpoint_name,
+            "MAX_HEADLINE_CHARS": str(props.max_headline_chars),
+            "MAX_BATCH_SIZE": str(props.max_batch_size),
+            "ENDPOINT_TIMEOUT_SECONDS": str(props.endpoint_timeout_seconds),
+            "MODEL_VERSION": model_version,
+        }
         super().__init__(
             scope,
             construct_id,
@@ -48,11 +57,7 @@ class ApiFunction(PythonFunction):
                 handler="app.handler",
                 description=f"{props.resource_prefix}: REST API in front of the SageMaker endpoint {endpoint_name}",
                 environment={
-                    "ENDPOINT_NAME": endpoint_name,
-                    "MAX_HEADLINE_CHARS": str(props.max_headline_chars),
-                    "MAX_BATCH_SIZE": str(props.max_batch_size),
-                    "ENDPOINT_TIMEOUT_SECONDS": str(props.endpoint_timeout_seconds),
-                    "MODEL_VERSION": model_version,
+                    **endpoint_environment,
                     "CORS_ALLOW_ORIGINS": ",".join(props.cors_allow_origins),
                     "POWERTOOLS_SERVICE_NAME": props.service_name,
                     "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
@@ -63,8 +68,15 @@ class ApiFunction(PythonFunction):
                 retention=props.retention,
             ),
         )
+        self.endpoint_environment = endpoint_environment
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"], resources=[endpoint_arn]
             )
         )
+
+    def record_results_to(self, target: RecordingTarget) -> None:
+        """Every answer becomes records on the results delivery stream (functions/api/results_recorder.py)."""
+        for name, value in target.environment().items():
+            self.function.add_environment(name, value)
+        target.grant(self.role)

@@ -1,6 +1,12 @@
-"""Python Lambda functions of the project: plain directory assets, no Docker bundling.
+"""Python Lambda functions of the project: directory assets, no Docker bundling.
 
-Their only third-party dependency, Powertools for AWS Lambda (Python), comes from the public
+A folder with a ``requirements.txt`` (pure-Python pins, e.g. defusedxml for the feed reader)
+gets those distributions vendored into its asset at synth by CDK local bundling: the files of
+the installed distribution (``make install`` installs the same pin from constraints.txt) are
+copied beside the code, after checking the installed version is the pinned one. Synthesis
+needs neither Docker nor the network (docs/architecture.md, "Lambda dependencies vendored").
+
+Their other third-party dependency, Powertools for AWS Lambda (Python), comes from the public
 Powertools v3 layer that AWS publishes in every commercial region (account 017000801446;
 498634801083 in the China regions), for python3.12 on x86_64. The layer version is pinned
 here (``POWERTOOLS_LAYER_VERSION``) and can be overridden with
@@ -9,11 +15,16 @@ here (``POWERTOOLS_LAYER_VERSION``) and can be overridden with
 """
 from __future__ import annotations
 
+import fnmatch
+import importlib.metadata
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
-from aws_cdk import Duration, Size, Stack
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, Duration, ILocalBundling, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -37,6 +48,66 @@ def powertools_layer_arn(scope: Construct) -> str:
     return (
         f"arn:{stack.partition}:lambda:{region}:{account}:layer:"
         f"AWSLambdaPowertoolsPythonV3-python312-x86_64:{int(version)}"
+    )
+
+
+_PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([A-Za-z0-9_.+!-]+)$")
+
+
+def pinned_requirements(requirements: Path) -> List[tuple]:
+    """``[(name, version)]`` of a requirements file that pins every line (``name==version``)."""
+    pins = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _PIN.match(line)
+        if not match:
+            raise ValueError(f"{requirements}: {line!r} is not pinned as name==version")
+        pins.append((match.group(1), match.group(2)))
+    return pins
+
+
+def vendor(source: Path, output: Path) -> None:
+    """The function's folder and the installed files of its pinned requirements, into ``output``."""
+    shutil.copytree(source, output, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_ASSET_EXCLUDES))
+    for name, version in pinned_requirements(source / "requirements.txt"):
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise RuntimeError(f"{name}=={version} (functions/{source.name}/requirements.txt) is not installed: run make install") from None
+        if dist.version != version:
+            raise RuntimeError(f"{name} {dist.version} is installed, functions/{source.name}/requirements.txt pins {version}: run make install")
+        for file in dist.files or []:
+            parts = Path(str(file)).parts
+            if parts[0] in ("..", "/") or any(fnmatch.fnmatch(part, pattern) for part in parts for pattern in _ASSET_EXCLUDES):
+                continue
+            target = output / Path(str(file))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(str(dist.locate_file(file))), target)
+
+
+@jsii.implements(ILocalBundling)
+class _Vendoring:
+    def __init__(self, source: Path):
+        self.source = source
+
+    def try_bundle(self, output_dir: str, *, image: Any = None, **_: Any) -> bool:
+        vendor(self.source, Path(output_dir))
+        return True
+
+
+def function_code(source: Path) -> lambda_.Code:
+    """The folder as an asset; with its pinned requirements vendored when it has a requirements.txt."""
+    if not (source / "requirements.txt").is_file():
+        return lambda_.Code.from_asset(str(source), exclude=_ASSET_EXCLUDES)
+    return lambda_.Code.from_asset(
+        str(source),
+        exclude=_ASSET_EXCLUDES,
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("unused-local-bundling-only"),  # never pulled: local bundling succeeds or fails synth
+            local=_Vendoring(source),
+        ),
     )
 
 
@@ -82,7 +153,7 @@ class PythonFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             handler=props.handler,
-            code=lambda_.Code.from_asset(str(Path(source)), exclude=_ASSET_EXCLUDES),
+            code=function_code(Path(source)),
             description=props.description,
             environment=dict(props.environment),
             timeout=props.timeout,

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from aws_cdk import CfnOutput, Fn, Stack, Stage
+from aws_cdk import ArnFormat, CfnOutput, Fn, Stack, Stage
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
@@ -27,18 +27,26 @@ from headlines.naming import (
     OUTPUT_API_URL,
     OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,
+    dashboard_name,
     endpoint_name,
     pipeline_stack_name,
     resource_prefix,
+    results_database,
+    results_stream,
+    results_workgroup,
     serving_model_parameter,
     serving_stack_name,
     state_machine_name,
     training_job_prefix,
 )
+from headlines.results import schema as results_schema
 from headlines.sourcedir import build_project_archive, build_sourcedir
 from infra.api import Api, ApiProps
 from infra.api_function import ApiFunctionProps
+from infra.dashboard import DashboardProps, HeadlinesDashboard
+from infra.drift_watch import DriftWatch, DriftWatchProps, ResultsLocation
 from infra.endpoint import AutoscalingProps, CapacityProps, DataCaptureProps
+from infra.feeds import FeedReader, FeedReaderProps
 from infra.images import ImageProps, Images, resolve_images
 from infra.ingest_step import CORPUS_KEY, NEWS_KEY, DatasetSource, IngestStepProps
 from infra.notebook import Notebook, NotebookProps
@@ -48,6 +56,8 @@ from infra.pipeline_alerts import AlertsTopicProps
 from infra.publish_steps import ModelVersionStepProps
 from infra.quality_gate import QualityGateProps
 from infra.rest_api import RestApiProps
+from infra.results_recording import RecordingTarget
+from infra.results_store import ResultsStore, ResultsStoreProps
 from infra.retention import Retention
 from infra.sagemaker_role import SageMakerExecutionRole
 from infra.service_logs import TRAINING_JOBS_LOG_GROUP, shared_service_log_group
@@ -197,6 +207,53 @@ def api_props(cfg: HeadlinesConfig) -> ApiProps:
     )
 
 
+def results_store_props(cfg: HeadlinesConfig) -> ResultsStoreProps:
+    return ResultsStoreProps(
+        resource_prefix=resource_prefix(cfg),
+        database_name=results_database(cfg),
+        workgroup_name=results_workgroup(cfg),
+        stream_name=results_stream(cfg),
+        retention_days=cfg.results.retention_days,
+        store_text=cfg.results.store_text,
+        max_scanned_mb=cfg.results.drift.max_scanned_mb,
+        retention=Retention.of_stage(cfg.retain_data),
+    )
+
+
+def feed_reader_props(cfg: HeadlinesConfig) -> FeedReaderProps:
+    feeds = cfg.results.feeds
+    return FeedReaderProps(
+        resource_prefix=resource_prefix(cfg),
+        service_name=f"{cfg.project_name}-feeds",
+        metrics_namespace=cfg.project_name,
+        feeds=tuple(feeds.urls),
+        interval_minutes=feeds.interval_minutes,
+        timeout_seconds=feeds.timeout_seconds,
+        max_bytes=feeds.max_bytes,
+        max_items=feeds.max_items,
+        retention=Retention.of_stage(cfg.retain_data),
+    )
+
+
+def drift_watch_props(cfg: HeadlinesConfig) -> DriftWatchProps:
+    drift = cfg.results.drift
+    return DriftWatchProps(
+        resource_prefix=resource_prefix(cfg),
+        service_name=f"{cfg.project_name}-drift",
+        metrics_namespace=cfg.project_name,
+        database_name=results_database(cfg),
+        table_name=results_schema.TABLE,
+        workgroup_name=results_workgroup(cfg),
+        interval_minutes=drift.interval_minutes,
+        window_hours=drift.window_hours,
+        min_records=drift.min_records,
+        low_confidence=drift.low_confidence,
+        max_category_distance=drift.max_category_distance,
+        max_low_confidence_share=drift.max_low_confidence_share,
+        retention=Retention.of_stage(cfg.retain_data),
+    )
+
+
 # ---- stacks ------------------------------------------------------------------------------
 
 
@@ -251,6 +308,11 @@ class PipelineStack(Stack):
             role=self.training_role.role,
             sourcedir=self.sourcedir,
         )
+        # Live results (issue #26): kept with the data, whatever happens to the serving stack.
+        self.results = ResultsStore(self, "Results", props=results_store_props(cfg), key=self.storage.key,
+                                    access_logs=self.storage.access_logs)
+        if self.notebook is not None:
+            self.results.grant_queries(self.notebook.role)  # notebook 04 asks Athena
         self._outputs()
 
     def _outputs(self) -> None:
@@ -267,6 +329,15 @@ class PipelineStack(Stack):
                   description="SSM parameter the serving stack deploys the model of")
         CfnOutput(self, "AlertsTopicArn", value=self.pipeline.topic.topic_arn, export_name=self.export_name("AlertsTopicArn"))
         CfnOutput(self, "NotebookName", value=self.notebook.notebook_name if self.notebook else "(disabled)")
+        CfnOutput(self, "ResultsBucketName", value=self.results.bucket.bucket_name, export_name=self.export_name("ResultsBucketName"))
+        CfnOutput(self, "ResultsStreamName", value=self.results.stream_name, export_name=self.export_name("ResultsStreamName"))
+        CfnOutput(self, "ResultsStreamArn", value=self.results.stream_arn, export_name=self.export_name("ResultsStreamArn"))
+        CfnOutput(self, "ResultsDatabase", value=self.results.database_name,
+                  description="Glue database of the results table (Athena: SELECT ... FROM results)")
+        CfnOutput(self, "ResultsWorkGroup", value=self.results.workgroup_name, description="Athena workgroup of the results' queries")
+        if self.results.hash_key is not None:
+            CfnOutput(self, "ResultsHashKeyArn", value=self.results.hash_key.secret_arn, export_name=self.export_name("ResultsHashKeyArn"),
+                      description="the key of the headlines' keyed hash (results.store_text: false)")
 
     def export_name(self, name: str) -> str:
         """Explicit export names: the serving stack imports these (and only these) values."""
@@ -311,7 +382,44 @@ class ServingStack(Stack):
             endpoint_arn=self.serving.endpoint_arn,
             model_version=self.serving.model_version,
         )
+        self._results(cfg, pipeline, key, artifacts, topic)
         self._outputs()
+
+    def _results(self, cfg: HeadlinesConfig, pipeline: PipelineStack, key: kms.IKey, artifacts: s3.IBucket,
+                 topic: sns.ITopic) -> None:
+        """Answers recorded through Firehose, the feed reader (when feeds are configured), the
+        drift watch and the dashboard (issue #26)."""
+        stream_name = Fn.import_value(pipeline.export_name("ResultsStreamName"))
+        recording = RecordingTarget(
+            stream_name=stream_name,
+            stream_arn=Fn.import_value(pipeline.export_name("ResultsStreamArn")),
+            store_text=cfg.results.store_text,
+            key=key,
+            hash_key_secret_arn=None if cfg.results.store_text else Fn.import_value(pipeline.export_name("ResultsHashKeyArn")),
+        )
+        self.api.handler.record_results_to(recording)
+        endpoint_environment = self.api.handler.endpoint_environment
+        self.feeds: Optional[FeedReader] = None
+        if cfg.results.feeds.urls:
+            self.feeds = FeedReader(self, "Feeds", props=feed_reader_props(cfg), endpoint_environment=endpoint_environment,
+                                    endpoint_arn=self.serving.endpoint_arn, recording=recording)
+        results_bucket = s3.Bucket.from_bucket_name(self, "ResultsBucket", Fn.import_value(pipeline.export_name("ResultsBucketName")))
+        self.drift = DriftWatch(self, "Drift", props=drift_watch_props(cfg), results=ResultsLocation(bucket=results_bucket, key=key),
+                                artifacts=artifacts, model_data_url=self.serving.model_data_url, alarm_topic=topic)
+        self.dashboard = HeadlinesDashboard(self, "Dashboard", props=DashboardProps(
+            dashboard_name=dashboard_name(cfg),
+            api_name=f"{resource_prefix(cfg)}-api",
+            stage_name=cfg.stage,
+            api_function_name=self.api.handler.function.function_name,
+            api_service_name=f"{cfg.project_name}-api",
+            metrics_namespace=cfg.project_name,
+            endpoint_name=endpoint_name(cfg),
+            categories=tuple(results_schema.document()["categories"]),
+            state_machine_arn=self.format_arn(service="states", resource="stateMachine", resource_name=state_machine_name(cfg),
+                                              arn_format=ArnFormat.COLON_RESOURCE_NAME),
+            stream_name=stream_name,
+            feed_service_name=f"{cfg.project_name}-feeds" if self.feeds else None,
+        ), drift_metrics=[self.drift.metric(name) for name in ("DriftCategoryDistance", "DriftLowConfidenceShare")])
 
     def _outputs(self) -> None:
         CfnOutput(self, OUTPUT_API_URL, value=self.api.api.url,

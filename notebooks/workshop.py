@@ -198,3 +198,25 @@ def blazingtext_vectors(aws: Aws, output_dir: Path, training_role_arn: Optional[
                 target.write(source.read())
             (output_dir / "vectors.txt.partial").replace(output_dir / "vectors.txt")
     return output_dir
+
+
+# --- live results (notebook 04) -------------------------------------------------------------------
+def athena_rows(aws: Aws, sql: str, poll_seconds: float = 1.0, timeout_seconds: float = 300.0):
+    """Runs ``sql`` in the results' Athena workgroup (its enforced, encrypted result location and
+    bytes-scanned cutoff) on the results database; (column names, rows as strings)."""
+    athena = aws.client("athena")
+    execution = athena.start_query_execution(
+        QueryString=sql, WorkGroup=aws.outputs["ResultsWorkGroup"],
+        QueryExecutionContext={"Database": aws.outputs["ResultsDatabase"]})["QueryExecutionId"]
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        status = athena.get_query_execution(QueryExecutionId=execution)["QueryExecution"]["Status"]
+        if status["State"] == "SUCCEEDED":
+            break
+        if status["State"] in ("FAILED", "CANCELLED") or time.monotonic() > deadline:
+            raise RuntimeError(f"Athena query {status['State'].lower()}: {status.get('StateChangeReason', 'timed out')}")
+        time.sleep(poll_seconds)
+    rows = []
+    for page in athena.get_paginator("get_query_results").paginate(QueryExecutionId=execution):
+        rows.extend([cell.get("VarCharValue") for cell in row["Data"]] for row in page["ResultSet"]["Rows"])
+    return (rows[0], rows[1:]) if rows else ([], [])

@@ -176,3 +176,11 @@ def make_split(rows: Sequence[Headline], how: str, validation_fraction: float,
 def label_counts(rows: Sequence[Headline]) -> Dict[str, int]:
     counts = Counter(row.label for row in rows)
     return {code: counts.get(code, 0) for code in LABEL_CODES}
+
+
+def category_mix(rows: Sequence[Headline]) -> Dict[str, float]:
+    """Each category's share of ``rows`` by the API's names (metrics.json ``data.category_mix``):
+    the baseline the drift check compares live traffic with."""
+    counts = label_counts(rows)
+    total = sum(counts.values())
+    return {name: round(counts[code] / total, 6) if total else 0.0 for code, name in LABELS}

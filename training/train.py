@@ -41,7 +41,7 @@ from members import (  # noqa: E402
     widest_filter,
 )
 from metrics import classification_report  # noqa: E402
-from news_data import LABELS, DataError, Headline, label_counts, load_headlines, make_split  # noqa: E402
+from news_data import LABELS, DataError, Headline, category_mix, label_counts, load_headlines, make_split  # noqa: E402
 from word_vectors import read_vectors  # noqa: E402
 
 LOG = logging.getLogger("train")
@@ -487,7 +487,10 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "data": {"rows": len(loaded.rows), "skipped": loaded.skipped, "format": loaded.source_format,
                  "split": args.split, "test_source": "file" if test_rows is not None else "held-out stories",
                  "train": len(split.train), "validation": len(split.validation), "test": len(split.test),
-                 "refit_on_train_and_validation": bool(args.refit)},
+                 "refit_on_train_and_validation": bool(args.refit),
+                 # what the served model learnt from (the refit adds the validation rows): the
+                 # drift check's baseline (functions/api/drift.py)
+                 "category_mix": category_mix(list(split.train) + (list(split.validation) if args.refit else []))},
         "vocabulary": {"tokens": len(vocab), "with_pretrained_vectors": found},
         "training": dict(progress, seconds=round(time.time() - started, 1), device=str(device())),
         "history": history,

@@ -96,11 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         return parser
     pipeline_cli.register(commands)
+    from headlines.cli import feed as feed_cli
     from headlines.cli import preflight as preflight_cli
     from headlines.cli import results as results_cli
 
     preflight_cli.register(commands)
     results_cli.register(commands)
+    feed_cli.register(commands)
     return parser
 
 
@@ -170,6 +172,7 @@ def _unpacked(model: Path, workdir: Path) -> Path:
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
     from headlines.local.pipeline import DEFAULT_WORKDIR, current_model
+    from headlines.local.serving_state import STATE_FILE
     from headlines.results.store import default_store
 
     check_port(args.port)
@@ -177,7 +180,8 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     model = args.model or current_model(workdir)
     if model is None:
         raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
-    serve_local(_unpacked(Path(model), Path(workdir)), port=args.port, results=default_store(Path(workdir)))
+    serve_local(_unpacked(Path(model), Path(workdir)), port=args.port, results=default_store(Path(workdir)),
+                state_file=Path(workdir) / STATE_FILE)
     return 0
 
 
@@ -185,6 +189,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
     from headlines.local.endpoint import check_serving_prerequisites
     from headlines.local.pipeline import current_model
+    from headlines.local.serving_state import STATE_FILE
     from headlines.results.store import default_store
 
     check_port(args.port)
@@ -194,7 +199,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
         console.print(f"using the model in {model} (--retrain trains a new one)")
     else:
         model = _train(args, console).model_dir
-    serve_local(model, port=args.port, results=default_store(Path(args.workdir)))
+    serve_local(model, port=args.port, results=default_store(Path(args.workdir)), state_file=Path(args.workdir) / STATE_FILE)
     return 0
 
 

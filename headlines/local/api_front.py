@@ -51,6 +51,7 @@ from headlines.local.dashboard import Dashboard, compact_in_background
 from headlines.local.endpoint import LocalServeError, ModelServer, start_model_server
 from headlines.local.http_server import FastHandler, LocalHTTPServer, start_in_thread
 from headlines.local.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
+from headlines.local.serving_state import ServingState, remove_state, write_state
 from headlines.project import FUNCTIONS_DIR
 from headlines.results.store import Store, spool_environment
 
@@ -518,10 +519,11 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-                workers: Optional[int] = None, results: Optional[Store] = None) -> None:
+                workers: Optional[int] = None, results: Optional[Store] = None, state_file: Optional[Path] = None) -> None:
     """``headlines serve``: the container, the local SageMaker API and the API front on
     ``host:port``; blocks until interrupted (Ctrl-C or SIGTERM), then stops everything,
-    Multi Model Server's Java frontend included."""
+    Multi Model Server's Java frontend included. ``state_file``: where other local commands
+    (``headlines feed``) find the running endpoint (headlines/local/serving_state.py)."""
     check_port(port)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     api: Optional[LocalApi] = None
@@ -539,6 +541,9 @@ def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str
               flush=True)
         if results is not None:
             print(f"results: every answer is recorded in {results.root}  (headlines results summary)", flush=True)
+        if state_file is not None:
+            write_state(state_file, ServingState(api.url, api.endpoint_url, DEFAULT_ENDPOINT_NAME,
+                                                 _model_version(model_dir), os.getpid()))
         while True:
             time.sleep(0.5)
             if not server.running():
@@ -547,6 +552,8 @@ def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str
     except KeyboardInterrupt:
         pass
     finally:
+        if state_file is not None:
+            remove_state(state_file)
         if api is not None:
             api.stop()
         signal.signal(signal.SIGTERM, previous)

@@ -28,6 +28,8 @@ from metrics import classification_report, confusion  # noqa: E402
 from news_data import (  # noqa: E402
     LABEL_CODES,
     DataError,
+    Headline,
+    category_mix,
     load_headlines,
     make_split,
     split_by_story,
@@ -124,6 +126,12 @@ def test_story_split_keeps_each_story_on_one_side_and_is_deterministic():
     assert split_by_story(list(reversed(rows)), 0.2, 0.2, seed=7).test != [] and \
         {row.story for row in split_by_story(list(reversed(rows)), 0.2, 0.2, seed=7).test} == sides[2]
     assert split_by_story(rows, 0.2, 0.2, seed=8).test != split.test
+
+
+def test_category_mix_is_each_category_share_by_the_api_names():
+    rows = [Headline("a", "b", "s1")] * 3 + [Headline("c", "t", "s2")] + [Headline("d", "m", "s3")] * 4
+    assert category_mix(rows) == {"business": 0.375, "science_technology": 0.125, "entertainment": 0.0, "health": 0.5}
+    assert category_mix([]) == {"business": 0.0, "science_technology": 0.0, "entertainment": 0.0, "health": 0.0}
 
 
 def test_make_split_with_a_test_file_and_the_leaky_option():
@@ -286,6 +294,10 @@ def test_train_py_writes_the_artifact_that_inference_serves(tiny_runs):
     assert [member["kind"] for member in metrics["training"]["members"]] == ["textcnn", "textcnn", "linear", "linear"]
     assert metrics["training"]["member_weights"] == [0.25, 0.25, 0.25, 0.25]
     assert metrics["data"]["refit_on_train_and_validation"] is True
+    # The drift check's baseline: the category mix of the rows the served model learnt from.
+    mix = metrics["data"]["category_mix"]
+    assert sorted(mix) == ["business", "entertainment", "health", "science_technology"]
+    assert abs(sum(mix.values()) - 1) < 1e-4 and all(0 < share < 1 for share in mix.values())
     # Per-epoch history of every member, by the names of its parameters in the network.
     history = metrics["history"]
     assert sorted(history) == ["linear2", "linear3", "textcnn0", "textcnn1"]

@@ -16,12 +16,13 @@ from nbclient import NotebookClient
 from headlines.project import ROOT as REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
-NAMES = ("01-word-vectors.ipynb", "02-classifier.ipynb", "03-deployed-stack.ipynb")
+NAMES = ("01-word-vectors.ipynb", "02-classifier.ipynb", "03-deployed-stack.ipynb", "04-live-results.ipynb")
 # The figures the notebooks must draw (cells tagged figure-...), by notebook.
 FIGURES = {
     "01-word-vectors.ipynb": {"figure-ws353", "figure-word-map"},
     "02-classifier.ipynb": {"figure-curves", "figure-confusion", "figure-per-class", "figure-seed-baseline"},
     "03-deployed-stack.ipynb": {"figure-compare"},
+    "04-live-results.ipynb": {"figure-category-mix", "figure-confidence"},
 }
 CELL_TIMEOUT_S = 600
 

@@ -1,6 +1,7 @@
 """Fixtures of the CDK synthesis tests: one synthesis shared by the modules of a worker."""
 from __future__ import annotations
 
+import json
 from typing import Dict
 
 import pytest
@@ -22,3 +23,17 @@ def dev(tmp_path_factory, _synth_cache) -> Synth:
     if "dev" not in _synth_cache:
         _synth_cache["dev"] = synthesize(tmp_path_factory.mktemp("cdk-dev"), {})
     return _synth_cache["dev"]
+
+
+#: The feeds of the ``with_feeds`` synthesis (the feed reader exists only when some are configured).
+FEEDS = ["https://example.com/news/rss.xml", "https://example.org/atom.xml"]
+
+
+@pytest.fixture(scope="module")
+def with_feeds(tmp_path_factory, _synth_cache) -> Synth:
+    """Feeds configured (every minute) and a 30-day retention: the feed reader, its table and schedule."""
+    if "feeds" not in _synth_cache:
+        _synth_cache["feeds"] = synthesize(tmp_path_factory.mktemp("cdk-feeds"), {
+            "headlines.results.feeds.urls": json.dumps(FEEDS), "headlines.results.feeds.interval_minutes": "1",
+            "headlines.results.retention_days": "30"})
+    return _synth_cache["feeds"]

@@ -354,3 +354,113 @@ def ssm_typed_parameters(templates: Templates) -> List[Tuple[str, str]]:
 
 def ssm_parameter_arn(name: str) -> str:
     return f"arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter/{name.lstrip('/')}"
+
+
+# ---- live results (issue #26) ------------------------------------------------------------------
+def _shape_violations(service: str, shape_name: str, value: Any, where: str) -> List[str]:
+    """``value`` against a botocore shape's min / max / pattern (what the service validates)."""
+    import botocore.session
+
+    metadata = botocore.session.get_session().get_service_model(service).shape_for(shape_name).metadata
+    if not isinstance(value, (str, int)):
+        return []  # a reference: resolved at deploy time
+    size = len(value) if isinstance(value, str) else value
+    found = []
+    if "min" in metadata and size < metadata["min"] or "max" in metadata and size > metadata["max"]:
+        found.append(f"{where}: {value!r} outside {service} {shape_name}'s {metadata.get('min')}..{metadata.get('max')}")
+    if isinstance(value, str) and "pattern" in metadata and not re.fullmatch(metadata["pattern"], value):
+        found.append(f"{where}: {value!r} does not match {service} {shape_name}'s pattern {metadata['pattern']}")
+    return found
+
+
+def _glue_tables(templates: Templates) -> Dict[Tuple[str, str], Dict[str, Any]]:
+    return {(r["Properties"]["DatabaseName"], r["Properties"]["TableInput"]["Name"]): r
+            for _, _, r in resources_of(templates, "AWS::Glue::Table")}
+
+
+#: Athena (Hive DDL) names: lower case letters, digits and underscores ("Names for tables,
+#: databases, and columns"); upper case is folded and breaks Firehose's schema lookup.
+ATHENA_NAME = re.compile(r"[a-z0-9_]{1,255}")
+#: EventBridge's rate syntax ("Schedule expressions for rules"): a positive whole number, the
+#: unit singular for 1, plural otherwise.
+RATE = re.compile(r"rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)")
+
+
+def results_violations(templates: Templates) -> List[str]:
+    """What Firehose, Glue, Athena, CloudWatch and EventBridge check when they create the results'
+    resources: Firehose's format conversion reads an existing Glue table with its own role
+    (glue:GetTable*), needs a buffer of at least 64 MiB and an uncompressed input to S3;
+    Athena's cutoff has a 10 MB minimum and a named query names an existing database;
+    the dashboard body is JSON with widgets; schedules follow the rate syntax."""
+    found: List[str] = []
+    tables = _glue_tables(templates)
+    databases = {r["Properties"]["DatabaseInput"]["Name"] for _, _, r in resources_of(templates, "AWS::Glue::Database")}
+    for (database, table), resource in tables.items():
+        if not ATHENA_NAME.fullmatch(database) or not ATHENA_NAME.fullmatch(table):
+            found.append(f"Glue {database}.{table}: Athena names are lower case letters, digits and underscores")
+        if database not in databases:
+            found.append(f"Glue table {table}: its database {database} is not in the app")
+        for column in resource["Properties"]["TableInput"]["StorageDescriptor"]["Columns"]:
+            if not ATHENA_NAME.fullmatch(column["Name"]):
+                found.append(f"Glue {table}: column {column['Name']!r} is not an Athena name")
+    for stack, logical, resource in resources_of(templates, "AWS::KinesisFirehose::DeliveryStream"):
+        props = resource["Properties"]
+        where = f"{stack}/{logical}"
+        found += _shape_violations("firehose", "DeliveryStreamName", props.get("DeliveryStreamName", "x"), where)
+        s3 = props["ExtendedS3DestinationConfiguration"]
+        hints = s3.get("BufferingHints", {})
+        found += _shape_violations("firehose", "SizeInMBs", hints.get("SizeInMBs", 5), where)
+        found += _shape_violations("firehose", "IntervalInSeconds", hints.get("IntervalInSeconds", 300), where)
+        for key in ("Prefix", "ErrorOutputPrefix"):
+            found += _shape_violations("firehose", key, s3.get(key, ""), where)
+        conversion = s3.get("DataFormatConversionConfiguration")
+        if not conversion or not conversion.get("Enabled"):
+            continue
+        if hints.get("SizeInMBs", 5) < 64:
+            found.append(f"{where}: format conversion needs a buffer of at least 64 MiB")
+        if s3.get("CompressionFormat", "UNCOMPRESSED") != "UNCOMPRESSED":
+            found.append(f"{where}: format conversion needs CompressionFormat UNCOMPRESSED")
+        if "!{" in s3.get("Prefix", "") and not s3.get("ErrorOutputPrefix"):
+            found.append(f"{where}: a Prefix with expressions needs an ErrorOutputPrefix")
+        schema = conversion["SchemaConfiguration"]
+        if (schema["DatabaseName"], schema["TableName"]) not in tables:
+            found.append(f"{where}: format conversion reads {schema['DatabaseName']}.{schema['TableName']}, not in the app")
+        role = resolve_logical(templates, stack, schema["RoleARN"])
+        policies = [r for _, _, r in resources_of(templates, "AWS::IAM::Policy")
+                    if role and any(ref.get("Ref") == role[1] for ref in r["Properties"]["Roles"])]
+        actions = {a for p in policies for s in _statements(p["Properties"]["PolicyDocument"]) for a in _as_list(s["Action"])}
+        missing = {"glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"} - actions
+        if missing:
+            found.append(f"{where}: its role lacks {sorted(missing)} (format conversion reads the table's schema)")
+        policy_ids = {k for k, r in templates[stack]["Resources"].items() if r in policies}
+        if not policy_ids & _depends_on(templates[stack], logical):
+            found.append(f"{where}: created before its role's policy (Firehose checks the role at creation)")
+    for stack, logical, resource in resources_of(templates, "AWS::Athena::WorkGroup"):
+        props = resource["Properties"]
+        found += _shape_violations("athena", "WorkGroupName", props["Name"], f"{stack}/{logical}")
+        config = props.get("WorkGroupConfiguration", {})
+        if "BytesScannedCutoffPerQuery" in config:
+            found += _shape_violations("athena", "BytesScannedCutoffValue", config["BytesScannedCutoffPerQuery"], f"{stack}/{logical}")
+    for stack, logical, resource in resources_of(templates, "AWS::Athena::NamedQuery"):
+        props = resource["Properties"]
+        where = f"{stack}/{logical}"
+        found += _shape_violations("athena", "DatabaseString", props["Database"], where)
+        found += _shape_violations("athena", "QueryString", props["QueryString"], where)
+        found += _shape_violations("athena", "NameString", props["Name"], where)
+        if props["Database"] not in databases:
+            found.append(f"{where}: database {props['Database']} is not in the app")
+    for stack, logical, resource in resources_of(templates, "AWS::CloudWatch::Dashboard"):
+        body = resource["Properties"]["DashboardBody"]
+        text = "".join(p if isinstance(p, str) else "TOKEN" for p in body["Fn::Join"][1]) if isinstance(body, dict) else body
+        try:
+            widgets = json.loads(text).get("widgets")
+        except ValueError as exc:
+            found.append(f"{stack}/{logical}: the dashboard body is not JSON ({exc})")
+            continue
+        if not widgets:
+            found.append(f"{stack}/{logical}: a dashboard without widgets")
+    for stack, logical, resource in resources_of(templates, "AWS::Events::Rule"):
+        expression = resource["Properties"].get("ScheduleExpression")
+        if expression and expression.startswith("rate(") and not RATE.fullmatch(expression):
+            found.append(f"{stack}/{logical}: {expression!r} is not EventBridge's rate syntax")
+    return found

@@ -28,6 +28,7 @@ from deploy_contracts import (
     log_group_violations,
     quota_retry_violations,
     render_gateway_template,
+    results_violations,
     role_allows,
     ssm_parameter_arn,
     ssm_typed_parameters,
@@ -74,6 +75,56 @@ def test_the_endpoint_alarms_publish_to_the_alert_topic_through_an_import(apps):
     publishers = topic_publishers(apps["dev"].templates)
     assert {service for _, service, _ in publishers} == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
     assert any(what.startswith("HeadlinesServing/") for _, _, what in publishers)
+
+
+# ---- live results: Firehose, Glue, Athena, the dashboard, the schedules (issue #26) ---------------
+def test_the_results_resources_pass_what_aws_checks_at_create_time(app):
+    assert results_violations(app.templates) == []
+    assert list(app.resources(app.pipeline_name, "AWS::KinesisFirehose::DeliveryStream"))
+
+
+def test_the_results_contract_fails_when_broken(apps):
+    """Each check bites: a template broken the way AWS would refuse it is reported."""
+    import copy
+
+    def broken(edit):
+        templates = copy.deepcopy(apps["dev"].templates)
+        edit(templates)
+        return results_violations(templates)
+
+    def resources(templates, type_):
+        return [r for t in templates.values() for r in t["Resources"].values() if r["Type"] == type_]
+
+    def small_buffer(t):
+        resources(t, "AWS::KinesisFirehose::DeliveryStream")[0]["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"]["SizeInMBs"] = 32
+
+    def other_table(t):
+        conversion = resources(t, "AWS::KinesisFirehose::DeliveryStream")[0]["Properties"]["ExtendedS3DestinationConfiguration"]
+        conversion["DataFormatConversionConfiguration"]["SchemaConfiguration"]["TableName"] = "other"
+
+    def no_glue_read(t):
+        for policy in resources(t, "AWS::IAM::Policy"):
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "glue:GetTable" in statement["Action"] and "glue:GetDatabase" not in statement["Action"]:
+                    statement["Action"] = ["glue:GetTable"]
+
+    def tiny_cutoff(t):
+        resources(t, "AWS::Athena::WorkGroup")[0]["Properties"]["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"] = 1024
+
+    def unknown_database(t):
+        resources(t, "AWS::Athena::NamedQuery")[0]["Properties"]["Database"] = "nowhere"
+
+    def bad_rate(t):
+        next(r for r in resources(t, "AWS::Events::Rule") if "ScheduleExpression" in r["Properties"])["Properties"]["ScheduleExpression"] = "rate(1 minutes)"
+
+    def upper_case(t):
+        resources(t, "AWS::Glue::Table")[0]["Properties"]["TableInput"]["Name"] = "Results"
+
+    for edit, expected in ((small_buffer, "at least 64 MiB"), (other_table, "not in the app"), (no_glue_read, "lacks"),
+                           (tiny_cutoff, "BytesScannedCutoffValue"), (unknown_database, "database nowhere"),
+                           (bad_rate, "rate syntax"), (upper_case, "lower case")):
+        violations = broken(edit)
+        assert any(expected in v for v in violations), (edit.__name__, violations)
 
 
 # ---- 6. gateway responses are JSON whatever the message -----------------------------------------

@@ -79,6 +79,13 @@ PROD_TRAINING_JOB = _arn("sagemaker", "training-job/headlines-prod-clf-run1")
 STATE_MACHINE = _arn("states", "stateMachine:headlines-dev-pipeline")
 EXECUTION = _arn("states", "execution:headlines-dev-pipeline:run1")
 STACK = _arn("cloudformation", "stack/HeadlinesPipeline/0a1b2c3d")
+RESULTS = "arn:aws:s3:::<ResultsBucket>"
+IMPORTED_RESULTS = "arn:aws:s3:::<import:HeadlinesPipeline-ResultsBucketName>"
+RESULTS_STREAM = "<import:HeadlinesPipeline-ResultsStreamArn>"
+RESULTS_TABLE = _arn("glue", "table/headlines_dev_results/results")
+RESULTS_DATABASE = _arn("glue", "database/headlines_dev_results")
+GLUE_CATALOG = _arn("glue", "catalog")
+WORKGROUP = _arn("athena", "workgroup/headlines-dev-results")
 
 CALLS: List[Call] = [
     # functions/ingest/ingest.py (S3Store: head_object, upload_fileobj, copy_object, download_file)
@@ -125,6 +132,38 @@ CALLS: List[Call] = [
     # functions/api/app.py
     Call("ApiHandlerRole", "POST /v1/classify", "sagemaker-runtime", "InvokeEndpoint", "<ServingEndpoint>"),
     Call("ApiHandlerRole", "GET /v1/health", "sagemaker", "DescribeEndpoint", "<ServingEndpoint>"),
+    Call("ApiHandlerRole", "results_sink.py: the answer's records", "firehose", "PutRecordBatch", RESULTS_STREAM),
+    # Firehose delivering result records as Parquet (infra/results_store.py), as its role
+    Call("ResultsStreamRole", "delivery: Parquet objects", "s3", "PutObject", RESULTS + "/records/2026/12/07/06/headlines-dev-results-1.parquet"),
+    Call("ResultsStreamRole", "delivery: multipart", "s3", "CreateMultipartUpload", RESULTS + "/records/2026/12/07/06/part"),
+    Call("ResultsStreamRole", "delivery: aborted multipart", "s3", "AbortMultipartUpload", RESULTS + "/records/2026/12/07/06/part"),
+    Call("ResultsStreamRole", "delivery: records it could not convert", "s3", "PutObject", RESULTS + "/errors/format-conversion-failed/2026/12/07/06/x"),
+    Call("ResultsStreamRole", "delivery: the bucket's region", "s3", "GetBucketLocation", RESULTS),
+    Call("ResultsStreamRole", "delivery: listing", "s3", "ListObjectsV2", RESULTS),
+    Call("ResultsStreamRole", "delivery: SSE-KMS", "kms", "GenerateDataKey", KEY, {"kms:ViaService": "s3.us-east-1.amazonaws.com"}),
+    Call("ResultsStreamRole", "format conversion: the table (catalog)", "glue", "GetTable", GLUE_CATALOG),
+    Call("ResultsStreamRole", "format conversion: the table (database)", "glue", "GetTable", RESULTS_DATABASE),
+    Call("ResultsStreamRole", "format conversion: the table", "glue", "GetTable", RESULTS_TABLE),
+    Call("ResultsStreamRole", "format conversion: its versions", "glue", "GetTableVersions", RESULTS_TABLE),
+    Call("ResultsStreamRole", "format conversion: a version", "glue", "GetTableVersion", RESULTS_TABLE),
+    Call("ResultsStreamRole", "error logging", "logs", "PutLogEvents", _arn("logs", "log-group:<ResultsStreamLogs>:log-stream:S3Delivery")),
+    # functions/api/drift_handler.py (Athena runs the query with the caller's permissions)
+    Call("DriftFunctionRole", "drift: the query", "athena", "StartQueryExecution", WORKGROUP),
+    Call("DriftFunctionRole", "drift: wait for it", "athena", "GetQueryExecution", WORKGROUP),
+    Call("DriftFunctionRole", "drift: its rows", "athena", "GetQueryResults", WORKGROUP),
+    Call("DriftFunctionRole", "drift: stop a late query", "athena", "StopQueryExecution", WORKGROUP),
+    Call("DriftFunctionRole", "Athena: the table (catalog)", "glue", "GetTable", GLUE_CATALOG),
+    Call("DriftFunctionRole", "Athena: the table (database)", "glue", "GetTable", RESULTS_DATABASE),
+    Call("DriftFunctionRole", "Athena: the table", "glue", "GetTable", RESULTS_TABLE),
+    Call("DriftFunctionRole", "Athena: the database", "glue", "GetDatabase", RESULTS_DATABASE),
+    Call("DriftFunctionRole", "Athena: list the projected partitions", "s3", "ListObjectsV2", IMPORTED_RESULTS, {"s3:prefix": "records/2026/12/07/06/"}),
+    Call("DriftFunctionRole", "Athena: the bucket's region", "s3", "GetBucketLocation", IMPORTED_RESULTS),
+    Call("DriftFunctionRole", "Athena: read the records", "s3", "GetObject", IMPORTED_RESULTS + "/records/2026/12/07/06/x.parquet"),
+    Call("DriftFunctionRole", "Athena: write the results", "s3", "PutObject", IMPORTED_RESULTS + "/athena/q1.csv"),
+    Call("DriftFunctionRole", "Athena: read the results", "s3", "GetObject", IMPORTED_RESULTS + "/athena/q1.csv"),
+    Call("DriftFunctionRole", "SSE-KMS results", "kms", "GenerateDataKey", IMPORTED_KEY),
+    Call("DriftFunctionRole", "SSE-KMS records", "kms", "Decrypt", IMPORTED_KEY),
+    Call("DriftFunctionRole", "the baseline: metrics.json in the artifact", "s3", "GetObject", IMPORTED_ARTIFACTS + "/models/headlines-clf-run2/output/model.tar.gz"),
     # the notebook: auto-stop, headlines pipeline start/status (headlines/cli/pipeline.py), its own work
     Call("NotebookRole", "auto-stop", "sagemaker", "StopNotebookInstance", _arn("sagemaker", "notebook-instance/headlines-dev-notebook")),
     Call("NotebookRole", "pipeline CLI: find the state machine", "cloudformation", "DescribeStacks", STACK),
@@ -144,9 +183,25 @@ CALLS: List[Call] = [
          _arn("logs", "log-group:/aws/sagemaker/TrainingJobs:log-stream:headlines-dev-notebook-emb-1/algo-1-1")),
     Call("NotebookRole", "lifecycle: its logs", "logs", "PutLogEvents",
          _arn("logs", "log-group:/aws/sagemaker/NotebookInstances:log-stream:headlines-dev-notebook/LifecycleConfigOnStart")),
+    # notebook 04 (notebooks/workshop.py athena_rows): the dashboard's queries in Athena
+    Call("NotebookRole", "notebook 04: a named query's SQL", "athena", "StartQueryExecution", WORKGROUP),
+    Call("NotebookRole", "notebook 04: wait", "athena", "GetQueryExecution", WORKGROUP),
+    Call("NotebookRole", "notebook 04: the rows", "athena", "GetQueryResults", WORKGROUP),
+    Call("NotebookRole", "Athena: the table", "glue", "GetTable", RESULTS_TABLE),
+    Call("NotebookRole", "Athena: read the records", "s3", "GetObject", RESULTS + "/records/2026/12/07/06/x.parquet"),
+    Call("NotebookRole", "Athena: write the results", "s3", "PutObject", RESULTS + "/athena/q1.csv"),
+    Call("NotebookRole", "Athena: SSE-KMS results", "kms", "GenerateDataKey", KEY, {"kms:ViaService": "s3.us-east-1.amazonaws.com"}),
     # CDK's LogRetention function (infra/service_logs.py): the service log groups' retention
     Call("LogRetention", "retention of the training jobs' group", "logs", "PutRetentionPolicy",
          _arn("logs", "log-group:/aws/sagemaker/TrainingJobs")),
+]
+
+# functions/api/feed_handler.py, synthesized with feeds configured (the with_feeds fixture)
+FEED_CALLS: List[Call] = [
+    Call("FeedsFunctionRole", "feeds: classify new items", "sagemaker-runtime", "InvokeEndpoint", "<ServingEndpoint>"),
+    Call("FeedsFunctionRole", "feeds: record them", "firehose", "PutRecordBatch", RESULTS_STREAM),
+    Call("FeedsFunctionRole", "feed_seen.py: claim an item", "dynamodb", "PutItem", "<FeedsSeen.Arn>"),
+    Call("FeedsFunctionRole", "feed_seen.py: release an item", "dynamodb", "DeleteItem", "<FeedsSeen.Arn>"),
 ]
 
 # Calls that must be denied (least privilege has teeth).
@@ -159,6 +214,12 @@ DENIED: List[Call] = [
     Call("TrainingRole", "list outside its prefixes", "s3", "ListObjectsV2", DATA, {"s3:prefix": "other/"}),
     Call("TrainingRole", "HeadObject carries no s3:prefix", "s3", "HeadObject", DATA, action="s3:ListBucket"),
     Call("ApiHandlerRole", "another endpoint", "sagemaker-runtime", "InvokeEndpoint", _arn("sagemaker", "endpoint/other")),
+    Call("ApiHandlerRole", "another stream", "firehose", "PutRecordBatch", _arn("firehose", "deliverystream/other")),
+    Call("ResultsStreamRole", "outside its prefixes", "s3", "PutObject", RESULTS + "/athena/q1.csv"),
+    Call("ResultsStreamRole", "the key outside S3", "kms", "GenerateDataKey", KEY),
+    Call("DriftFunctionRole", "another workgroup", "athena", "StartQueryExecution", _arn("athena", "workgroup/primary")),
+    Call("DriftFunctionRole", "write the records", "s3", "PutObject", IMPORTED_RESULTS + "/records/2026/12/07/06/x.parquet"),
+    Call("NotebookRole", "delete the records", "s3", "DeleteObject", RESULTS + "/records/2026/12/07/06/x.parquet"),
     # a stage reaches its own training jobs only (their names start with <project>-<stage>)
     Call("PipelineStateMachineRole", "prod's jobs", "sagemaker", "StopTrainingJob", PROD_TRAINING_JOB),
     Call("NotebookRole", "prod's jobs", "sagemaker", "DescribeTrainingJob", PROD_TRAINING_JOB),
@@ -243,7 +304,7 @@ def allowing(templates: Mapping[str, Dict[str, Any]], call: Call) -> List[Dict[s
     ]
 
 
-@pytest.mark.parametrize("call", CALLS + DENIED, ids=lambda c: f"{c.who}:{c.service}.{c.operation}:{c.caller}")
+@pytest.mark.parametrize("call", CALLS + FEED_CALLS + DENIED, ids=lambda c: f"{c.who}:{c.service}.{c.operation}:{c.caller}")
 def test_operations_exist_in_botocore_service_models(call):
     model = botocore.session.get_session().get_service_model(call.service)
     assert call.operation in model.operation_names
@@ -255,6 +316,18 @@ def test_every_runtime_call_is_allowed(dev, call):
         f"{call.caller}: {call.iam_action()} on {call.resource} with {call.context or 'no condition keys'} "
         f"is allowed by no statement of {call.who}*"
     )
+
+
+@pytest.mark.parametrize("call", FEED_CALLS, ids=lambda c: f"{c.who}:{c.iam_action()}:{c.caller}")
+def test_every_feed_reader_call_is_allowed(with_feeds, call):
+    assert allowing(with_feeds.templates, call), f"{call.caller}: {call.iam_action()} on {call.resource} is allowed by no statement"
+
+
+def test_the_feed_reader_role_is_covered_and_nothing_more(with_feeds):
+    feed_actions = {statement_action for statement in statements_of(with_feeds.templates, "FeedsFunctionRole")
+                    for statement_action in _as_list(statement["Action"])}
+    assert feed_actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                            "sagemaker:InvokeEndpoint", "firehose:PutRecordBatch", "dynamodb:PutItem", "dynamodb:DeleteItem"}
 
 
 @pytest.mark.parametrize("call", DENIED, ids=lambda c: f"{c.who}:{c.iam_action()}:{c.caller}")
@@ -298,10 +371,12 @@ _ARN_FORMATS = {
     "AWS::SageMaker::Endpoint": "arn:aws:sagemaker:{region}:{account}:endpoint/{name}",
     "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{name}",
     "AWS::StepFunctions::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
     "AWS::S3::Bucket": "{name}",  # a bucket's Arn is already arn:aws:s3:::<Logical> (resolve)
 }
 _IMPORTS = {"KeyArn": "arn:aws:kms:{region}:{account}:key/imported", "ArtifactsBucketName": "imported-artifacts-bucket",
-            "AlertsTopicArn": "arn:aws:sns:{region}:{account}:imported"}
+            "AlertsTopicArn": "arn:aws:sns:{region}:{account}:imported", "ResultsBucketName": "imported-results-bucket",
+            "ResultsStreamArn": "arn:aws:firehose:{region}:{account}:deliverystream/imported"}
 
 
 def _plausible(text: str, resources: Mapping[str, Dict[str, Any]]) -> str:

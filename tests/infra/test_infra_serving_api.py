@@ -73,7 +73,8 @@ def test_deployment_guardrails_roll_back_on_the_endpoint_alarms(dev):
     deployment = endpoint["DeploymentConfig"]
     routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing["Type"] == "ALL_AT_ONCE" and routing["WaitIntervalInSeconds"] >= 300
-    alarms = dev.resources(dev.serving_name, "AWS::CloudWatch::Alarm")
+    alarms = {k: a for k, a in dev.resources(dev.serving_name, "AWS::CloudWatch::Alarm").items()
+              if a["Properties"].get("Namespace") == "AWS/SageMaker"}  # the drift watch's alarms are not the endpoint's
     assert sorted(a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]) == sorted(alarms)
     for alarm in alarms.values():  # literal endpoint name: no cycle with the endpoint's rollback alarms
         assert {"Name": "EndpointName", "Value": "headlines-dev"} in alarm["Properties"]["Dimensions"]

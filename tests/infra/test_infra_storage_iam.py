@@ -44,9 +44,9 @@ def _buckets(dev):
     return dev.resources(dev.pipeline_name, "AWS::S3::Bucket")
 
 
-def test_three_buckets_block_public_access_and_are_encrypted(dev):
+def test_four_buckets_block_public_access_and_are_encrypted(dev):
     buckets = _buckets(dev)
-    assert len(buckets) == 3
+    assert len(buckets) == 4  # data, artifacts, results (infra/results_store.py), access logs
     algorithms = []
     for props in (b["Properties"] for b in buckets.values()):
         assert props["PublicAccessBlockConfiguration"] == {
@@ -58,8 +58,8 @@ def test_three_buckets_block_public_access_and_are_encrypted(dev):
         rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         algorithms.append(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"])
         assert props["LifecycleConfiguration"]["Rules"], "every bucket has lifecycle rules"
-    # data + artifacts with the project KMS key, the access-log bucket with SSE-S3
-    assert sorted(algorithms) == ["AES256", "aws:kms", "aws:kms"]
+    # data, artifacts and results with the project KMS key, the access-log bucket with SSE-S3
+    assert sorted(algorithms) == ["AES256", "aws:kms", "aws:kms", "aws:kms"]
 
 
 def test_artifacts_bucket_is_versioned_and_expires_old_versions(dev):
@@ -75,12 +75,12 @@ def test_artifacts_bucket_is_versioned_and_expires_old_versions(dev):
 def test_data_buckets_log_to_the_access_log_bucket(dev):
     logging = [b["Properties"].get("LoggingConfiguration") for b in _buckets(dev).values()]
     prefixes = sorted(config["LogFilePrefix"] for config in logging if config)
-    assert prefixes == ["artifacts/", "data/"]
+    assert prefixes == ["artifacts/", "data/", "results/"]
 
 
 def test_every_bucket_policy_denies_insecure_transport(dev):
     policies = dev.resources(dev.pipeline_name, "AWS::S3::BucketPolicy")
-    assert len(policies) == 3
+    assert len(policies) == 4
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         denies = [s for s in statements if s["Effect"] == "Deny"]
@@ -93,7 +93,7 @@ def test_dev_stage_deletes_buckets_and_objects_on_destroy(dev):
         assert bucket["DeletionPolicy"] == "Delete"
         assert bucket["UpdateReplacePolicy"] == "Delete"
     auto_delete = dev.resources(dev.pipeline_name, "Custom::S3AutoDeleteObjects")
-    assert len(auto_delete) == 3
+    assert len(auto_delete) == 4
     key = next(iter(dev.resources(dev.pipeline_name, "AWS::KMS::Key").values()))
     assert key["DeletionPolicy"] == "Delete"
 
