@@ -69,5 +69,10 @@ def training_job_prefix(cfg: HeadlinesConfig) -> str:
     return resource_prefix(cfg)[:24]
 
 
+def model_package_group_name(cfg: HeadlinesConfig) -> str:
+    """The stage's SageMaker model package group (``headlines-dev-models``): the model registry."""
+    return f"{resource_prefix(cfg)}-models"
+
+
 def endpoint_name(cfg: HeadlinesConfig) -> str:
     return resource_prefix(cfg)
