@@ -8,6 +8,7 @@ from headlines.config import HeadlinesConfig
 #: CloudFormation output keys the command-line tool reads.
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_API_URL = "ApiUrl"
+OUTPUT_MODEL_PACKAGE_GROUP = "ModelPackageGroupName"
 
 #: Context keys of app.py that are not part of the typed config.
 CONTEXT_REHEARSAL = "headlines:rehearsal"
@@ -70,7 +71,9 @@ def training_job_prefix(cfg: HeadlinesConfig) -> str:
 
 
 def model_package_group_name(cfg: HeadlinesConfig) -> str:
-    """The stage's SageMaker model package group (``headlines-dev-models``): the model registry."""
+    """The start of the stage's SageMaker model package group's name (``headlines-dev-models``); the
+    group ends with 8 hex digits of the stack id (infra/registry.py) and the pipeline stack's
+    ``ModelPackageGroupName`` output names it."""
     return f"{resource_prefix(cfg)}-models"
 
 

@@ -19,6 +19,7 @@ step, and the approval rule that moves the serving pointer.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from aws_cdk import Duration, Fn, RemovalPolicy, Stack
@@ -49,8 +50,6 @@ class RegistryProps:
     inference_image: str
     framework_version: str  # the MXNet version of the image (ModelPackageContainerDefinition.FrameworkVersion)
     manual_approval: bool
-    serving: ParameterRef
-    approval: ParameterRef
     service_name: str
     retention: Retention = Retention()
 
@@ -58,7 +57,8 @@ class RegistryProps:
 class ModelRegistry(Construct):
     """The model package group, and the approval rule with its target function."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, props: RegistryProps) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: RegistryProps, serving: ParameterRef,
+                 approval: ParameterRef) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         suffix = Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", stack.stack_id))))
@@ -70,7 +70,7 @@ class ModelRegistry(Construct):
             model_package_group_description=f"{props.group_prefix}: every model that reached the pipeline's gate",
         )
         self.group.apply_removal_policy(RemovalPolicy.RETAIN)
-        self.group_arn = self.group.attr_model_package_group_arn
+        self.group_arn = stack.format_arn(service="sagemaker", resource="model-package-group", resource_name=self.group_name)
         # Versions are model-package/<group>/<n>.
         self.packages_arn = stack.format_arn(service="sagemaker", resource="model-package",
                                              resource_name=Fn.join("", [self.group_name, "/*"]))
@@ -85,8 +85,8 @@ class ModelRegistry(Construct):
                 environment={
                     "POWERTOOLS_SERVICE_NAME": props.service_name,
                     "MODEL_PACKAGE_GROUP": self.group_name,
-                    "SERVING_PARAMETER": props.serving.name,
-                    "APPROVAL_PARAMETER": props.approval.name,
+                    "SERVING_PARAMETER": serving.name,
+                    "APPROVAL_PARAMETER": approval.name,
                 },
                 timeout=Duration.minutes(1),
                 memory_mb=256,
@@ -99,7 +99,7 @@ class ModelRegistry(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sagemaker:DescribeModelPackage"],
                                                          resources=[self.packages_arn]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=["ssm:PutParameter"],
-                                                         resources=[props.serving.arn, props.approval.arn]))
+                                                         resources=[serving.arn, approval.arn]))
         self.rule = events.Rule(
             self,
             "StateChange",
@@ -112,11 +112,16 @@ class ModelRegistry(Construct):
         self.rule.add_target(targets.LambdaFunction(self.approval.function, retry_attempts=4,
                                                     max_event_age=Duration.hours(2)))
         nag.allow_wildcards(
-            self,
+            scope,  # this function's role and the state machine's (CreateModelPackage)
             (r"Resource::\*", "sagemaker:ListModelPackages has no resource-level permissions; the function lists its own group only."),
-            (r"Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/<PipelineRegistryGroup[A-Za-z0-9]*\.ModelPackageGroupName>/\*",
-             "The versions of the stage's model package group (model-package/<group>/<version>)."),
+            (packages_wildcard(props.group_prefix), "The versions of the stage's model package group (model-package/<group>/<version>)."),
         )
+
+
+def packages_wildcard(group_prefix: str) -> str:
+    """cdk-nag's text of ``model-package/<group>/*`` (the group's name ends with a piece of the stack id)."""
+    return (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:model-package/"
+            rf"{re.escape(group_prefix)}-.*/\*")
 
 
 class RegistrationSteps(Construct):
@@ -141,8 +146,8 @@ class RegistrationSteps(Construct):
             iam_action="sagemaker:CreateModelPackage",
             iam_resources=[registry.packages_arn, registry.group_arn],
             parameters=create_model_package_parameters(registry.group_name, props, status),
-            result_selector={"arn.$": "$.ModelPackageArn"},
-            result_path="$.registered",
+            result_selector={"arn.$": "$.ModelPackageArn", "status": status},
+            result_path="$.approved.model_package",
             task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
             comment=f"CreateModelPackage in the stage's model package group, {status}",
         )
@@ -181,7 +186,9 @@ def registration_expression(code_sha256: str, metric: str, threshold: float, tol
         "  $id := $in.identity;\n"
         "  $str := function($v) { $exists($v) and $v != null ? $string($v) : 'none' };\n"
         "  $merge([$in, {\n"
-        "    'approved': $merge([$in.approved, {'model_version': $id.model_version}]),\n"
+        "    'approved': $merge([$in.approved, {'model_version': $id.model_version, 'gate': $merge([$in.quality, {\n"
+        "      'champion_version': $id.champion_version, 'test_rows': $id.test_rows,\n"
+        "      'test_rows_sha256': $id.test_rows_sha256, 'verdict': 'promote'}])}]),\n"
         "    'registration': {\n"
         "      'metrics_url': $id.metrics_url,\n"
         f"      'description': 'model ' & $id.model_version & ': {metric} ' & $str($in.quality.value) & ', champion ' & $str($in.quality.champion) & ' on the same ' & $id.test_rows & ' rows',\n"
