@@ -48,8 +48,8 @@ from infra.publish_steps import ModelVersionStep, ModelVersionStepProps, Paramet
 from infra.quality_gate import QualityGate, QualityGateProps
 from infra.registry import ModelRegistry, RegistrationSteps, RegistryProps
 from infra.retention import Retention
-from infra.task_retries import SSM_TRANSIENT_ERRORS, backoff_retry
 from infra.storage import Storage
+from infra.task_retries import SSM_TRANSIENT_ERRORS, backoff_retry
 from infra.training_jobs import ClassifierJob, EmbeddingsJob, JobStorage, TrainingJobProps, scope_training_jobs
 
 

@@ -25,8 +25,8 @@ from headlines import hyperparameters
 from headlines.config import HeadlinesConfig
 from headlines.naming import (
     OUTPUT_API_URL,
-    OUTPUT_STATE_MACHINE_ARN,
     OUTPUT_MODEL_PACKAGE_GROUP,
+    OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,
     endpoint_name,
     model_package_group_name,

@@ -9,7 +9,7 @@ import hashlib
 import os
 import tarfile
 import tempfile
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from metrics import classification_report
@@ -39,7 +39,7 @@ def _model_folder(channel: str, scratch: str) -> Optional[str]:
     return scratch
 
 
-def score_champion(channel: Optional[str], rows: List[Headline]) -> Optional[Dict[str, object]]:
+def score_champion(channel: Optional[str], rows: List[Headline]) -> Optional[Dict[str, Any]]:
     """The champion's accuracy and macro-F1 on ``rows``; None without a champion channel (or an empty one)."""
     if not channel or not os.path.isdir(channel):
         return None

@@ -507,7 +507,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             args.model_dir, lines[-1] if lines else type(error).__name__)) from error
     print(metric_line("test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}), flush=True)
     if champion is not None:
-        print(metric_line("champion", {"accuracy": champion["accuracy"], "macro_f1": champion["macro_f1"]}),
+        print(metric_line("champion", {"accuracy": float(champion["accuracy"]), "macro_f1": float(champion["macro_f1"])}),
               flush=True)
     return metrics
 
