@@ -90,7 +90,7 @@ class Gate:
             "gate_metric": self.metric, "gate_value": self.value, "gate_threshold": self.threshold,
             "gate_tolerance": self.tolerance, "champion_version": self.champion_version or "none",
             "champion_value": self.champion_value, "test_rows": self.test_rows,
-            "test_rows_sha256": self.test_rows_sha256, "verdict": self.verdict, "reason": self.reason_refused()[:256],
+            "test_rows_sha256": self.test_rows_sha256, "verdict": self.verdict, "reason": self.reason_refused()[:256] or "none",
         })
 
 

@@ -33,7 +33,9 @@ def record_of(package: Dict[str, Any]) -> ModelRecord:
     metadata = dict(package.get("CustomerMetadataProperties") or {})
     containers = (package.get("InferenceSpecification") or {}).get("Containers") or [{}]
     status = package.get("ModelApprovalStatus", "")
-    approved_at = metadata.get("approved_at") or (_iso(package.get("LastModifiedTime")) if status == APPROVED else None)
+    approved_at = metadata.get("approved_at", "none")
+    if approved_at == "none":  # approved in SageMaker's console, or never
+        approved_at = _iso(package.get("LastModifiedTime")) if status == APPROVED else None
     metrics = {}
     for key, name in METRIC_METADATA.items():
         try:

@@ -179,7 +179,8 @@ def create_model_package_parameters(group_name: str, props: RegistryProps, statu
 
 def registration_expression(code_sha256: str, metric: str, threshold: float, tolerance: float, status: str) -> str:
     """JSONata: the state with ``approved.model_version`` and ``registration`` (every metadata value a string)."""
-    approved_at = "$states.context.State.EnteredTime" if status == APPROVED else "''"
+    # SageMaker's metadata values are 1 to 256 characters: "none" stands for no value.
+    approved_at = "$states.context.State.EnteredTime" if status == APPROVED else "'none'"
     return (
         "{% (\n"
         "  $in := $states.input;\n"
@@ -209,7 +210,7 @@ def registration_expression(code_sha256: str, metric: str, threshold: float, tol
         "        'test_rows': $id.test_rows,\n"
         "        'test_rows_sha256': $id.test_rows_sha256,\n"
         "        'verdict': 'promote',\n"
-        "        'reason': '',\n"
+        "        'reason': 'none',\n"
         "        'test_accuracy': $str($in.approved.metrics.test_accuracy),\n"
         "        'test_macro_f1': $str($in.approved.metrics.test_macro_f1),\n"
         f"        'approved_at': {approved_at}\n"

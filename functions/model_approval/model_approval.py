@@ -26,8 +26,8 @@ def _time(value: Any) -> str:
 
 
 def approval_time(package: Dict[str, Any]) -> str:
-    metadata = package.get("CustomerMetadataProperties") or {}
-    return metadata.get("approved_at") or _time(package.get("LastModifiedTime"))
+    approved_at = (package.get("CustomerMetadataProperties") or {}).get("approved_at", "none")
+    return _time(package.get("LastModifiedTime")) if approved_at == "none" else approved_at
 
 
 def approved_packages(sagemaker: Any, group: str) -> List[Dict[str, Any]]:
