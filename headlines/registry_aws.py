@@ -15,7 +15,13 @@ import os
 from typing import Any, Callable, Dict, List, Optional
 
 from headlines.config import HeadlinesConfig
-from headlines.naming import model_package_group_name, serving_model_parameter, serving_stack_name
+from headlines.naming import (
+    OUTPUT_MODEL_PACKAGE_GROUP,
+    model_package_group_name,
+    pipeline_stack_name,
+    serving_model_parameter,
+    serving_stack_name,
+)
 from headlines.registry import APPROVED, ModelRecord, RegistryError
 
 #: Metrics the pipeline copies into the metadata (SageMaker keeps ModelMetrics as S3 URIs only).
@@ -60,13 +66,25 @@ class AwsRegistry:
 
     @classmethod
     def for_config(cls, cfg: HeadlinesConfig, region: Optional[str] = None) -> "AwsRegistry":
+        """The deployed stage's registry: its group is named by the pipeline stack's output."""
         import boto3
 
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
             raise RegistryError("no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION) or pass --region")
-        client = boto3.session.Session(region_name=region).client("sagemaker")
-        return cls(client, model_package_group_name(cfg), serving_model_parameter(cfg), serving_stack_name(cfg))
+        session = boto3.session.Session(region_name=region)
+        registry = cls(session.client("sagemaker"), model_package_group_name(cfg), serving_model_parameter(cfg),
+                       serving_stack_name(cfg))
+        stack = pipeline_stack_name(cfg)
+        answer = registry._call(f"reading stack {stack} (is it deployed in {region}?)",
+                                session.client("cloudformation").describe_stacks, StackName=stack)
+        outputs = {item["OutputKey"]: item["OutputValue"] for item in (answer["Stacks"][0].get("Outputs") or [])}
+        if OUTPUT_MODEL_PACKAGE_GROUP not in outputs:
+            raise RegistryError(f"stack {stack} has no {OUTPUT_MODEL_PACKAGE_GROUP} output: deploy it again "
+                                f"(npx cdk deploy {stack}) to create the model registry")
+        registry.group = outputs[OUTPUT_MODEL_PACKAGE_GROUP]
+        registry.where = f"model package group {registry.group}"
+        return registry
 
     def _call(self, doing: str, fn: Callable[..., Dict[str, Any]], **kwargs: Any) -> Dict[str, Any]:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError

@@ -245,3 +245,25 @@ def test_aws_backend_on_moto(aws):
         reg.approve(registry, "bbbb2222")
     with pytest.raises(reg.RegistryError, match="no model cccc"):
         reg.approve(registry, "cccc")
+
+
+def test_the_cli_finds_the_group_through_the_stack_output(aws, monkeypatch, capsys):
+    import boto3
+
+    from headlines.cli import commands as cli
+
+    sagemaker, _ = aws
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    assert cli.main(["model", "list", "--aws"]) == 2  # the pipeline stack is not deployed: one line
+    err = capsys.readouterr().err
+    assert err.startswith("error: reading stack HeadlinesPipeline") and err.count("\n") == 1
+    boto3.client("cloudformation", region_name="us-east-1").create_stack(StackName="HeadlinesPipeline", TemplateBody=json.dumps({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"ModelPackageGroupName": {"Value": GROUP}}}))
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    register(sagemaker, "aaaa1111", reg.PENDING)
+    assert cli.main(["model", "approve", "aaaa1111", "--aws", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["status"] == reg.APPROVED and "HeadlinesServing" in answer["next"]
+    assert cli.main(["model", "list", "--aws"]) == 0
+    assert capsys.readouterr().out.startswith("* aaaa1111")
