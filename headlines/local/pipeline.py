@@ -48,7 +48,7 @@ class PipelineError(Exception):
 @dataclass(frozen=True)
 class TrainResult:
     artifact: Path  # model.tar.gz
-    model_dir: Path  # its unpacked copy in the registry (<workdir>/model when it serves)
+    model_dir: Path  # its unpacked copy: <workdir>/model when approved, else in the registry
     metrics: Dict[str, Any]
     gate: Gate
     record: ModelRecord  # as registered: Approved, PendingManualApproval or Rejected
@@ -243,6 +243,7 @@ def package_model(model_dir: Path, run_dir: Path, workdir: Path, config: Headlin
         description="approved by the gate" if status == APPROVED else gate.reason_refused() or "awaiting approval"))
     if status == APPROVED:
         registry.serving_changed(serving(registry.records()))
+        kept = workdir / CURRENT_MODEL  # the served copy: what serve, evaluate and report read by default
     return TrainResult(artifact, kept, metrics, gate, record)
 
 
