@@ -22,7 +22,8 @@ def _registry(args: argparse.Namespace) -> reg.Registry:
         from headlines.config import load_config
         from headlines.registry_aws import AwsRegistry
 
-        return AwsRegistry.for_config(load_config(), region=args.region)
+        overrides = {"headlines.stage": args.stage} if args.stage else {}
+        return AwsRegistry.for_config(load_config(overrides), region=args.region)
     from headlines.local.registry import LocalRegistry
 
     return LocalRegistry(args.workdir)
@@ -99,6 +100,7 @@ def register(subparsers: Any) -> None:
         parser.add_argument("--aws", action="store_true",
                             help="the deployed stage's SageMaker model package group instead of the local registry")
         parser.add_argument("--region", default=None, help="AWS region (default: AWS_REGION)")
+        parser.add_argument("--stage", default=None, help="with --aws: the stage (default: cdk.json's)")
 
     for name, run, helptext, takes_version in (
         ("list", _list, "every registered model (* marks the one serving)", False),
