@@ -1,10 +1,13 @@
-"""Pipeline step 4: the quality gate and the execution's outcome (states only, no resources).
+"""Pipeline step 4: the quality gate (states only, no resources).
 
-``Read quality metric`` picks the configured metric from the classifier job's
+``Read quality metric`` picks the configured metric, and the champion's figure on the same
+test rows (``champion_<metric>``, when the job scored one), from the classifier job's
 ``FinalMetricDataList`` and builds the approval record; the ``Quality gate`` Choice runs the
-``approved`` steps (model version, publish) for a model at or above the threshold and ends in
-``Model approved``, and fails the execution with a clear cause when the metric is missing or
-below it. The gate states use JSONata, so that a missing metric is a value, not a runtime error.
+``approved`` steps (model version, registration, publish) for a model at or above the
+threshold and no worse than the champion's by more than the tolerance, and fails the execution
+with a clear cause and both figures otherwise (``QualityMetricMissing``, ``QualityGateFailed``,
+``WorseThanChampion``). headlines/registry.py's ``Gate`` is the same rule for local training.
+The gate states use JSONata, so that a missing metric is a value, not a runtime error.
 """
 from __future__ import annotations
 

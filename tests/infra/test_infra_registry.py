@@ -267,3 +267,27 @@ def test_the_cli_finds_the_group_through_the_stack_output(aws, monkeypatch, caps
     assert answer["status"] == reg.APPROVED and "HeadlinesServing" in answer["next"]
     assert cli.main(["model", "list", "--aws"]) == 0
     assert capsys.readouterr().out.startswith("* aaaa1111")
+
+
+def _python_condition(jsonata: str) -> str:
+    """The gate's JSONata conditions as Python (they use only comparisons, arithmetic, and, null)."""
+    text = jsonata.removeprefix("{%").removesuffix("%}").strip()
+    text = text.replace("$states.input.quality.value", "value").replace("$states.input.quality.champion", "champion")
+    text = re.sub(r"(\w+) != null", r"\1 is not None", text)
+    return re.sub(r"(\w+) = null", r"\1 is None", text)
+
+
+@pytest.mark.parametrize("value, champion", [(0.85, None), (0.79, None), (0.85, 0.855), (0.85, 0.87), (0.9, 0.87),
+                                             (None, None), (0.8, 0.81), (0.8, 0.8101)])
+def test_the_state_machine_gate_is_the_local_gate(asl, dev, value, champion):
+    """infra/quality_gate.py's Choice and headlines/registry.py's Gate give the same verdict."""
+    cfg = dev.built.cfg.classifier
+    choice = asl["States"]["Quality gate"]
+    verdict = choice["Default"]
+    for rule in choice["Choices"]:
+        if eval(_python_condition(rule["Condition"]), {}, {"value": value, "champion": champion}):  # noqa: S307 - our own template
+            verdict = rule["Next"]
+            break
+    local = reg.Gate(cfg.quality_metric, value, cfg.quality_threshold, cfg.champion_tolerance,
+                     "c0ffee" if champion is not None else None, champion, 100, "ab" * 32)
+    assert (verdict == "Read model version") == (local.verdict == reg.PROMOTE), (verdict, local.reason_refused())
