@@ -285,7 +285,7 @@ def test_the_state_machine_gate_is_the_local_gate(asl, dev, value, champion):
     choice = asl["States"]["Quality gate"]
     verdict = choice["Default"]
     for rule in choice["Choices"]:
-        if eval(_python_condition(rule["Condition"]), {}, {"value": value, "champion": champion}):  # noqa: S307 - our own template
+        if eval(_python_condition(rule["Condition"]), {}, {"value": value, "champion": champion}):  # our own template's conditions
             verdict = rule["Next"]
             break
     local = reg.Gate(cfg.quality_metric, value, cfg.quality_threshold, cfg.champion_tolerance,
