@@ -76,7 +76,7 @@ test: $(STAMP) $(SM_STAMP) browser check docs
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/mypy training inference functions/api functions/ingest functions/model_identity
+	$(BIN)/mypy training inference functions/api functions/ingest functions/model_identity functions/model_approval
 	$(BIN)/lint-imports
 
 ## make docs: the documentation site (mkdocs.yml, docs/) into site/, strictly: a broken link or

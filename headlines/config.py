@@ -110,6 +110,15 @@ class ClassifierConfig(_Strict):
         description="the quality gate's metric, from the training job's final metrics")
     quality_threshold: float = Field(ge=0.0, le=1.0, description="the pipeline fails (QualityGateFailed) and approves "
                                                                  "nothing when the metric is below this")
+    champion_tolerance: float = Field(default=0.01, ge=0.0, le=1.0, description=(
+        "promotion also needs the metric no worse than the approved model's (the champion, scored on the same "
+        "held-out rows) by more than this; the first model has no champion"))
+    manual_approval: Optional[bool] = Field(default=None, description=(
+        "a model that passes the gate is registered PendingManualApproval and waits for headlines model approve; "
+        "null: manual in the prod stage, automatic elsewhere"))
+
+    def approval_is_manual(self, stage: str) -> bool:
+        return self.manual_approval if self.manual_approval is not None else stage == "prod"
 
     _check_hyperparameters = _hyperparameters("validate_classifier")
     _check_instance_types = _instance_type("training", "instance_type", "gpu_instance_type")

@@ -8,6 +8,7 @@ from headlines.config import HeadlinesConfig
 #: CloudFormation output keys the command-line tool reads.
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_API_URL = "ApiUrl"
+OUTPUT_MODEL_PACKAGE_GROUP = "ModelPackageGroupName"
 
 #: Context keys of app.py that are not part of the typed config.
 CONTEXT_REHEARSAL = "headlines:rehearsal"
@@ -67,6 +68,13 @@ def training_job_prefix(cfg: HeadlinesConfig) -> str:
     """``headlines-dev``: the pipeline's jobs are ``<prefix>-emb-<execution>`` and
     ``<prefix>-clf-<execution>``; roles are scoped by it, so each stage reaches only its own jobs."""
     return resource_prefix(cfg)[:24]
+
+
+def model_package_group_name(cfg: HeadlinesConfig) -> str:
+    """The start of the stage's SageMaker model package group's name (``headlines-dev-models``); the
+    group ends with 8 hex digits of the stack id (infra/registry.py) and the pipeline stack's
+    ``ModelPackageGroupName`` output names it."""
+    return f"{resource_prefix(cfg)}-models"
 
 
 def endpoint_name(cfg: HeadlinesConfig) -> str:

@@ -96,7 +96,7 @@ class IngestStep(PythonFunction):
             payload=sfn.TaskInput.from_object(ingest_event(props.sources, data.bucket_name)),
             payload_response_only=True,
             retry_on_service_exceptions=False,
-            result_selector={"objects.$": "$.objects"},
+            result_selector={"objects.$": "$.objects", "checksums.$": "$.checksums"},
             result_path="$.ingest",
             task_timeout=sfn.Timeout.duration(Duration.minutes(16)),
             comment="Fetch text8 and the News Aggregator zip into the data bucket (skips objects already there)",

@@ -3,7 +3,9 @@
 Read the data and artifacts, write ``scratch/``, start and follow the project's pipeline, run
 training jobs (named ``<project>-...``) with the training role (``iam:PassRole`` on that role
 only, to SageMaker only), read their logs, read the approved-model parameters, stop its own
-instance (the idle auto-stop) and call the project's endpoint.
+instance (the idle auto-stop), call the project's endpoint, and list and describe the stage's
+registered models (``headlines model list|show --aws``); approving one (UpdateModelPackage) is
+not the notebook's to do.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class NotebookAccessProps:
     parameter_names: Sequence[str]  # SSM parameters it reads
     training_job_prefix: str  # the training jobs it may run are named <prefix>-...
     endpoint_name: str
+    model_package_group_prefix: str  # the stage's registry: <prefix>-<8 hex of the stack id>
 
 
 def notebook_statements(
@@ -86,6 +89,13 @@ def notebook_statements(
             actions=["logs:GetLogEvents"],
             resources=[f"arn:{partition}:logs:{region}:{account}:log-group:{TRAINING_JOBS_LOG_GROUP}:log-stream:{props.training_job_prefix}-*"],
         ),
+        # The stage's model registry: list and describe (ListModelPackages has no resource-level permissions).
+        iam.PolicyStatement(actions=["sagemaker:ListModelPackages"], resources=["*"]),
+        iam.PolicyStatement(
+            actions=["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"],
+            resources=[f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{props.model_package_group_prefix}-*",
+                       f"arn:{partition}:sagemaker:{region}:{account}:model-package/{props.model_package_group_prefix}-*/*"],
+        ),
         # Call the project's model directly (the REST API itself is public, optionally behind a key).
         iam.PolicyStatement(
             actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
@@ -107,6 +117,7 @@ class NotebookRole(iam.Role):
         for statement in notebook_statements(Stack.of(self), props, storage, training_role):
             self.add_to_principal_policy(statement)
         machine, jobs = re.escape(props.state_machine_name), re.escape(props.training_job_prefix)
+        group = re.escape(props.model_package_group_prefix)
         nag.allow_wildcards(
             self,
             (nag.objects_under("StorageData", ""), "Data scientists read every object of the project's data bucket (and write only scratch/)."),
@@ -117,4 +128,7 @@ class NotebookRole(iam.Role):
             (rf"Resource::arn:{nag.PARTITION}:cloudformation:{nag.REGION}:{nag.ACCOUNT}:stack/[A-Za-z0-9-]+/\*", "Reads the outputs of the project's two stacks (the stack id suffix is generated)."),
             (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{jobs}-\*", "Training jobs whose names start with the project and stage only."),
             (rf"Resource::arn:{nag.PARTITION}:logs:{nag.REGION}:{nag.ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:log-stream:{jobs}-\*", "Reads the log streams of its stage's training jobs (named per job) to follow them."),
+            (r"Resource::\*", "sagemaker:ListModelPackages has no resource-level permissions (headlines model list --aws)."),
+            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:model-package(?:-group)?/{group}-\*(?:/\*)?",
+             "Describes the stage's model package group and its versions (the group's name ends with a piece of the stack id)."),
         )

@@ -2,12 +2,19 @@
 
     Ingest datasets (Lambda)                                   infra/ingest_step.py
       -> Train embeddings (BlazingText training job, .sync)    infra/training_jobs.py
-      -> Train classifier (MXNet script-mode training job, .sync)
+      -> Find champion (ssm:GetParameter of the serving pointer) -> Champion? (Choice)
+      -> Train classifier [against the champion] (MXNet script-mode training job, .sync;
+         the champion channel when a model is approved: scored on the same test rows)
       -> Read quality metric -> Quality gate (Choice) -> Fail  infra/quality_gate.py
-      -> Read model version (Lambda: metrics.json of the artifact)
+      -> Read model version (Lambda: metrics.json of the artifact, copied beside it)
+      -> Prepare registration -> Register model                infra/registry.py
+         (sagemaker:CreateModelPackage: Approved, or PendingManualApproval in prod)
       -> Point serving at the model, Publish approval record   infra/publish_steps.py
-         (ssm:PutParameter)
-      -> Model approved (Succeed)                              infra/quality_gate.py
+         (ssm:PutParameter; auto-approving stages only)
+      -> Model approved | Model awaiting approval (Succeed)
+
+An approval later (``headlines model approve``, SageMaker's console) reaches the same pointer
+through the registry's EventBridge rule (infra/registry.py).
 
 Both SSM parameters belong to this stack (CloudFormation creates them with the value ``none``
 and deletes them with the stack), so a destroyed stage leaves no pointer to a deleted bucket.
@@ -30,6 +37,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from headlines.naming import NO_MODEL, NO_MODEL_POINTER
@@ -38,8 +46,10 @@ from infra.ingest_step import IngestStep, IngestStepProps
 from infra.pipeline_alerts import AlertsTopic, AlertsTopicProps, FailedExecutionsRule
 from infra.publish_steps import ModelVersionStep, ModelVersionStepProps, ParameterRef, PublishApproval, PublishApprovalProps
 from infra.quality_gate import QualityGate, QualityGateProps
+from infra.registry import ModelRegistry, RegistrationSteps, RegistryProps
 from infra.retention import Retention
 from infra.storage import Storage
+from infra.task_retries import SSM_TRANSIENT_ERRORS, backoff_retry
 from infra.training_jobs import ClassifierJob, EmbeddingsJob, JobStorage, TrainingJobProps, scope_training_jobs
 
 
@@ -55,6 +65,7 @@ class PipelineProps:
     quality_gate: QualityGateProps
     model_version: ModelVersionStepProps
     alerts: AlertsTopicProps
+    registry: RegistryProps
     training_job_prefix: str = "headlines"  # the jobs' names start with it (stage-scoped)
     timeout_minutes: int = 240
     retention: Retention = Retention()
@@ -90,9 +101,30 @@ class Pipeline(Construct):
         self.identity = ModelVersionStep(
             self, "ModelIdentity", props=props.model_version, artifacts=storage.artifacts, key=storage.key
         )
-        publish = PublishApproval(self, "Publish", props=PublishApprovalProps(serving=self.serving_model, approval=self.approval))
-        gate = QualityGate(self, "QualityGate", props=props.quality_gate, approved=self.identity.task.next(publish.chain))
-        definition = self.ingest.task.next(embeddings.task).next(classifier.task).next(gate.start)
+        self.registry = ModelRegistry(self, "Registry", props=props.registry, serving=self.serving_model,
+                                      approval=self.approval)
+        registration = RegistrationSteps(
+            self, "Registration", props=props.registry, registry=self.registry, code_sha256=sourcedir.asset_hash,
+            gate_metric=props.quality_gate.metric, threshold=props.quality_gate.threshold,
+            tolerance=props.quality_gate.tolerance,
+        )
+        if props.registry.manual_approval:
+            registration.register.next(sfn.Succeed(self, "Model awaiting approval", output_path="$.approved",
+                                                   comment="headlines model approve VERSION (or SageMaker's console)"))
+        else:
+            publish = PublishApproval(self, "Publish", props=PublishApprovalProps(serving=self.serving_model, approval=self.approval))
+            registration.register.next(publish.chain).next(sfn.Succeed(self, "Model approved", output_path="$.approved"))
+        gate = QualityGate(self, "QualityGate", props=props.quality_gate,
+                           approved=self.identity.task.next(registration.start))
+        champion = self._find_champion()
+        choice = (
+            sfn.Choice(self, "Champion?", comment="an approved model is scored on the same test rows")
+            .when(sfn.Condition.string_matches("$.champion.pointer", "none *"), classifier.task)
+            .otherwise(classifier.against_champion)
+        )
+        self.ingest.task.next(embeddings.task).next(champion).next(choice)
+        classifier.task.next(gate.start)
+        classifier.against_champion.next(gate.start)
 
         self.log_group = self._log_group(props.resource_prefix, props.retention)
         self.state_machine = sfn.StateMachine(
@@ -100,7 +132,7 @@ class Pipeline(Construct):
             "StateMachine",
             state_machine_name=props.state_machine_name,
             comment="headlines: ingest -> embeddings -> classifier -> quality gate -> publish",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition_body=sfn.DefinitionBody.from_chainable(self.ingest.task),
             timeout=Duration.minutes(props.timeout_minutes),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -118,6 +150,27 @@ class Pipeline(Construct):
             (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{re.escape(props.training_job_prefix)}-\*", "The SageMaker .sync integration creates, describes and stops the stage's training jobs, whose names are made per execution."),
             nag.XRAY,
         )
+
+    def _find_champion(self) -> tasks.CallAwsService:
+        """``$.champion``: the serving pointer (``<model_version> <model_data_url>``, or ``none ...``)."""
+        task = tasks.CallAwsService(
+            self,
+            "Find champion",
+            service="ssm",
+            action="getParameter",
+            iam_action="ssm:GetParameter",
+            iam_resources=[self.serving_model.arn],
+            parameters={"Name": self.serving_model.name},
+            result_selector={
+                "pointer.$": "$.Parameter.Value",
+                "model_data_url.$": "States.ArrayGetItem(States.StringSplit($.Parameter.Value, ' '), 1)",
+            },
+            result_path="$.champion",
+            task_timeout=sfn.Timeout.duration(Duration.minutes(2)),
+            comment="The approved model (the serving pointer): the champion the new model is compared with",
+        )
+        task.add_retry(**backoff_retry(SSM_TRANSIENT_ERRORS, interval_s=2, attempts=5))
+        return task
 
     def _model_parameters(self) -> list:
         """Owned by this stack (deleted with it, whatever the stage: a retained fixed name would

@@ -1,7 +1,8 @@
 """Pipeline steps 5 and 6: the approved model's identity, then the two SSM parameters.
 
 - ``ModelVersionStep``: a Lambda reads ``model_version`` from metrics.json inside the trained
-  model.tar.gz (the content hash of its parameters; functions/model_identity/);
+  model.tar.gz (the content hash of its parameters; functions/model_identity/), with the test
+  rows' count and checksum, and copies metrics.json beside the artifact (``$.identity``);
 - ``PublishApproval``: ``ssm:PutParameter`` of ``<model_version> <model_data_url>`` (what the
   serving stack deploys) and of the approval record (JSON).
 """
@@ -67,25 +68,29 @@ class ModelVersionStep(PythonFunction):
                 retention=props.retention,
             ),
         )
+        # It reads the artifact and writes its metrics.json beside it (the model package's ModelMetrics).
         self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(MODELS_PREFIX + "*")])
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"],
+                                resources=[artifacts.arn_for_objects(MODELS_PREFIX + "*")])
         )
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=[key.key_arn]))
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                                                              resources=[key.key_arn]))
         self.task = tasks.LambdaInvoke(
             self,
             "Read model version",
             lambda_function=self.function,
-            payload=sfn.TaskInput.from_object({"model_data_url.$": "$.approved.model_data_url"}),
+            payload=sfn.TaskInput.from_object({"model_data_url.$": "$.approved.model_data_url", "details": True}),
             payload_response_only=True,
             retry_on_service_exceptions=False,
-            result_path="$.approved.model_version",
+            result_path="$.identity",
             task_timeout=sfn.Timeout.duration(Duration.minutes(3)),
-            comment="model_version of metrics.json in the artifact (the content hash of its parameters)",
+            comment="model_version of metrics.json in the artifact (the content hash of its parameters), the test "
+                    "rows' count and checksum; metrics.json is copied beside the artifact",
         )
         self.task.add_retry(**backoff_retry(LAMBDA_TRANSIENT_ERRORS, interval_s=2, attempts=5))
         nag.allow_wildcards(
             self,
-            (nag.objects_under("StorageArtifacts", MODELS_PREFIX), "The model-identity function reads trained artifacts under models/ only."),
+            (nag.objects_under("StorageArtifacts", MODELS_PREFIX), "The model-identity function reads trained artifacts under models/ and writes their metrics.json beside them."),
         )
 
 

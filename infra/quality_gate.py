@@ -1,10 +1,13 @@
-"""Pipeline step 4: the quality gate and the execution's outcome (states only, no resources).
+"""Pipeline step 4: the quality gate (states only, no resources).
 
-``Read quality metric`` picks the configured metric from the classifier job's
+``Read quality metric`` picks the configured metric, and the champion's figure on the same
+test rows (``champion_<metric>``, when the job scored one), from the classifier job's
 ``FinalMetricDataList`` and builds the approval record; the ``Quality gate`` Choice runs the
-``approved`` steps (model version, publish) for a model at or above the threshold and ends in
-``Model approved``, and fails the execution with a clear cause when the metric is missing or
-below it. The gate states use JSONata, so that a missing metric is a value, not a runtime error.
+``approved`` steps (model version, registration, publish) for a model at or above the
+threshold and no worse than the champion's by more than the tolerance, and fails the execution
+with a clear cause and both figures otherwise (``QualityMetricMissing``, ``QualityGateFailed``,
+``WorseThanChampion``). headlines/registry.py's ``Gate`` is the same rule for local training.
+The gate states use JSONata, so that a missing metric is a value, not a runtime error.
 """
 from __future__ import annotations
 
@@ -18,20 +21,30 @@ from constructs import Construct
 class QualityGateProps:
     metric: str  # a name of infra.training_jobs.CLASSIFIER_METRICS
     threshold: float
+    tolerance: float = 0.01  # no worse than the champion's by more than this
 
 
-def approval_record_expression(metric: str, threshold: float) -> str:
-    """JSONata: the state's output, with ``quality.value`` null when the job reported no ``metric``."""
+def champion_metric(metric: str) -> str:
+    """The champion's figure on the same rows, as train.py prints it (``champion_macro_f1=...;``)."""
+    return "champion_" + metric.removeprefix("test_")
+
+
+def approval_record_expression(metric: str, threshold: float, tolerance: float = 0.01) -> str:
+    """JSONata: the state's output, with ``quality.value`` null when the job reported no ``metric``,
+    and ``quality.champion`` null when it scored no champion (the first model)."""
     return (
         "{% (\n"
         "  $job := $states.input.classifier_job;\n"
         "  $list := $job.FinalMetricDataList;\n"
         f"  $value := $list[MetricName = '{metric}'][0].Value;\n"
+        f"  $champion := $list[MetricName = '{champion_metric(metric)}'][0].Value;\n"
         "  {\n"
         "    'ingest': $states.input.ingest,\n"
+        "    'champion': $states.input.champion,\n"
         "    'embeddings': $states.input.embeddings,\n"
         "    'classifier': {'job_name': $job.TrainingJobName, 'model_data_url': $job.ModelArtifacts.S3ModelArtifacts},\n"
-        f"    'quality': {{'metric': '{metric}', 'threshold': {threshold}, 'value': $exists($value) ? $value : null}},\n"
+        f"    'quality': {{'metric': '{metric}', 'threshold': {threshold}, 'tolerance': {tolerance}, "
+        "'value': $exists($value) ? $value : null, 'champion': $exists($champion) ? $champion : null},\n"
         "    'approved': {\n"
         "      'model_data_url': $job.ModelArtifacts.S3ModelArtifacts,\n"
         "      'metrics': $exists($list) ? $merge([$list.{MetricName: Value}]) : {},\n"
@@ -54,7 +67,7 @@ class QualityGate(Construct):
             self,
             "Read quality metric",
             comment=f"Pick {metric} from the classifier job's final metrics and build the approval record",
-            outputs=approval_record_expression(metric, threshold),
+            outputs=approval_record_expression(metric, threshold, props.tolerance),
         )
         missing = sfn.Fail.jsonata(
             self,
@@ -72,11 +85,23 @@ class QualityGate(Construct):
             + str(threshold)
             + " (classifier.quality_threshold): model ' & $states.input.classifier.job_name & ' is not approved.' %}",
         )
-        done = sfn.Succeed(self, "Model approved", output_path="$.approved")
+        tolerance = props.tolerance
+        worse = sfn.Fail.jsonata(
+            self,
+            "Worse than the champion",
+            error="WorseThanChampion",
+            cause="{% '" + metric + " = ' & $string($states.input.quality.value) & ' is worse than the approved model\\'s '"
+            " & $string($states.input.quality.champion) & ' on the same held-out rows by more than " + str(tolerance)
+            + " (classifier.champion_tolerance): model ' & $states.input.classifier.job_name & ' is not registered.' %}",
+        )
         self.choice = (
-            sfn.Choice.jsonata(self, "Quality gate", comment=f"{metric} >= {threshold}")
+            sfn.Choice.jsonata(self, "Quality gate",
+                               comment=f"{metric} >= {threshold} and no worse than the champion's - {tolerance}")
             .when(sfn.Condition.jsonata("{% $states.input.quality.value = null %}"), missing)
-            .when(sfn.Condition.jsonata(f"{{% $states.input.quality.value >= {threshold} %}}"), approved.next(done))
-            .otherwise(below)
+            .when(sfn.Condition.jsonata(f"{{% $states.input.quality.value < {threshold} %}}"), below)
+            .when(sfn.Condition.jsonata(
+                f"{{% $states.input.quality.champion != null and $states.input.quality.value < "
+                f"$states.input.quality.champion - {tolerance} %}}"), worse)
+            .otherwise(approved)
         )
         self.start.next(self.choice)

@@ -25,10 +25,12 @@ from headlines import hyperparameters
 from headlines.config import HeadlinesConfig
 from headlines.naming import (
     OUTPUT_API_URL,
+    OUTPUT_MODEL_PACKAGE_GROUP,
     OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,
     dashboard_name,
     endpoint_name,
+    model_package_group_name,
     pipeline_stack_name,
     resource_prefix,
     results_database,
@@ -55,6 +57,7 @@ from infra.pipeline import Pipeline, PipelineProps
 from infra.pipeline_alerts import AlertsTopicProps
 from infra.publish_steps import ModelVersionStepProps
 from infra.quality_gate import QualityGateProps
+from infra.registry import RegistryProps
 from infra.rest_api import RestApiProps
 from infra.results_recording import RecordingTarget
 from infra.results_store import ResultsStore, ResultsStoreProps
@@ -92,6 +95,7 @@ def notebook_props(cfg: HeadlinesConfig) -> NotebookProps:
             parameter_names=(approved_model_parameter(cfg), serving_model_parameter(cfg)),
             training_job_prefix=training_job_prefix(cfg),
             endpoint_name=endpoint_name(cfg),
+            model_package_group_prefix=model_package_group_name(cfg),
         ),
     )
 
@@ -139,7 +143,16 @@ def pipeline_props(cfg: HeadlinesConfig, images: Images) -> PipelineProps:
             hyperparameters=hyperparameters.classifier_hyperparameters(cfg),
             tags=tags,
         ),
-        quality_gate=QualityGateProps(metric=classifier.quality_metric, threshold=classifier.quality_threshold),
+        quality_gate=QualityGateProps(metric=classifier.quality_metric, threshold=classifier.quality_threshold,
+                                      tolerance=classifier.champion_tolerance),
+        registry=RegistryProps(
+            group_prefix=model_package_group_name(cfg),
+            inference_image=images.mxnet_inference,
+            framework_version=classifier.framework_version,
+            manual_approval=classifier.approval_is_manual(cfg.stage),
+            service_name=f"{cfg.project_name}-model-approval",
+            retention=retention,
+        ),
         model_version=ModelVersionStepProps(service_name=f"{cfg.project_name}-model-identity", retention=retention),
     )
 
@@ -327,6 +340,8 @@ class PipelineStack(Stack):
                   description="SSM parameter the pipeline writes the approval record to")
         CfnOutput(self, "ServingModelParameter", value=self.pipeline.serving_parameter_name,
                   description="SSM parameter the serving stack deploys the model of")
+        CfnOutput(self, OUTPUT_MODEL_PACKAGE_GROUP, value=self.pipeline.registry.group_name,
+                  description="The model registry: headlines model list --aws")
         CfnOutput(self, "AlertsTopicArn", value=self.pipeline.topic.topic_arn, export_name=self.export_name("AlertsTopicArn"))
         CfnOutput(self, "NotebookName", value=self.notebook.notebook_name if self.notebook else "(disabled)")
         CfnOutput(self, "ResultsBucketName", value=self.results.bucket.bucket_name, export_name=self.export_name("ResultsBucketName"))

@@ -30,7 +30,9 @@ from infra.storage import EMBEDDINGS_PREFIX, MODELS_PREFIX
 from infra.task_retries import SAGEMAKER_TRANSIENT_ERRORS, backoff_retry
 
 #: Metrics train.py prints as ``name=value;`` lines; SageMaker keeps the last value of each.
-CLASSIFIER_METRICS = ("test_accuracy", "test_macro_f1", "val_macro_f1", "train_loss")
+#: ``champion_*``: the approved model on the same test rows (training/champion.py), when there is one.
+CLASSIFIER_METRICS = ("test_accuracy", "test_macro_f1", "val_macro_f1", "train_loss", "champion_accuracy",
+                      "champion_macro_f1")
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
@@ -187,7 +189,9 @@ class EmbeddingsJob(Construct):
 
 
 class ClassifierJob(Construct):
-    """``self.task``: training/train.py in script mode on ``raw/news/`` and the embeddings, output under ``models/``."""
+    """``self.task``: training/train.py in script mode on ``raw/news/`` and the embeddings, output under
+    ``models/``; ``self.against_champion``: the same job with the ``champion`` channel (the approved
+    model's artifact, ``$.champion.model_data_url``), scored on the same test rows."""
 
     def __init__(
         self,
@@ -200,9 +204,22 @@ class ClassifierJob(Construct):
         sourcedir: s3_assets.Asset,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.task = training_job_task(
+        self.task = self._job("Train classifier", props, role, storage, sourcedir, champion=False)
+        self.against_champion = self._job("Train classifier against the champion", props, role, storage, sourcedir,
+                                          champion=True)
+
+    def _job(self, state_name: str, props: TrainingJobProps, role: iam.IRole, storage: JobStorage,
+             sourcedir: s3_assets.Asset, champion: bool) -> tasks.SageMakerCreateTrainingJob:
+        channels = [
+            s3_prefix_channel("train", f"s3://{storage.data_bucket}/{NEWS_PREFIX}"),
+            s3_prefix_channel("embeddings", sfn.JsonPath.string_at("$.embeddings.model_data_url"), "application/x-tar"),
+        ]
+        if champion:
+            channels.append(s3_prefix_channel("champion", sfn.JsonPath.string_at("$.champion.model_data_url"),
+                                              "application/x-tar"))
+        return training_job_task(
             self,
-            "Train classifier",
+            state_name,
             props=props,
             role=role,
             storage=storage,
@@ -217,10 +234,7 @@ class ClassifierJob(Construct):
             hyperparameters=hyperparameters.sagemaker_hyperparameters(
                 props.hyperparameters, sourcedir.s3_object_url, Stack.of(self).region
             ),
-            channels=[
-                s3_prefix_channel("train", f"s3://{storage.data_bucket}/{NEWS_PREFIX}"),
-                s3_prefix_channel("embeddings", sfn.JsonPath.string_at("$.embeddings.model_data_url"), "application/x-tar"),
-            ],
+            channels=channels,
             # The whole DescribeTrainingJob answer: FinalMetricDataList may be missing, which a
             # ResultSelector could not express; the next state picks what it needs.
             result_path="$.classifier_job",

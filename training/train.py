@@ -29,6 +29,7 @@ sys.path.append(os.path.join(HERE, os.pardir, "inference"))
 import batches  # noqa: E402
 import headline_text  # noqa: E402
 import numpy as np  # noqa: E402
+from champion import rows_checksum, score_champion  # noqa: E402
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, tokenize  # noqa: E402
 from hyperparameters import CLASSIFIER, Hyperparameter, conflicts  # noqa: E402
 from members import (  # noqa: E402
@@ -77,6 +78,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
     add("--embeddings", default=os.environ.get("SM_CHANNEL_EMBEDDINGS"))
     add("--test", default=os.environ.get("SM_CHANNEL_TEST"), help="score on this file instead of a held-out split")
+    add("--champion", default=os.environ.get("SM_CHANNEL_CHAMPION"),
+        help="the approved model (model.tar.gz or its folder), scored on the same test rows (champion.py)")
     args = parser.parse_args(argv)  # an unknown name is a usage error, not a warning
     if not args.train:
         parser.error("no training data: set SM_CHANNEL_TRAIN or pass --train")
@@ -494,7 +497,11 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "vocabulary": {"tokens": len(vocab), "with_pretrained_vectors": found},
         "training": dict(progress, seconds=round(time.time() - started, 1), device=str(device())),
         "history": history,
+        "test_rows": rows_checksum(split.test),
     }
+    champion = score_champion(args.champion, split.test)
+    if champion is not None:
+        metrics["champion"] = champion
     try:
         export_artifact(args, net, vocab, metrics)
     except Exception as error:  # OSError, or MXNet's "FileStream.Write incomplete" on a full disk
@@ -503,6 +510,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         raise ArtifactError("cannot write the model to {}: {}".format(
             args.model_dir, lines[-1] if lines else type(error).__name__)) from error
     print(metric_line("test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}), flush=True)
+    if champion is not None:
+        print(metric_line("champion", {"accuracy": float(champion["accuracy"]), "macro_f1": float(champion["macro_f1"])}),
+              flush=True)
     return metrics
 
 
@@ -550,7 +560,7 @@ def fresh_network(args: argparse.Namespace, vocab: Vocabulary, values: Dict[str,
 
 
 def hyperparameters(args: argparse.Namespace) -> Dict[str, object]:
-    skip = {"model_dir", "train", "embeddings", "test"}
+    skip = {"model_dir", "train", "embeddings", "test", "champion"}
     return {key: (list(value) if isinstance(value, tuple) else value)
             for key, value in sorted(vars(args).items()) if key not in skip}
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from devtools.rehearsal import registry
 from devtools.rehearsal.aws import EmulatorClients, clients, pages
 from devtools.rehearsal.basics import Deadline, Interrupted, RehearsalError, say, short
 from devtools.rehearsal.cdk_cli import Cdk
@@ -32,7 +33,7 @@ from devtools.rehearsal.settings import (
 from devtools.rehearsal.staging import external_layers, placeholder_artifact, placeholder_version, tiny_zip
 from devtools.rehearsal.templates import StackTemplate, read_assembly
 from headlines.config import load_config
-from headlines.naming import approved_model_parameter, serving_model_parameter, serving_model_value
+from headlines.naming import serving_model_parameter, serving_model_value
 
 PHASES = ("start", "bootstrap", "preflight", "synth", "stage", "inventory", "deploy", "check", "update", "destroy", "teardown",
           "redeploy", "destroy_again", "teardown_again")
@@ -184,20 +185,47 @@ class Rehearsal:
         say("  " + ", ".join(f"{len(v)} {k}" for k, v in before.items() if v))
 
     def approve(self, generation: int, changed: Mapping[str, str]) -> None:
-        """Stand-in for ``headlines pipeline start --wait``: what its publish step writes."""
+        """Stand-in for ``headlines pipeline start --wait`` (a model registered, pending), then
+        ``headlines model approve VERSION --aws`` and the approval rule's function (devtools/rehearsal/registry.py)."""
         from headlines.file_modules import load_lambda
+        from headlines.images import resolve_image
+        from infra.stacks import image_props
 
         cfg = load_config({**self.stage_context, **dict(changed)})
         url = f"s3://{ARTIFACT_BUCKET}/{ARTIFACT_KEYS[generation]}"
         # The version as the pipeline's model-identity function reads it from the artifact.
         identity = load_lambda("model_identity", "model_identity")
         version = identity.handler({"model_data_url": url}, None, client=self.aws.s3)
-        ssm = self.aws.ssm
-        ssm.put_parameter(Name=serving_model_parameter(cfg), Value=serving_model_value(version, url), Type="String", Overwrite=True)
-        record = {"model_data_url": url, "model_version": version, "metrics": {}, "execution_id": "rehearsal"}
-        ssm.put_parameter(Name=approved_model_parameter(cfg), Value=json.dumps(record), Type="String", Overwrite=True)
-        self.save_state(model_data_url=url, model_version=version)
-        say(f"  approved (stand-in for the pipeline run): {serving_model_parameter(cfg)} = {version} {url}")
+        group = registry.group_name(self.aws, cfg)
+        # The stand-in's group is the template's (retained on destroy, as in AWS).
+        stack = next(t for t in read_assembly(self.assembly) if t.name.endswith("Pipeline"))
+        (logical,) = stack.of_type("AWS::SageMaker::ModelPackageGroup")
+        owned = self.state().get("owned", []) + [vars(Owned(stack.name, logical, "AWS::SageMaker::ModelPackageGroup", group))]
+        self.save_state(owned=owned)
+        arn = registry.register(self.aws, group, version, url, resolve_image("mxnet_inference", image_props(cfg), REGION))
+        registry.headlines_model(self.url, self.workdir, cfg.stage, "approve", version)
+        registry.deliver(self.aws, cfg, group, arn, "Approved")
+        found = registry.pointer(self.aws, cfg)
+        if found != serving_model_value(version, url):
+            raise RehearsalError(f"headlines model approve {version} --aws: the serving pointer says {found!r}")
+        approved = self.state().get("approved", []) + [[version, url, arn]]
+        self.save_state(model_data_url=url, model_version=version, approved=approved, group=group)
+        say(f"  registered {arn} and approved it (headlines model approve {version} --aws): "
+            f"{serving_model_parameter(cfg)} = {version} {url}")
+
+    def rollback(self, changed: Mapping[str, str]) -> List[Result]:
+        """``headlines model rollback --aws``: the pointer goes back to the model approved before."""
+        cfg = load_config({**self.stage_context, **dict(changed)})
+        state = self.state()
+        (old_version, old_url, _), (_, _, new_arn) = state["approved"][-2:]
+        registry.headlines_model(self.url, self.workdir, cfg.stage, "rollback")
+        registry.deliver(self.aws, cfg, state["group"], new_arn, "Rejected")
+        expected, found = serving_model_value(old_version, old_url), registry.pointer(self.aws, cfg)
+        listed = registry.headlines_model(self.url, self.workdir, cfg.stage, "list")
+        say(f"  rolled back (headlines model rollback --aws): {serving_model_parameter(cfg)} = {found}")
+        return [Result("registry.rollback", "PASS" if found == expected else "FAIL", expected, found),
+                Result("registry.list", "PASS" if listed.startswith(f"* {old_version}") else "FAIL",
+                       f"* {old_version} (serving) first", listed.splitlines()[0] if listed else "(nothing)")]
 
     def _deploy(self, log_name: str, assembly: Path, generation: int = 0, changed: Mapping[str, str] = NO_OVERRIDES) -> Deployed:
         """The README's sequence: deploy the pipeline stack, approve a model, deploy serving."""
@@ -261,7 +289,8 @@ class Rehearsal:
         deployed = self._deploy("update", out_dir, generation=1, changed=UPDATE_OVERRIDES)
         exp = self.expectations(UPDATE_OVERRIDES)
         exp.previous_model_data_url = previous
-        self._report(update_results(self.aws, before, deployed, exp) + run_checks(self.aws, deployed, exp))
+        self._report(update_results(self.aws, before, deployed, exp) + run_checks(self.aws, deployed, exp)
+                     + self.rollback(UPDATE_OVERRIDES))
 
     def phase_destroy(self) -> None:
         deployed = take_inventory(self.aws)

@@ -273,8 +273,12 @@ def ingest_sources(sources: List[Dict[str, Any]], store) -> Dict[str, str]:
 
 
 def handler(event, context):
-    """Step Functions task: ``{"bucket": ..., "sources": [...]}`` -> ``{"objects": {...}}``."""
+    """Step Functions task: ``{"bucket": ..., "sources": [...]}`` -> ``{"objects": {...}, "checksums": {...}}``."""
     bucket = event.get("bucket") or os.environ["DATA_BUCKET"]
-    objects = ingest_sources(event["sources"], S3Store(bucket))
-    print(json.dumps({"message": "ingested", "objects": objects}))
-    return {"objects": objects}
+    store = S3Store(bucket)
+    objects = ingest_sources(event["sources"], store)
+    # The SHA-256 each object carries (recorded when it was staged): the model registry's lineage.
+    checksums = {str(source["name"]): str((store.stat(str(source["key"])) or (0, None))[1] or "unknown")
+                 for source in event["sources"]}
+    print(json.dumps({"message": "ingested", "objects": objects, "checksums": checksums}))
+    return {"objects": objects, "checksums": checksums}

@@ -97,8 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         return parser
     pipeline_cli.register(commands)
     from headlines.cli import feed as feed_cli
+    from headlines.cli import model as model_cli
     from headlines.cli import preflight as preflight_cli
     from headlines.cli import results as results_cli
+
+    model_cli.register(commands)
 
     preflight_cli.register(commands)
     results_cli.register(commands)
@@ -112,11 +115,21 @@ def _train(args: argparse.Namespace, console: Console):
 
     result = train(load_config(), workdir=args.workdir, data=args.data, test_data=args.test_data,
                    corpus=args.corpus, overrides=dict(args.hyperparameters), console=console)
-    metrics = result.metrics
+    from headlines.registry import APPROVED, REJECTED, GateRefused
+
+    metrics, record = result.metrics, result.record
     console.print(f"[bold green]model:[/] {result.artifact}")
     console.print(f"test accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
                   f"({metrics['data']['test']:,} headlines, {metrics['data']['test_source']})")
     console.print(f"metrics: {result.model_dir / 'metrics.json'}")
+    console.print(f"gate: {result.gate.summary()}", highlight=False)
+    if record.status == REJECTED:
+        raise GateRefused(f"model {record.version} refused and registered as Rejected: {result.gate.reason_refused()} "
+                          f"({result.gate.summary()}); the approved model still serves")
+    if record.status == APPROVED:
+        console.print(f"registry: model {record.version} approved; headlines serve serves it")
+    else:
+        console.print(f"registry: model {record.version} is {record.status}: headlines model approve {record.version}")
     return result
 
 
@@ -198,7 +211,10 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     if model is not None:
         console.print(f"using the model in {model} (--retrain trains a new one)")
     else:
-        model = _train(args, console).model_dir
+        _train(args, console)
+        model = current_model(args.workdir)  # the approved model (a pending one does not serve)
+        if model is None:
+            raise FileNotFoundError(f"no approved model in {args.workdir}: headlines model approve VERSION")
     serve_local(model, port=args.port, results=default_store(Path(args.workdir)), state_file=Path(args.workdir) / STATE_FILE)
     return 0
 

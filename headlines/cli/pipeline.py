@@ -188,16 +188,29 @@ def report_result(execution: Dict[str, Any], stack: str, out: TextIO) -> int:
             approved = json.loads(execution.get("output") or "{}")
         except ValueError:
             approved = {}
-        print(f"succeeded: model approved: {approved.get('model_data_url', '(see the execution output)')}", file=out)
+        package = approved.get("model_package") or {}
+        pending = package.get("status") == "PendingManualApproval"
+        state = "registered, awaiting approval" if pending else "model approved"
+        print(f"succeeded: {state}: {approved.get('model_data_url', '(see the execution output)')}", file=out)
         if approved.get("model_version"):
             print(f"   model_version {approved['model_version']}", file=out)
+        if package.get("arn"):
+            print(f"   model package {package['arn']} ({package.get('status')})", file=out)
         metrics = approved.get("metrics") or {}
         if metrics:
             print("   " + "  ".join(f"{k}={v}" for k, v in sorted(metrics.items())), file=out)
-        print(
-            f"next: npx cdk deploy {serving_stack_for(stack)}",
-            file=out,
-        )
+        gate = approved.get("gate") or {}
+        if gate:
+            champion = gate.get("champion")
+            print(f"   gate: {gate.get('metric')} {gate.get('value')} vs champion "
+                  f"{'none' if champion is None else champion} ({gate.get('champion_version', 'none')}) on the same "
+                  f"{gate.get('test_rows', '?')} rows (sha256 {str(gate.get('test_rows_sha256', '?'))[:12]}), threshold "
+                  f"{gate.get('threshold')}, tolerance {gate.get('tolerance')}: {gate.get('verdict', 'promote')}", file=out)
+        if pending:
+            print(f"next: headlines model approve {approved.get('model_version', 'VERSION')} --aws, "
+                  f"then npx cdk deploy {serving_stack_for(stack)}", file=out)
+        else:
+            print(f"next: npx cdk deploy {serving_stack_for(stack)}", file=out)
         return 0
     if status == RUNNING:
         print(f"running: {execution['executionArn']}", file=out)

@@ -30,8 +30,10 @@ from headlines.local import container_env, training_job
 from headlines.local.container_env import ContainerEnvError
 from headlines.local.embeddings import package_model as package_blazingtext
 from headlines.local.embeddings import train_embeddings
+from headlines.local.registry import LocalRegistry
 from headlines.local.sources import InputError, Resolved, resolve_corpus, resolve_news
 from headlines.project import TRAINING_DIR
+from headlines.registry import APPROVED, PENDING, PROMOTE, REJECTED, Gate, ModelRecord, gate_of, now, serving
 from headlines.training_time import FULL_DATASET_ROWS, projected_training_seconds
 from headlines.workdir import CURRENT_MODEL, DEFAULT_WORKDIR, current_model  # noqa: F401 - their home before
 
@@ -43,8 +45,10 @@ class PipelineError(Exception):
 @dataclass(frozen=True)
 class TrainResult:
     artifact: Path  # model.tar.gz
-    model_dir: Path  # its unpacked copy: the current model
+    model_dir: Path  # its unpacked copy: <workdir>/model when approved, else in the registry
     metrics: Dict[str, Any]
+    gate: Gate
+    record: ModelRecord  # as registered: Approved, PendingManualApproval or Rejected
 
 
 @functools.lru_cache(maxsize=None)
@@ -131,12 +135,15 @@ def hyperparameter_arguments(hyperparameters: Mapping[str, Any]) -> list:
 
 def classifier_step(run_dir: Path, train: Path, embeddings: Path, test: Optional[Path],
                     hyperparameters: Mapping[str, Any], console: Console,
-                    instance_type: str = "ml.c5.xlarge") -> Path:
+                    instance_type: str = "ml.c5.xlarge", champion: Optional[Path] = None) -> Path:
     """The MXNet training job: AWS's training toolkit runs train.py from ``sourcedir.tar.gz``
-    under ``run_dir`` laid out as ``/opt/ml``; returns the job's model directory."""
+    under ``run_dir`` laid out as ``/opt/ml``; returns the job's model directory. ``champion``:
+    the approved model's folder, scored on the same test rows (the optional champion channel)."""
     channels = {"train": train, "embeddings": embeddings}
     if test is not None:
         channels["test"] = test
+    if champion is not None:
+        channels["champion"] = champion
     job = training_job.prepare(run_dir, hyperparameters, channels, instance_type)
     log = run_dir / training_job.LOG_NAME
     console.print(f"classifier: SageMaker training toolkit (MXNet {training_job.FRAMEWORK}) runs train.py; "
@@ -196,13 +203,40 @@ class _TrainProgress:
                                                     f"validation macro-F1 {fields.get('val_macro_f1', '?')}")
 
 
-def package_model(model_dir: Path, run_dir: Path, workdir: Path) -> TrainResult:
+@dataclass(frozen=True)
+class Lineage:
+    """Where a model came from (the registry record's lineage metadata)."""
+
+    news: Path
+    corpus: Path
+    embeddings: Path
+
+
+def package_model(model_dir: Path, run_dir: Path, workdir: Path, config: HeadlinesConfig,
+                  lineage: Lineage) -> TrainResult:
     """model.tar.gz as SageMaker packs the job's model directory (``output/model.tar.gz``, as in
-    S3), and its unpacked copy, the current model; both written atomically."""
+    S3) and its unpacked copy in the registry, both written atomically; then the gate's verdict
+    is registered, and an approved model becomes the one ``headlines serve`` serves."""
     artifact = write_tar_gz(run_dir / "output" / "model.tar.gz", folder_members(model_dir))
-    current = replace_folder(model_dir, workdir / CURRENT_MODEL)
-    metrics = json.loads((current / "metrics.json").read_text())
-    return TrainResult(artifact, current, metrics)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    registry = LocalRegistry(workdir)
+    kept = replace_folder(model_dir, registry.model_dir(str(metrics["model_version"])))
+    classifier = config.classifier
+    gate = gate_of(metrics, classifier.quality_metric, classifier.quality_threshold, classifier.champion_tolerance)
+    status = (PENDING if classifier.approval_is_manual(config.stage) else APPROVED) if gate.verdict == PROMOTE else REJECTED
+    record = registry.register(ModelRecord(
+        version=str(metrics["model_version"]), status=status, model_data_url=str(artifact), registered_at=now(),
+        metrics={key: float(metrics[key]) for key in ("accuracy", "macro_f1")},
+        metadata={"model_version": str(metrics["model_version"]), "execution": run_dir.name,
+                  "training_job": run_dir.name, "embeddings_job": lineage.embeddings.parent.name,
+                  "news_sha256": _sha256(lineage.news), "corpus_sha256": _sha256(lineage.corpus),
+                  "code_sha256": _sha256(run_dir / "sourcedir.tar.gz"), **gate.metadata()},
+        approved_at=now() if status == APPROVED else None,
+        description="approved by the gate" if status == APPROVED else gate.reason_refused() or "awaiting approval"))
+    if status == APPROVED:
+        registry.serving_changed(serving(registry.records()))
+        kept = workdir / CURRENT_MODEL  # the served copy: what serve, evaluate and report read by default
+    return TrainResult(artifact, kept, metrics, gate, record)
 
 
 def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Optional[str] = None,
@@ -227,11 +261,15 @@ def train(config: HeadlinesConfig, workdir: Path = DEFAULT_WORKDIR, data: Option
     embeddings_hp = dict(config.embeddings.hyperparameters)
     vectors = embeddings_step(text.path, workdir, embeddings_hp, console)
 
+    champion = serving(LocalRegistry(workdir).records())
+    if champion is not None:
+        console.print(f"champion: model {champion.version} is scored on the same test rows")
     run_dir = workdir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 1
     while run_dir.exists():
         run_dir = run_dir.with_name(f"{run_dir.name.split('-')[0]}-{suffix}")
         suffix += 1
     model_dir = classifier_step(run_dir, news.path, vectors, test.path if test else None, hyperparameters, console,
-                                config.classifier.training_instance_type)
-    return package_model(model_dir, run_dir, workdir)
+                                config.classifier.training_instance_type,
+                                LocalRegistry(workdir).model_dir(champion.version) if champion else None)
+    return package_model(model_dir, run_dir, workdir, config, Lineage(news.path, text.path, vectors))

@@ -381,7 +381,7 @@ def test_train_py_arguments_are_the_schema():
 
     locations = ["--train", "data.csv", "--embeddings", "vectors"]
     parsed = vars(train.parse_args(locations))
-    assert set(parsed) - {"model_dir", "train", "embeddings", "test"} == {spec.name for spec in CLASSIFIER}
+    assert set(parsed) - {"model_dir", "train", "embeddings", "test", "champion"} == {spec.name for spec in CLASSIFIER}
     for spec in CLASSIFIER:
         assert parsed[spec.name] == spec.parse(spec.default), spec.name
     assert train.parse_args(locations + ["--kernel_sizes", "[3, 5]"]).kernel_sizes == (3, 5)  # a JSON list

@@ -97,11 +97,13 @@ def test_lambda_handler_stages_into_s3_and_unpacks_single_file_zips(http_files, 
     ]}
 
     result = ingest.handler(event, None)
-    assert result == {"objects": {
+    assert result["objects"] == {
         "news": "s3://data/raw/news/NewsAggregatorDataset.zip",
         "corpus": "s3://data/raw/corpus/text8.zip",
         "corpus_text": "s3://data/raw/corpus/text/text8",
-    }}
+    }
+    assert result["checksums"] == {name: hashlib.sha256((root / f"{file}.zip").read_bytes()).hexdigest()
+                                   for name, file in (("news", "NewsAggregatorDataset"), ("corpus", "text8"))}
     head = s3.head_object(Bucket="data", Key="raw/corpus/text8.zip")
     assert head["Metadata"]["sha256"] == hashlib.sha256((root / "text8.zip").read_bytes()).hexdigest()
     assert s3.get_object(Bucket="data", Key="raw/corpus/text/text8")["Body"].read() == b"one two three " * 500

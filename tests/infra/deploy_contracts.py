@@ -189,12 +189,32 @@ def quota_retry_violations(templates: Templates) -> List[str]:
     return violations
 
 
+def _longest_path_seconds(definition: Dict[str, Any]) -> int:
+    """The Task timeouts along the longest way through the states (a Choice takes one of its
+    branches; Parallel and Map states are counted whole, as if in sequence)."""
+    states = definition.get("States", {})
+    memo: Dict[str, int] = {}
+
+    def longest(name: str) -> int:
+        if name not in memo:
+            state = states[name]
+            own = state.get("TimeoutSeconds", 0) if state.get("Type") == "Task" else 0
+            own += sum(inner.get("TimeoutSeconds", 0) for branch in state.get("Branches", [])
+                       for _, inner in _states(branch) if inner.get("Type") == "Task")
+            following = [state.get("Next"), state.get("Default"), *(c.get("Next") for c in state.get("Choices", []))]
+            memo[name] = own + max([longest(n) for n in following if n] or [0])
+        return memo[name]
+
+    return longest(definition["StartAt"])
+
+
 def execution_timeout_violations(templates: Templates) -> List[str]:
     """An execution's TimeoutSeconds must outlast what its Task states may take in sequence
-    (each its own TimeoutSeconds): else States.Timeout stops a job that is still training."""
+    (each its own TimeoutSeconds, along the longest way): else States.Timeout stops a job that
+    is still training."""
     violations = []
     for machine, definition in state_machine_definitions(templates):
-        tasks = sum(state.get("TimeoutSeconds", 0) for _, state in _states(definition) if state.get("Type") == "Task")
+        tasks = _longest_path_seconds(definition)
         if definition.get("TimeoutSeconds", 0) < tasks:
             violations.append(f"{machine}: TimeoutSeconds {definition.get('TimeoutSeconds')} < its tasks' {tasks}")
     return violations

@@ -86,6 +86,11 @@ RESULTS_TABLE = _arn("glue", "table/headlines_dev_results/results")
 RESULTS_DATABASE = _arn("glue", "database/headlines_dev_results")
 GLUE_CATALOG = _arn("glue", "catalog")
 WORKGROUP = _arn("athena", "workgroup/headlines-dev-results")
+STACK_ID = _arn("cloudformation", "stack/HeadlinesPipeline/0a1b2c3d-0000-4000-8000-000000000000")
+GROUP = "headlines-dev-models-0a1b2c3d"  # infra/registry.py: <prefix>-<first piece of the stack's uuid>
+PACKAGE = _arn("sagemaker", f"model-package/{GROUP}/3")
+SERVING_PARAMETER = _arn("ssm", "parameter/headlines/dev/model/serving")
+APPROVED_PARAMETER = _arn("ssm", "parameter/headlines/dev/model/approved")
 
 CALLS: List[Call] = [
     # functions/ingest/ingest.py (S3Store: head_object, upload_fileobj, copy_object, download_file)
@@ -105,6 +110,14 @@ CALLS: List[Call] = [
     # functions/model_identity/model_identity.py
     Call("PipelineModelIdentityRole", "model identity: read the artifact", "s3", "GetObject", MODEL),
     Call("PipelineModelIdentityRole", "model identity: SSE-KMS read", "kms", "Decrypt", KEY),
+    Call("PipelineModelIdentityRole", "model identity: metrics.json beside the artifact", "s3", "PutObject",
+         ARTIFACTS + "/models/headlines-dev-clf-run1/output/metrics.json"),
+    Call("PipelineModelIdentityRole", "model identity: SSE-KMS write", "kms", "GenerateDataKey", KEY),
+    # functions/model_approval/model_approval.py (the registry's approval rule)
+    Call("PipelineRegistryApprovalRole", "approval: the approved packages", "sagemaker", "ListModelPackages", "*"),
+    Call("PipelineRegistryApprovalRole", "approval: their metadata", "sagemaker", "DescribeModelPackage", PACKAGE),
+    Call("PipelineRegistryApprovalRole", "approval: the serving pointer", "ssm", "PutParameter", SERVING_PARAMETER),
+    Call("PipelineRegistryApprovalRole", "approval: the approval record", "ssm", "PutParameter", APPROVED_PARAMETER),
     # state machine tasks (infra/pipeline.py and the steps it chains)
     Call("PipelineStateMachineRole", "task Ingest datasets", "lambda", "Invoke", "<PipelineIngestFunction.Arn>", action="lambda:InvokeFunction"),
     Call("PipelineStateMachineRole", "task Read model version", "lambda", "Invoke", "<PipelineModelIdentityFunction.Arn>", action="lambda:InvokeFunction"),
@@ -112,12 +125,19 @@ CALLS: List[Call] = [
     Call("PipelineStateMachineRole", "tasks Train (.sync polling)", "sagemaker", "DescribeTrainingJob", TRAINING_JOB),
     Call("PipelineStateMachineRole", "tasks Train (job role)", "sagemaker", "CreateTrainingJob", "<TrainingRole.Arn>",
          {"iam:PassedToService": "sagemaker.amazonaws.com"}, action="iam:PassRole"),
-    Call("PipelineStateMachineRole", "task Point serving at the model", "ssm", "PutParameter", _arn("ssm", "parameter/headlines/dev/model/serving")),
-    Call("PipelineStateMachineRole", "task Publish approved model", "ssm", "PutParameter", _arn("ssm", "parameter/headlines/dev/model/approved")),
+    Call("PipelineStateMachineRole", "task Point serving at the model", "ssm", "PutParameter", SERVING_PARAMETER),
+    Call("PipelineStateMachineRole", "task Publish approved model", "ssm", "PutParameter", APPROVED_PARAMETER),
+    Call("PipelineStateMachineRole", "task Find champion", "ssm", "GetParameter", SERVING_PARAMETER),
+    Call("PipelineStateMachineRole", "task Register model", "sagemaker", "CreateModelPackage", PACKAGE),
+    Call("PipelineStateMachineRole", "task Register model (its group)", "sagemaker", "CreateModelPackage",
+         _arn("sagemaker", f"model-package-group/{GROUP}")),
     # the training jobs (SageMaker, as the training role)
     Call("TrainingRole", "S3Prefix channel listing", "s3", "ListObjectsV2", DATA, {"s3:prefix": "raw/news/"}),
     Call("TrainingRole", "channel download", "s3", "GetObject", NEWS),
     Call("TrainingRole", "model upload", "s3", "PutObject", MODEL),
+    Call("TrainingRole", "champion channel", "s3", "GetObject", ARTIFACTS + "/models/headlines-dev-clf-run0/output/model.tar.gz"),
+    Call("TrainingRole", "champion channel listing", "s3", "ListObjectsV2", ARTIFACTS,
+         {"s3:prefix": "models/headlines-dev-clf-run0/output/model.tar.gz"}),
     Call("TrainingRole", "embeddings channel", "s3", "GetObject", ARTIFACTS + "/embeddings/headlines-emb-run1/output/model.tar.gz"),
     Call("TrainingRole", "encrypted output", "kms", "GenerateDataKey", KEY),
     Call("TrainingRole", "encrypted volume", "kms", "CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
@@ -176,6 +196,10 @@ CALLS: List[Call] = [
     Call("NotebookRole", "notebook: with the training role", "sagemaker", "CreateTrainingJob", "<TrainingRole.Arn>",
          {"iam:PassedToService": "sagemaker.amazonaws.com"}, action="iam:PassRole"),
     Call("NotebookRole", "notebook: the approved model", "ssm", "GetParameter", _arn("ssm", "parameter/headlines/dev/model/approved")),
+    Call("NotebookRole", "model list --aws: the group", "sagemaker", "DescribeModelPackageGroup",
+         _arn("sagemaker", f"model-package-group/{GROUP}")),
+    Call("NotebookRole", "model list --aws", "sagemaker", "ListModelPackages", "*"),
+    Call("NotebookRole", "model show --aws", "sagemaker", "DescribeModelPackage", PACKAGE),
     Call("NotebookRole", "notebook: scratch space", "s3", "PutObject", DATA + "/scratch/exp1/train.csv"),
     Call("NotebookRole", "notebook: read data", "s3", "GetObject", NEWS),
     Call("NotebookRole", "notebook: call the model", "sagemaker-runtime", "InvokeEndpoint", _arn("sagemaker", "endpoint/headlines-dev")),
@@ -211,6 +235,11 @@ DENIED: List[Call] = [
     Call("NotebookRole", "pass the training role to another service", "lambda", "CreateFunction", "<TrainingRole.Arn>",
          {"iam:PassedToService": "lambda.amazonaws.com"}, action="iam:PassRole"),
     Call("NotebookRole", "write the raw data", "s3", "PutObject", NEWS),
+    # approving a model is its own permission: not the notebook's
+    Call("NotebookRole", "model approve", "sagemaker", "UpdateModelPackage", PACKAGE),
+    Call("PipelineRegistryApprovalRole", "approve (it only follows approvals)", "sagemaker", "UpdateModelPackage", PACKAGE),
+    Call("NotebookRole", "prod's registry", "sagemaker", "DescribeModelPackage",
+         _arn("sagemaker", "model-package/headlines-prod-models-0a1b2c3d/1")),
     Call("TrainingRole", "list outside its prefixes", "s3", "ListObjectsV2", DATA, {"s3:prefix": "other/"}),
     Call("TrainingRole", "HeadObject carries no s3:prefix", "s3", "HeadObject", DATA, action="s3:ListBucket"),
     Call("ApiHandlerRole", "another endpoint", "sagemaker-runtime", "InvokeEndpoint", _arn("sagemaker", "endpoint/other")),
@@ -241,8 +270,11 @@ def resolve(node: Any, types: Mapping[str, str]) -> str:
         return node
     if isinstance(node, dict):
         if "Ref" in node:
-            return {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws",
+            return {"AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::StackId": STACK_ID,
                     "AWS::URLSuffix": "amazonaws.com"}.get(node["Ref"], f"<{short(node['Ref'])}>")
+        if "Fn::Select" in node and "Fn::Split" in node["Fn::Select"][1]:
+            index, (delimiter, source) = node["Fn::Select"][0], node["Fn::Select"][1]["Fn::Split"]
+            return resolve(source, types).split(delimiter)[int(index)]
         if "Fn::GetAtt" in node:
             logical, attribute = node["Fn::GetAtt"]
             if types.get(logical) == "AWS::S3::Bucket" and attribute == "Arn":

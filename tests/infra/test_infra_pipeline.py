@@ -23,19 +23,27 @@ def test_states_in_order(asl):
     states = asl["States"]
     assert asl["StartAt"] == "Ingest datasets"
     assert states["Ingest datasets"]["Next"] == "Train embeddings"
-    assert states["Train embeddings"]["Next"] == "Train classifier"
+    assert states["Train embeddings"]["Next"] == "Find champion"
+    assert states["Find champion"]["Next"] == "Champion?"
+    choice = states["Champion?"]
+    assert choice["Choices"] == [{"Variable": "$.champion.pointer", "StringMatches": "none *", "Next": "Train classifier"}]
+    assert choice["Default"] == "Train classifier against the champion"
     assert states["Train classifier"]["Next"] == "Read quality metric"
+    assert states["Train classifier against the champion"]["Next"] == "Read quality metric"
     assert states["Read quality metric"]["Next"] == "Quality gate"
     assert states["Quality gate"]["Type"] == "Choice"
-    assert states["Read model version"]["Next"] == "Point serving at the model"
+    assert states["Read model version"]["Next"] == "Prepare registration"
+    assert states["Prepare registration"]["Next"] == "Register model"
+    assert states["Register model"]["Next"] == "Point serving at the model"
     assert states["Point serving at the model"]["Next"] == "Publish approved model"
     assert states["Publish approved model"]["Next"] == "Model approved"
-    assert {states["Quality gate failed"]["Type"], states["Quality metric missing"]["Type"]} == {"Fail"}
+    fails = ("Quality gate failed", "Quality metric missing", "Worse than the champion")
+    assert {states[name]["Type"] for name in fails} == {"Fail"}
 
 
 def test_every_task_has_a_timeout_and_retries_with_backoff(asl, dev):
     tasks = {name: s for name, s in asl["States"].items() if s["Type"] == "Task"}
-    assert len(tasks) == 6
+    assert len(tasks) == 9
     for name, state in tasks.items():
         # a job's task: its MaxRuntimeInSeconds (at most SageMaker's 5 days) and the margin; the others short
         job = state.get("Parameters", {}).get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
@@ -49,7 +57,10 @@ def test_every_task_has_a_timeout_and_retries_with_backoff(asl, dev):
     assert "Lambda.TooManyRequestsException" in tasks["Ingest datasets"]["Retry"][0]["ErrorEquals"]
     assert "SageMaker.ThrottlingException" in tasks["Train classifier"]["Retry"][0]["ErrorEquals"]
     # the execution's timeout, derived from its jobs' limits (headlines/config.py), outlasts them
-    assert asl["TimeoutSeconds"] == dev.built.cfg.pipeline_timeout_minutes * 60 >= sum(t["TimeoutSeconds"] for t in tasks.values())
+    # (one of the two classifier tasks runs: with or without the champion channel)
+    path = [t for name, t in tasks.items() if name != "Train classifier against the champion"]
+    assert tasks["Train classifier against the champion"]["TimeoutSeconds"] == tasks["Train classifier"]["TimeoutSeconds"]
+    assert asl["TimeoutSeconds"] == dev.built.cfg.pipeline_timeout_minutes * 60 >= sum(t["TimeoutSeconds"] for t in path)
 
 
 def test_ingest_event_contract(asl, dev):
@@ -133,9 +144,10 @@ def test_quality_gate_uses_configured_metric_and_threshold(asl, dev):
     assert f"MetricName = '{cfg.quality_metric}'" in read["Output"]
     assert "FinalMetricDataList" in read["Output"]
     gate = asl["States"]["Quality gate"]
-    conditions = [c["Condition"] for c in gate["Choices"]]
-    assert any(f">= {cfg.quality_threshold}" in c for c in conditions)
-    assert gate["Default"] == "Quality gate failed"
+    conditions = {c["Next"]: c["Condition"] for c in gate["Choices"]}
+    assert f"< {cfg.quality_threshold}" in conditions["Quality gate failed"]
+    assert f"$states.input.quality.champion - {cfg.champion_tolerance}" in conditions["Worse than the champion"]
+    assert gate["Default"] == "Read model version"
     cause = asl["States"]["Quality gate failed"]["Cause"]
     assert cfg.quality_metric in cause and str(cfg.quality_threshold) in cause and "below" in cause
 
@@ -154,8 +166,10 @@ def test_publish_writes_the_approval_record_to_ssm(asl, dev):
 
 def test_model_version_comes_from_the_artifact_and_reaches_both_parameters(asl, dev):
     read = asl["States"]["Read model version"]
-    assert read["Parameters"] == {"model_data_url.$": "$.approved.model_data_url"}
-    assert read["ResultPath"] == "$.approved.model_version"  # so the approval record carries it
+    assert read["Parameters"] == {"model_data_url.$": "$.approved.model_data_url", "details": True}
+    assert read["ResultPath"] == "$.identity"
+    # the registration step puts it in the approval record
+    assert "'model_version': $id.model_version" in asl["States"]["Prepare registration"]["Output"]
     point = asl["States"]["Point serving at the model"]["Parameters"]
     assert point["Name"] == "/headlines/dev/model/serving"
     # '<model_version> <model_data_url>': the serving stack splits it (infra/serving.py)
@@ -186,7 +200,8 @@ def test_state_machine_logs_all_and_is_traced(dev):
 
 
 def test_state_machine_may_write_only_the_two_model_parameters(dev):
-    policies = dev.resources(dev.pipeline_name, "AWS::IAM::Policy")
+    policies = {name: p for name, p in dev.resources(dev.pipeline_name, "AWS::IAM::Policy").items()
+                if name.startswith("PipelineStateMachineRole")}
     puts = [
         s
         for p in policies.values()

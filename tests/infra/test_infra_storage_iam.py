@@ -14,6 +14,7 @@ pytestmark = pytest.mark.xdist_group("infra")
 # Actions that have no resource-level permissions: the only ones allowed on Resource "*".
 ACTIONS_WITHOUT_RESOURCES = {
     "ecr:GetAuthorizationToken",
+    "sagemaker:ListModelPackages",
     "cloudwatch:PutMetricData",
     "xray:PutTraceSegments",
     "xray:PutTelemetryRecords",

@@ -119,3 +119,16 @@ def test_cfn_lint_finds_no_error(prod):
         if match.rule.id.startswith("E")
     ]
     assert errors == []
+
+
+def test_prod_registers_models_for_a_person_to_approve(prod):
+    from infra_support import state_machine_definition
+
+    states = state_machine_definition(prod.templates[prod.pipeline_name])["States"]
+    register = states["Register model"]
+    assert register["Parameters"]["ModelApprovalStatus"] == "PendingManualApproval"
+    # nothing serves it until someone approves it (the approval rule then moves the pointer)
+    assert register["Next"] == "Model awaiting approval" and states["Model awaiting approval"]["Type"] == "Succeed"
+    assert "Point serving at the model" not in states
+    (group,) = prod.resources(prod.pipeline_name, "AWS::SageMaker::ModelPackageGroup").values()
+    assert group["Properties"]["ModelPackageGroupName"]["Fn::Join"][1][0] == "headlines-prod-models"
