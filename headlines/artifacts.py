@@ -5,11 +5,12 @@ folder, which is removed when it can be; a file under its final name is always c
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tarfile
 from pathlib import Path
-from typing import Iterable, Tuple
+from typing import IO, Iterable, Iterator, Tuple
 
 
 def _partial(destination: Path) -> Path:
@@ -32,6 +33,22 @@ def write_tar_gz(destination: Path, members: Iterable[Tuple[str, Path]]) -> Path
         temporary.unlink(missing_ok=True)
         raise
     return destination
+
+
+@contextlib.contextmanager
+def atomic_text_file(destination: Path) -> Iterator[IO[str]]:
+    """A text file written under a temporary name and renamed to ``destination`` when the block
+    ends without an exception; removed on any exception (Ctrl-C included)."""
+    temporary = _partial(destination)
+    try:
+        with temporary.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def folder_members(folder: Path) -> Iterable[Tuple[str, Path]]:

@@ -8,6 +8,8 @@ from headlines.config import HeadlinesConfig
 #: CloudFormation output keys the command-line tool reads.
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_API_URL = "ApiUrl"
+OUTPUT_MODEL_NAME = "ModelName"
+OUTPUT_MODEL_VERSION = "ModelVersion"
 
 #: Context keys of app.py that are not part of the typed config.
 CONTEXT_REHEARSAL = "headlines:rehearsal"
@@ -67,6 +69,11 @@ def training_job_prefix(cfg: HeadlinesConfig) -> str:
     """``headlines-dev``: the pipeline's jobs are ``<prefix>-emb-<execution>`` and
     ``<prefix>-clf-<execution>``; roles are scoped by it, so each stage reaches only its own jobs."""
     return resource_prefix(cfg)[:24]
+
+
+def transform_job_prefix(cfg: HeadlinesConfig) -> str:
+    """``headlines-dev-batch``: `headlines batch` names its jobs ``<prefix>-<UTC time>``."""
+    return f"{resource_prefix(cfg)[:24]}-batch"
 
 
 def endpoint_name(cfg: HeadlinesConfig) -> str:
