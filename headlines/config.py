@@ -171,8 +171,8 @@ class ServingConfig(_Strict):
 class BatchConfig(_Strict):
     instance_type: str = Field(description="instance type of `headlines batch` (a SageMaker Batch Transform job on the approved model)")
     instance_count: int = Field(ge=1, description="instances of the transform job (each scores a share of the input files)")
-    max_payload_mb: int = Field(ge=1, le=6, description="MaxPayloadInMB: the lines sent in one request (multi-record batches); at "
-                                                        "most 6, the model server's request limit")
+    max_payload_mb: int = Field(ge=1, le=100, description="MaxPayloadInMB: the lines sent in one request (multi-record batches); "
+                                                          "the model server's request limit follows it")
     max_concurrent_transforms: int = Field(ge=1, description="MaxConcurrentTransforms: requests in flight per instance (its "
                                                              "vCPUs: the model server runs a worker per CPU)")
 

@@ -17,6 +17,10 @@ INPUT_CONTENT_TYPE = "text/plain"
 OUTPUT_ACCEPT = "application/jsonlines"
 #: The local scorer's request size: large enough that a request's overhead is small.
 LOCAL_BATCH_SIZE = 1000
+#: How long a mini-batch may take: the transform's InvocationsTimeoutInSeconds (its default) and
+#: the model server's answer timeout, which is 60 s unless raised (the serving toolkit's
+#: SAGEMAKER_MODEL_SERVER_TIMEOUT); a mini-batch of MaxPayloadInMB is far more than a request.
+INVOCATION_TIMEOUT_SECONDS = 600
 
 
 def max_records(max_payload_mb: int) -> int:
@@ -25,9 +29,15 @@ def max_records(max_payload_mb: int) -> int:
     return max_payload_mb * 1024 * 1024 // 2
 
 
-def container_environment(max_batch: int) -> Dict[str, str]:
-    """The transform's ``Environment``: the Model's variables it overrides."""
-    return {"HEADLINES_MAX_BATCH": str(max_batch)}
+def container_environment(max_batch: int, max_payload_mb: Optional[int] = None) -> Dict[str, str]:
+    """The transform's ``Environment``: the Model's variables it overrides. ``max_payload_mb``
+    also raises Multi Model Server's request limit (about 6 MB by default) through the serving
+    toolkit's ``SAGEMAKER_MAX_PAYLOAD_IN_MB``, so that a full mini-batch is never refused."""
+    environment = {"HEADLINES_MAX_BATCH": str(max_batch)}
+    if max_payload_mb is not None:
+        environment["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(max_payload_mb)
+        environment["SAGEMAKER_MODEL_SERVER_TIMEOUT"] = str(INVOCATION_TIMEOUT_SECONDS)
+    return environment
 
 
 def create_transform_job_request(*, job_name: str, model_name: str, input_uri: str, output_uri: str, instance_type: str,
@@ -42,8 +52,9 @@ def create_transform_job_request(*, job_name: str, model_name: str, input_uri: s
         "ModelName": model_name,
         "MaxConcurrentTransforms": max_concurrent,
         "MaxPayloadInMB": max_payload_mb,
+        "ModelClientConfig": {"InvocationsTimeoutInSeconds": INVOCATION_TIMEOUT_SECONDS, "InvocationsMaxRetries": 1},
         "BatchStrategy": "MultiRecord",
-        "Environment": container_environment(max_records(max_payload_mb)),
+        "Environment": container_environment(max_records(max_payload_mb), max_payload_mb),
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
             "ContentType": INPUT_CONTENT_TYPE,

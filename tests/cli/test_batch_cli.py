@@ -110,7 +110,10 @@ def test_a_job_on_the_served_model_is_followed_to_completion(aws):
     assert "completed: answers under " + OUTPUT.rstrip("/") in out
     assert request["BatchStrategy"] == "MultiRecord" and request["TransformInput"]["SplitType"] == "Line"
     assert request["TransformOutput"] == {"S3OutputPath": OUTPUT, "Accept": OUTPUT_ACCEPT, "AssembleWith": "Line"}
-    assert request["Environment"] == {"HEADLINES_MAX_BATCH": str(max_records(CFG.batch.max_payload_mb))}
+    assert request["Environment"] == {"HEADLINES_MAX_BATCH": str(max_records(CFG.batch.max_payload_mb)),
+                                      "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(CFG.batch.max_payload_mb),
+                                      "SAGEMAKER_MODEL_SERVER_TIMEOUT": "600"}
+    assert request["ModelClientConfig"]["InvocationsTimeoutInSeconds"] == 600
 
 
 def test_a_failed_job_is_one_line_with_its_reason(aws):
