@@ -10,38 +10,22 @@ import os
 import shutil
 import tarfile
 from pathlib import Path
-from typing import IO, Iterable, Iterator, Tuple
+from typing import IO, Any, Iterable, Iterator, Tuple
 
 
 def _partial(destination: Path) -> Path:
     return destination.with_name(f".{destination.name}.partial-{os.getpid()}")
 
 
-def write_tar_gz(destination: Path, members: Iterable[Tuple[str, Path]]) -> Path:
-    """A gzipped tarball of ``(name in the archive, path)`` pairs (folders recursively)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _partial(destination)
-    try:
-        with temporary.open("wb") as handle:
-            with tarfile.open(fileobj=handle, mode="w:gz") as tar:
-                for name, path in members:
-                    tar.add(str(path), arcname=name)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return destination
-
-
 @contextlib.contextmanager
-def atomic_text_file(destination: Path) -> Iterator[IO[str]]:
-    """A text file written under a temporary name and renamed to ``destination`` when the block
-    ends without an exception; removed on any exception (Ctrl-C included)."""
+def atomic_file(destination: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file (text: UTF-8, newlines as written) written under a temporary name and renamed to
+    ``destination`` when the block ends without an exception; removed on any exception (Ctrl-C
+    included)."""
     temporary = _partial(destination)
+    binary = "b" in mode
     try:
-        with temporary.open("w", encoding="utf-8", newline="") as handle:
+        with temporary.open(mode, encoding=None if binary else "utf-8", newline=None if binary else "") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -49,6 +33,16 @@ def atomic_text_file(destination: Path) -> Iterator[IO[str]]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_tar_gz(destination: Path, members: Iterable[Tuple[str, Path]]) -> Path:
+    """A gzipped tarball of ``(name in the archive, path)`` pairs (folders recursively)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(destination, "wb") as handle:
+        with tarfile.open(fileobj=handle, mode="w:gz") as tar:
+            for name, path in members:
+                tar.add(str(path), arcname=name)
+    return destination
 
 
 def folder_members(folder: Path) -> Iterable[Tuple[str, Path]]:

@@ -93,7 +93,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars: Optional[int]) -> int:
-    from headlines.artifacts import atomic_text_file
+    from headlines.artifacts import atomic_file
     from headlines.local import bulk
     from headlines.local.endpoint import start_model_server
     from headlines.transform import LOCAL_BATCH_SIZE, container_environment
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars
                                     environment=container_environment(LOCAL_BATCH_SIZE))
         try:
             scorer = bulk.BatchScorer(server)
-            with atomic_text_file(target) as handle, _Progress(console, reader) as progress:
+            with atomic_file(target) as handle, _Progress(console, reader) as progress:
                 writer = AnswerWriter(handle, kind, "")
 
                 def write(lines: List[int], texts: List[str], predictions: List[Any]) -> None:

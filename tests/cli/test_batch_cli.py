@@ -8,14 +8,12 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-import boto3
 import botocore.session
 import pytest
-from botocore.stub import Stubber
 from botocore.validate import ParamValidator
+from test_pipeline_cli import stubbed_clients
 
 from headlines.cli import batch as batch_cli
-from headlines.cli.pipeline import Clients
 from headlines.config import load_config
 from headlines.instance_types import known_types
 from headlines.transform import OUTPUT_ACCEPT, create_transform_job_request, max_records
@@ -33,18 +31,8 @@ CFG = load_config()
 
 @pytest.fixture
 def aws():
-    def client(name):
-        return boto3.client(name, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
-
-    clients = Clients(cloudformation=client("cloudformation"), stepfunctions=client("stepfunctions"),
-                      sagemaker=client("sagemaker"), ssm=client("ssm"), s3=client("s3"))
-    stubs = {name: Stubber(getattr(clients, name)) for name in ("cloudformation", "sagemaker", "ssm", "s3")}
-    for stub in stubs.values():
-        stub.activate()
-    yield clients, stubs
-    for stub in stubs.values():
-        stub.assert_no_pending_responses()
-        stub.deactivate()
+    with stubbed_clients("cloudformation", "sagemaker", "ssm", "s3") as pair:
+        yield pair
 
 
 def _pointer(stubs, value="v42 s3://artifacts/models/run1/output/model.tar.gz"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_cli_errors import headlines, one_error_line
 
-from headlines.artifacts import atomic_text_file
+from headlines.artifacts import atomic_file
 from headlines.bulk_input import MAX_LINE_BYTES, BadRow, HeadlineReader, InputError, Options, Row
 from headlines.bulk_output import AnswerWriter, output_format
 from headlines.local.bulk import score
@@ -157,7 +157,7 @@ def test_memory_stays_flat_as_the_input_grows(tmp_path):
 def test_an_error_while_writing_leaves_nothing_under_the_output_name(tmp_path):
     target = tmp_path / "answers.csv"
     with pytest.raises(KeyboardInterrupt):
-        with atomic_text_file(target) as handle:
+        with atomic_file(target) as handle:
             handle.write("line,headline\n")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
