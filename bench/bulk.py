@@ -78,7 +78,8 @@ def bulk(model_dir: Path, path: Path, out: Path) -> dict:
     try:
         scorer = local_bulk.BatchScorer(server)
         with HeadlineReader(path) as reader, out.open("w", encoding="utf-8") as handle:
-            summary = local_bulk.score(reader, scorer, AnswerWriter(handle, "csv", "bench").write,
+            writer = AnswerWriter(handle, "csv", "bench")
+            summary = local_bulk.score(reader, scorer, lambda *answers: writer.write(*answers[:3]),
                                        in_flight=2 * server.workers, on_bad=print)
         return {"seconds": summary.seconds, "count": summary.scored, "workers": server.workers}
     finally:
@@ -94,7 +95,8 @@ from headlines.local.bulk import score
 ANSWER = {"category": "business", "label": "b", "confidence": 0.9,
           "scores": {"business": 0.9, "science_technology": 0.05, "entertainment": 0.03, "health": 0.02}}
 with HeadlineReader(sys.argv[1]) as reader, open(sys.argv[2], "w", encoding="utf-8") as handle:
-    summary = score(reader, lambda texts: [ANSWER] * len(texts), AnswerWriter(handle, "csv", "v").write,
+    writer = AnswerWriter(handle, "csv", "v")
+    summary = score(reader, lambda texts: [ANSWER] * len(texts), lambda *answers: writer.write(*answers[:3]),
                     in_flight=4, on_bad=print)
 print(json.dumps({"count": summary.scored, "seconds": summary.seconds,
                   "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 SHOWN_BAD_ROWS = 20
 
-#: Called with each batch of answers (lines, headlines, predictions, model version) once written:
-#: where bulk answers will be recorded as live results with source=batch (issue #26).
-AnswerHook = Callable[[List[int], List[str], List[Any], str], None]
+#: Called with each batch of answers (lines, headlines, predictions, model version, the batch's
+#: round trip in ms) once written: where bulk answers are recorded as live results (issue #26).
+AnswerHook = Callable[[List[int], List[str], List[Any], str, float], None]
 ANSWER_HOOKS: List[AnswerHook] = []
 
 
@@ -117,11 +117,11 @@ def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars
             with atomic_file(target) as handle, _Progress(console, reader) as progress:
                 writer = AnswerWriter(handle, kind, "")
 
-                def write(lines: List[int], texts: List[str], predictions: List[Any]) -> None:
+                def write(lines: List[int], texts: List[str], predictions: List[Any], latency_ms: float) -> None:
                     writer.model_version = scorer.model_version
                     writer.write(lines, texts, predictions)
                     for hook in ANSWER_HOOKS:
-                        hook(lines, texts, predictions, scorer.model_version)
+                        hook(lines, texts, predictions, scorer.model_version, latency_ms)
 
                 summary = bulk.score(reader, scorer, write, in_flight=2 * server.workers, on_bad=report_bad,
                                      on_scored=progress.advance)

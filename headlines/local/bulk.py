@@ -80,11 +80,18 @@ def _batches(items: Iterable[Item], size: int, on_bad: Callable[[BadRow], None])
         yield lines, texts
 
 
+def _timed(scorer: Callable[[List[str]], Predictions], texts: List[str]) -> Tuple[Predictions, float]:
+    started = time.monotonic()
+    predictions = scorer(texts)
+    return predictions, (time.monotonic() - started) * 1000
+
+
 def score(items: Iterable[Item], scorer: Callable[[List[str]], Predictions],
-          write: Callable[[List[int], List[str], Predictions], None], *, in_flight: int,
+          write: Callable[[List[int], List[str], Predictions, float], None], *, in_flight: int,
           on_bad: Callable[[BadRow], None], on_scored: Optional[Callable[[int], None]] = None,
           batch_size: int = LOCAL_BATCH_SIZE) -> Summary:
-    """Score ``items`` in order with ``in_flight`` batches at most under way; returns the counts."""
+    """Score ``items`` in order with ``in_flight`` batches at most under way; ``write`` gets each
+    batch's line numbers, headlines, predictions and round trip (ms), in input order."""
     summary = Summary()
     started = time.monotonic()
 
@@ -92,18 +99,18 @@ def score(items: Iterable[Item], scorer: Callable[[List[str]], Predictions],
         summary.bad += 1
         on_bad(row)
 
-    def drain_one(pending: Deque[Tuple[Batch, "Future[Predictions]"]]) -> None:
+    def drain_one(pending: Deque[Tuple[Batch, "Future[Tuple[Predictions, float]]"]]) -> None:
         (lines, texts), future = pending.popleft()
-        write(lines, texts, future.result())
+        write(lines, texts, *future.result())
         summary.scored += len(texts)
         if on_scored:
             on_scored(len(texts))
 
-    pending: Deque[Tuple[Batch, "Future[Predictions]"]] = collections.deque()
+    pending: Deque[Tuple[Batch, "Future[Tuple[Predictions, float]]"]] = collections.deque()
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="bulk") as pool:
         try:
             for batch in _batches(items, batch_size, bad):
-                pending.append((batch, pool.submit(scorer, batch[1])))
+                pending.append((batch, pool.submit(_timed, scorer, batch[1])))
                 if len(pending) >= in_flight:
                     drain_one(pending)
             while pending:

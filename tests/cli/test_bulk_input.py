@@ -131,11 +131,18 @@ def test_answers_come_in_input_order_with_bounded_batches_in_flight(tmp_path):
     out = io.StringIO()
     writer = AnswerWriter(out, "jsonl", "v1")
     skipped = []
-    summary = score(iter(items), fake_scorer, writer.write, in_flight=4, on_bad=skipped.append, batch_size=64)
+    latencies = []
+
+    def write(lines, texts, predictions, latency_ms):
+        writer.write(lines, texts, predictions)
+        latencies.append(latency_ms)
+
+    summary = score(iter(items), fake_scorer, write, in_flight=4, on_bad=skipped.append, batch_size=64)
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [record["line"] for record in records] == [item.line for item in items if isinstance(item, Row)]
     assert all(record["headline"] == f"headline {record['line']}" for record in records)
     assert summary.scored == len(records) and summary.bad == len(skipped) == 5000 // 7
+    assert len(latencies) == -(-summary.scored // 64) and all(latency >= 0 for latency in latencies)
 
 
 def test_memory_stays_flat_as_the_input_grows(tmp_path):
@@ -145,7 +152,8 @@ def test_memory_stays_flat_as_the_input_grows(tmp_path):
         path.write_text("".join(f"Fed raises rates again {i}\n" for i in range(lines)), encoding="utf-8")
         tracemalloc.start()
         with HeadlineReader(path) as reader, open(tmp_path / "out.csv", "w", encoding="utf-8") as handle:
-            score(reader, fake_scorer, AnswerWriter(handle, "csv", "v1").write, in_flight=2, on_bad=print, batch_size=500)
+            writer = AnswerWriter(handle, "csv", "v1")
+            score(reader, fake_scorer, lambda *answers: writer.write(*answers[:3]), in_flight=2, on_bad=print, batch_size=500)
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         return top
