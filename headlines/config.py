@@ -227,6 +227,14 @@ class PipelineConfig(_Strict):
                                          "limits and their tasks' margins, plus 30 minutes); a shorter number is refused")
 
 
+class ResultsConfig(_Strict):
+    """Live results (issue #26): every answer recorded, analysed and watched."""
+
+    store_text: bool = Field(default=True, description="keep each classified headline's text in its result record; false: "
+                                                       "a keyed hash (HMAC-SHA256) instead (docs/results.md says where the "
+                                                       "key is)")
+
+
 class HeadlinesConfig(_Strict):
     project_name: str = Field(description="prefix of resource names and SSM parameters")
     stage: Literal["dev", "prod"] = Field(description="dev: everything deleted on destroy; prod: data retained; part of "
@@ -239,6 +247,8 @@ class HeadlinesConfig(_Strict):
     batch: BatchConfig = Field(description="bulk scoring in AWS: `headlines batch` (SageMaker Batch Transform)")
     notebook: NotebookConfig = Field(description="the SageMaker notebook instance")
     pipeline: PipelineConfig = Field(description="the Step Functions pipeline")
+    results: ResultsConfig = Field(default_factory=ResultsConfig, description="live results: the record store, the feed "
+                                                                             "reader, the drift check")
 
     @property
     def retain_data(self) -> bool:

@@ -22,6 +22,8 @@ OPENAPI_PATH = ROOT / "api" / "openapi.yaml"
 TRAINING_DIR = ROOT / "training"
 INFERENCE_DIR = ROOT / "inference"
 FUNCTIONS_DIR = ROOT / "functions"
+# The result record's one schema (issue #26): the API function, the Glue table and the local store follow it.
+RESULTS_SCHEMA_PATH = FUNCTIONS_DIR / "api" / "results_schema.json"
 
 #: What a wheel bundles (setup.py): (folder or file, glob patterns), relative to the checkout.
 BUNDLE = (
@@ -29,5 +31,5 @@ BUNDLE = (
     ("api", ("openapi.yaml",)),
     ("training", ("*.py",)),
     ("inference", ("*.py",)),
-    ("functions", ("*/*.py", "api/web/*", "api/web/vendor/swagger-ui/*")),
+    ("functions", ("*/*.py", "api/results_schema.json", "api/web/*", "api/web/vendor/swagger-ui/*")),
 )

@@ -25,6 +25,7 @@ DOCS_SCREENSHOTS = {
     "page-error.png": "tests/browser/test_page_in_browser.py",
     "page-api-key.png": "tests/browser/test_page_in_browser.py",
     "report.png": "tests/cli/test_report.py",
+    "dashboard.png": "tests/browser/test_dashboard_in_browser.py",
 }
 #: A new screenshot replaces the committed one when its size differs or more than this share of
 #: its pixels changed: a change to the page shows up in `git status`; the tiny test model's

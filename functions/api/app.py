@@ -29,12 +29,14 @@ import os
 import time
 import uuid
 import warnings
-from typing import Annotated, Any, Callable, Dict, Optional
+from collections import defaultdict
+from typing import Annotated, Any, Callable, Dict, List, Optional
 
 import api_settings
 import classify_request
 import page
 import request_body
+import results_recorder
 from api_errors import ApiError, internal_error
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
@@ -57,6 +59,8 @@ logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 # An own provider: Metrics() instances otherwise share one class-level metric set.
 metrics = Metrics(provider=AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE))
+# Per-category metrics: one EMF line per category answered (dimensions service and category).
+category_metrics = Metrics(provider=AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=SERVICE))
 # Decided once, at the cold start (local mode turns metrics off while importing this file):
 # Powertools reads its switch again at each flush, and while off never clears the metric set.
 METRICS_ENABLED = not is_metrics_disabled()
@@ -70,6 +74,14 @@ endpoint = ModelEndpoint(SETTINGS, metrics, logger,
                          control_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER")
                          or os.environ.get("AWS_ENDPOINT_URL") or None)
 runtime = endpoint.runtime
+
+
+def _results_dropped(count: int, reason: str) -> None:
+    metrics.add_metric(name="ResultsDropped", unit=MetricUnit.Count, value=count)
+
+
+# Where each answer's records go (results_sink.py: RESULTS_STREAM in AWS, RESULTS_DIR locally).
+recorder = results_recorder.from_environ(os.environ, _results_dropped)
 __all__ = ["handler", "model_message"]
 
 
@@ -113,11 +125,34 @@ def invoke_endpoint(request: classify_request.ClassifyRequest) -> Dict[str, Any]
     return endpoint.answer(endpoint.invoke(texts), len(texts), request.single)
 
 
+def _publish_categories(predictions: List[Dict[str, Any]]) -> None:
+    if not METRICS_ENABLED:
+        return
+    confidences: Dict[str, List[float]] = defaultdict(list)
+    for prediction in predictions:
+        confidences[prediction["category"]].append(prediction["confidence"])
+    for category, values in confidences.items():
+        category_metrics.add_dimension(name="category", value=category)
+        category_metrics.add_metric(name="CategoryHeadlines", unit=MetricUnit.Count, value=len(values))
+        for value in values:
+            category_metrics.add_metric(name="CategoryConfidence", unit=MetricUnit.NoUnit, value=value)
+        category_metrics.flush_metrics()
+
+
 @app.post(CLASSIFY_PATH)
 def classify(request: Annotated[ClassifyRequest, Body()]) -> Response[str]:
+    started = time.perf_counter()
     answer = invoke_endpoint(request)
-    metrics.add_metric(name="HeadlinesClassified", unit=MetricUnit.Count, value=len(request.texts()))
-    return _json_response(200, _json(answer))
+    latency_ms = (time.perf_counter() - started) * 1000
+    texts = request.texts()
+    metrics.add_metric(name="HeadlinesClassified", unit=MetricUnit.Count, value=len(texts))
+    predictions = [answer] if request.single else answer["predictions"]
+    body = _json(answer)
+    # After the answer is made, before it returns (Lambda freezes the environment after that).
+    recorder.record(texts, predictions, request_id=_request_id(), model_version=answer["model"]["version"],
+                    latency_ms=latency_ms)
+    _publish_categories(predictions)
+    return _json_response(200, body)
 
 
 @app.get("/v1/health")

@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         return parser
     pipeline_cli.register(commands)
     from headlines.cli import preflight as preflight_cli
+    from headlines.cli import results as results_cli
 
     preflight_cli.register(commands)
+    results_cli.register(commands)
     from headlines.cli import batch as batch_cli
 
     batch_cli.register(commands)
@@ -185,9 +187,12 @@ def _served_model(model: Optional[Path], workdir: Optional[Path]) -> Path:
 
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
+    from headlines.local.pipeline import DEFAULT_WORKDIR
+    from headlines.results.store import default_store
 
     check_port(args.port)
-    serve_local(_served_model(args.model, args.workdir), port=args.port)
+    workdir = args.workdir or DEFAULT_WORKDIR
+    serve_local(_served_model(args.model, workdir), port=args.port, results=default_store(Path(workdir)))
     return 0
 
 
@@ -195,6 +200,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
     from headlines.local.endpoint import check_serving_prerequisites
     from headlines.local.pipeline import current_model
+    from headlines.results.store import default_store
 
     check_port(args.port)
     check_serving_prerequisites()  # before minutes of training, not after
@@ -203,7 +209,7 @@ def cmd_up(args: argparse.Namespace, console: Console) -> int:
         console.print(f"using the model in {model} (--retrain trains a new one)")
     else:
         model = _train(args, console).model_dir
-    serve_local(model, port=args.port)
+    serve_local(model, port=args.port, results=default_store(Path(args.workdir)))
     return 0
 
 
@@ -318,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(rest)
     debug = errors.debug_requested(debug or args.debug)
     if "workdir" in vars(args) and args.workdir is None:
-        from headlines.local.pipeline import DEFAULT_WORKDIR
+        from headlines.workdir import DEFAULT_WORKDIR
 
         args.workdir = DEFAULT_WORKDIR
     try:

@@ -47,10 +47,12 @@ from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, unquote
 
+from headlines.local.dashboard import Dashboard, compact_in_background
 from headlines.local.endpoint import LocalServeError, ModelServer, start_model_server
 from headlines.local.http_server import FastHandler, LocalHTTPServer, start_in_thread
 from headlines.local.runtime_api import DEFAULT_ENDPOINT_NAME, RuntimeApiServer
 from headlines.project import FUNCTIONS_DIR
+from headlines.results.store import Store, spool_environment
 
 LOG = logging.getLogger("headlines.local.api_front")
 
@@ -108,8 +110,9 @@ def _model_version(model_dir: Optional[Union[str, Path]]) -> Optional[str]:
 
 
 def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-                        model_version: Optional[str] = None) -> Dict[str, Optional[str]]:
-    """What the Lambda's environment holds in AWS, with local endpoints and dummy credentials."""
+                        model_version: Optional[str] = None, results: Optional[Store] = None) -> Dict[str, Optional[str]]:
+    """What the Lambda's environment holds in AWS, with local endpoints and dummy credentials;
+    with ``results``, the handler records every answer into that store's spool."""
     from headlines.config import load_config
 
     cfg = load_config()
@@ -134,6 +137,8 @@ def handler_environment(endpoint_url: str, endpoint_name: str = DEFAULT_ENDPOINT
     if not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
         env["AWS_DEFAULT_REGION"] = "us-east-1"
         env["AWS_REGION"] = "us-east-1"
+    if results is not None:
+        env.update(spool_environment(results, cfg.results.store_text))
     return env
 
 
@@ -344,6 +349,11 @@ class FrontHandler(FastHandler):
         body = self.read_body()
         if body is None:
             return
+        path = self.path.split("?", 1)[0]
+        if self.server.dashboard is not None and self.server.dashboard.handles(path):
+            status, headers, payload = self.server.dashboard.answer(self.command, path)
+            self.send(status, b"" if self.command == "HEAD" else payload, None, headers)
+            return
         rid = self._request_id()
         event = build_event(self.command, self.path, list(self.headers.items()), body, rid,
                             self.client_address[0])
@@ -389,6 +399,7 @@ class FrontHandler(FastHandler):
 
 class ApiFrontServer(LocalHTTPServer):
     pool: HandlerPool  # set once bound (a port in use fails before any process starts)
+    dashboard: Optional[Dashboard] = None  # GET /dashboard, where answers are recorded
 
     def __init__(self, address: Tuple[str, int], listen: bool = True):
         # listen=False: the port is taken (bound) but connections are refused until
@@ -417,13 +428,14 @@ def _bind(factory: Callable[[], Any], host: str, port: int) -> Any:
 
 def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                    endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_dir: Optional[Union[str, Path]] = None,
-                   handler_file: Path = HANDLER_FILE, handler_workers: int = 1) -> ApiFrontServer:
+                   handler_file: Path = HANDLER_FILE, handler_workers: int = 1,
+                   results: Optional[Store] = None) -> ApiFrontServer:
     """Bind the front (``port=0``: a free port) with ``handler_workers`` handler processes
     pointed at ``endpoint_url``."""
     check_port(port)
     server = _bind(lambda: ApiFrontServer((host, port)), host, port)
     try:
-        add_handler_pool(server, endpoint_url, endpoint_name, model_dir, handler_file, handler_workers)
+        add_handler_pool(server, endpoint_url, endpoint_name, model_dir, handler_file, handler_workers, results)
     except BaseException:
         server.server_close()
         raise
@@ -431,8 +443,9 @@ def make_api_front(endpoint_url: str, host: str = "127.0.0.1", port: int = DEFAU
 
 
 def add_handler_pool(server: ApiFrontServer, endpoint_url: str, endpoint_name: str,
-                     model_dir: Optional[Union[str, Path]], handler_file: Path, handler_workers: int) -> None:
-    environment = handler_environment(endpoint_url, endpoint_name, _model_version(model_dir))
+                     model_dir: Optional[Union[str, Path]], handler_file: Path, handler_workers: int,
+                     results: Optional[Store] = None) -> None:
+    environment = handler_environment(endpoint_url, endpoint_name, _model_version(model_dir), results)
     server.pool = HandlerPool(environment, handler_workers, handler_file)
 
 
@@ -462,10 +475,10 @@ class LocalApi:
 
 def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127.0.0.1",
                     endpoint_name: str = DEFAULT_ENDPOINT_NAME, workers: Optional[int] = None,
-                    handler_workers: Optional[int] = None) -> LocalApi:
+                    handler_workers: Optional[int] = None, results: Optional[Store] = None) -> LocalApi:
     """Start the container (``workers`` model workers, default one per CPU), the local
     SageMaker API and the API front (``handler_workers`` handler processes, default as many
-    as model workers) in the background."""
+    as model workers) in the background; with ``results``, every answer is recorded there."""
     check_port(port)
     stops: List[Callable[[], None]] = []
     try:
@@ -479,7 +492,10 @@ def start_local_api(model_dir: Union[str, Path], port: int = 0, host: str = "127
         stops.append(start_in_thread(runtime))
         endpoint_url = f"http://{host}:{runtime.port}"
         add_handler_pool(front, endpoint_url, endpoint_name, model_dir, HANDLER_FILE,
-                         handler_workers or model_server.workers)
+                         handler_workers or model_server.workers, results)
+        if results is not None:
+            front.dashboard = Dashboard(results, Path(model_dir))
+            stops.append(compact_in_background(results))
         stops.append(front.pool.close)
         front.server_activate()
         stops.append(start_in_thread(front))
@@ -502,7 +518,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-                workers: Optional[int] = None) -> None:
+                workers: Optional[int] = None, results: Optional[Store] = None) -> None:
     """``headlines serve``: the container, the local SageMaker API and the API front on
     ``host:port``; blocks until interrupted (Ctrl-C or SIGTERM), then stops everything,
     Multi Model Server's Java frontend included."""
@@ -511,14 +527,18 @@ def serve_local(model_dir: Union[str, Path], port: int = DEFAULT_PORT, host: str
     api: Optional[LocalApi] = None
     try:
         print("starting the SageMaker MXNet serving toolkit behind Multi Model Server ...", flush=True)
-        api = start_local_api(model_dir, port=port, host=host, workers=workers)
+        api = start_local_api(model_dir, port=port, host=host, workers=workers, results=results)
         server = api.model_server
         print(f"model server (the SageMaker container): {server.url}  [GET /ping, POST /invocations]  "
               f"{server.workers} workers, log {server.log_path}", flush=True)
         print(f"REST API: {api.url}  [POST /v1/classify, GET /v1/health]  (Ctrl-C stops)", flush=True)
+        if results is not None:
+            print(f"dashboard: {api.url}/dashboard", flush=True)
         print(f"  try: curl -s -XPOST {api.url}/v1/classify "
               """-H 'Content-Type: application/json' -d '{"headline":"Fed raises interest rates again"}'""",
               flush=True)
+        if results is not None:
+            print(f"results: every answer is recorded in {results.root}  (headlines results summary)", flush=True)
         while True:
             time.sleep(0.5)
             if not server.running():

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -34,9 +33,7 @@ from headlines.local.embeddings import train_embeddings
 from headlines.local.sources import InputError, Resolved, resolve_corpus, resolve_news
 from headlines.project import TRAINING_DIR
 from headlines.training_time import FULL_DATASET_ROWS, projected_training_seconds
-
-DEFAULT_WORKDIR = Path(os.environ.get("HEADLINES_WORKDIR", ".headlines"))
-CURRENT_MODEL = "model"
+from headlines.workdir import CURRENT_MODEL, DEFAULT_WORKDIR, current_model  # noqa: F401 - their home before
 
 
 class PipelineError(Exception):
@@ -48,11 +45,6 @@ class TrainResult:
     artifact: Path  # model.tar.gz
     model_dir: Path  # its unpacked copy: the current model
     metrics: Dict[str, Any]
-
-
-def current_model(workdir: Path) -> Optional[Path]:
-    model_dir = Path(workdir) / CURRENT_MODEL
-    return model_dir if (model_dir / "metrics.json").is_file() else None
 
 
 @functools.lru_cache(maxsize=None)

@@ -40,10 +40,18 @@ def test_a_classification_writes_the_same_metrics_as_emf(capsys):
     assert directive["Namespace"] == "headlines" and directive["Dimensions"] == [["service"]]
     assert {metric["Name"] for metric in directive["Metrics"]} == {"HeadlinesClassified", "EndpointLatency"}
     assert request["HeadlinesClassified"] in (1.0, [1.0]) and request["service"] == "headlines-api"
+    # the answer's category: its own line, with the category as a dimension
+    (category,) = [line for line in lines if "CategoryHeadlines" in line]
+    directive = category["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "headlines" and sorted(directive["Dimensions"][0]) == ["category", "service"]
+    assert {metric["Name"] for metric in directive["Metrics"]} == {"CategoryHeadlines", "CategoryConfidence"}
+    assert category["category"] == "business" and category["CategoryConfidence"] in (0.7, [0.7])
     # the next request: no cold start, its own metrics only (the set was flushed)
     assert _classify(module) == 200
     lines = _emf_lines(capsys.readouterr().out)
-    assert len(lines) == 1 and lines[0]["HeadlinesClassified"] in (1.0, [1.0])
+    assert len(lines) == 2
+    assert [line["HeadlinesClassified"] for line in lines if "HeadlinesClassified" in line] in ([1.0], [[1.0]])
+    assert [line["CategoryHeadlines"] for line in lines if "CategoryHeadlines" in line] in ([1.0], [[1.0]])
 
 
 def test_a_request_without_metrics_writes_nothing(capsys):

@@ -151,6 +151,17 @@ def test_package_json_pins_swagger_ui_exactly_and_the_lock_agrees():
     assert "Apache License" in (page_assets.VENDOR_DIR / "LICENSE").read_text()  # travels with the copy
 
 
+def test_package_json_pins_chart_js_exactly_and_its_licenses_travel_with_the_copy():
+    pinned = page_assets.pinned_version(page_assets.CHART_PACKAGE)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pinned), pinned
+    lock = json.loads((REPO / "package-lock.json").read_text(encoding="utf-8"))
+    assert lock["packages"]["node_modules/chart.js"]["version"] == pinned
+    version = (page_assets.CHART_VENDOR_DIR / "VERSION").read_text()
+    assert version.startswith(f"chart.js {pinned} (with @kurkle/color {lock['packages']['node_modules/@kurkle/color']['version']})")
+    assert "MIT License" in (page_assets.CHART_VENDOR_DIR / "LICENSE.md").read_text()
+    assert "MIT License" in (page_assets.CHART_VENDOR_DIR / "LICENSE-kurkle-color").read_text()
+
+
 def test_vendored_swagger_ui_is_the_pinned_npm_package_byte_for_byte():
     if not page_assets.NODE_PACKAGE_DIR.is_dir():
         pytest.skip("node_modules/swagger-ui-dist is missing (npm ci installs it; make test runs it)")
