@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
 
@@ -24,9 +23,8 @@ if TYPE_CHECKING:
 SHOWN_BAD_ROWS = 20
 
 #: Called with each batch of answers (lines, headlines, predictions, model version, the batch's
-#: round trip in ms) once written: where bulk answers are recorded as live results (issue #26).
+#: round trip in ms) once written.
 AnswerHook = Callable[[List[int], List[str], List[Any], str, float], None]
-ANSWER_HOOKS: List[AnswerHook] = []
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workdir", dest="bulk_workdir", type=Path, default=None, metavar="DIR",
                        help="where the default model is (default: ./.headlines, or $HEADLINES_WORKDIR)")
     group.add_argument("--workers", type=int, metavar="N", help="model server workers (default: one per CPU)")
+    group.add_argument("--no-record", action="store_true",
+                       help="do not record the answers as live results (default: recorded with source=batch in the "
+                            "workdir's results store, as `headlines serve` records the API's)")
 
 
 @contextlib.contextmanager
@@ -65,6 +66,39 @@ def check_paths(source: Path, target: Path) -> None:
         raise InputError(f"{target}: the output would overwrite the input: pick another name")
     if not target.parent.is_dir():
         raise InputError(f"{target.parent}: no such folder for the output")
+
+
+class _Recording:
+    """Records each batch of answers as live results with ``source=batch`` (issue #26), through the
+    API's own recorder and sink (functions/api/results_recorder.py) into the workdir's results
+    store, as ``headlines serve`` records the API's answers; a record it cannot keep is counted."""
+
+    def __init__(self, workdir: Path):
+        from uuid import uuid4
+
+        from headlines.config import load_config
+        from headlines.file_modules import load_lambda
+        from headlines.results.store import default_store, spool_environment
+
+        self.store = default_store(workdir)
+        environment = spool_environment(self.store, load_config().results.store_text)
+        recorder_module = load_lambda("api", "results_recorder")
+        self.recorder = recorder_module.from_environ({name: value for name, value in environment.items() if value is not None},
+                                                     source="batch")
+        self.run_id = uuid4().hex[:12]
+        self.recorded = 0
+
+    def __call__(self, lines: List[int], texts: List[str], predictions: List[Any], model_version: str,
+                 latency_ms: float) -> None:
+        self.recorder.record(texts, predictions, request_id=f"batch-{self.run_id}-{lines[0]}",
+                             model_version=model_version, latency_ms=latency_ms)
+        self.recorded += len(texts)
+
+    def close(self) -> str:
+        self.recorder.sink.close()
+        dropped = self.recorder.sink.dropped
+        kept = f"recorded {self.recorded - dropped:,} answers as live results (source=batch) in {self.store.root}"
+        return kept + (f"; {dropped:,} could not be recorded (see the warnings above)" if dropped else "")
 
 
 class _Progress:
@@ -92,7 +126,7 @@ class _Progress:
         self.bar.update(self.task, completed=self.reader.position(), scored=self.scored)
 
 
-def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars: Optional[int]) -> int:
+def run(args: argparse.Namespace, console: "Console", model_dir: Path, workdir: Path, max_chars: Optional[int]) -> int:
     from headlines.artifacts import atomic_file
     from headlines.local import bulk
     from headlines.local.endpoint import start_model_server
@@ -109,7 +143,11 @@ def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars
             console.print(f"warning: {source}:{row.line}: {row.reason} (row skipped)", markup=False, highlight=False)
 
     options = Options(format=args.format, column=args.column, field=args.field, max_chars=max_chars)
+    hooks: List[AnswerHook] = []
     with _sigterm_as_interrupt(), HeadlineReader(source, options) as reader:
+        recording = None if args.no_record else _Recording(workdir)
+        if recording is not None:
+            hooks.append(recording)
         server = start_model_server(model_dir, workers=args.workers,
                                     environment=container_environment(LOCAL_BATCH_SIZE))
         try:
@@ -120,7 +158,7 @@ def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars
                 def write(lines: List[int], texts: List[str], predictions: List[Any], latency_ms: float) -> None:
                     writer.model_version = scorer.model_version
                     writer.write(lines, texts, predictions)
-                    for hook in ANSWER_HOOKS:
+                    for hook in hooks:
                         hook(lines, texts, predictions, scorer.model_version, latency_ms)
 
                 summary = bulk.score(reader, scorer, write, in_flight=2 * server.workers, on_bad=report_bad,
@@ -130,10 +168,12 @@ def run(args: argparse.Namespace, console: "Console", model_dir: Path, max_chars
                                      f"{reader.format} format): nothing written")
         finally:
             server.stop()
+            recorded = recording.close() if recording is not None else None
     summary.model_version = scorer.model_version
     more = f" ({summary.bad - len(shown):,} more not shown)" if summary.bad > len(shown) else ""
     skipped = f", {summary.bad:,} bad rows skipped{more}" if summary.bad else ""
     console.print(f"scored {summary.scored:,} headlines ({reader.format}) with model {summary.model_version} in "
                   f"{summary.seconds:.1f} s{skipped}: {target}", markup=False, highlight=False)
-    sys.stderr.flush()
+    if recorded:
+        console.print(recorded, markup=False, highlight=False)
     return 0

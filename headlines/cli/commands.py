@@ -300,8 +300,11 @@ def _classify_file(args: argparse.Namespace, texts: List[str]) -> int:
         raise errors.UserError("give either headlines (TEXT ...) or --input FILE, not both")
     if args.input is None or args.output is None:
         raise errors.UserError("--input FILE and --output FILE go together")
+    from headlines.local.pipeline import DEFAULT_WORKDIR
+
     bulk_cli.check_paths(args.input, args.output)
-    return bulk_cli.run(args, _console(), _served_model(args.model, args.bulk_workdir), load_config().api.max_headline_chars)
+    workdir = Path(args.bulk_workdir or DEFAULT_WORKDIR)
+    return bulk_cli.run(args, _console(), _served_model(args.model, workdir), workdir, load_config().api.max_headline_chars)
 
 
 def _console() -> "Console":

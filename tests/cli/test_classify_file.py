@@ -51,7 +51,7 @@ def classify_file(tmp_path: Path, model_dir: Path, content: bytes, name: str = "
     source = tmp_path / name
     source.write_bytes(content)
     result = headlines("classify", "--input", str(source), "--output", str(tmp_path / output), "--model", str(model_dir),
-                       "--workers", "2", timeout=600)
+                       "--workers", "2", "--workdir", str(tmp_path / "wd"), timeout=600)
     return result, tmp_path / output
 
 
@@ -83,6 +83,11 @@ def check_equal_to_the_api(tmp_path, tiny_model_dir, api, count):
 
 def test_a_file_gets_the_rest_apis_answers_line_for_line(tmp_path, tiny_model_dir, api):
     check_equal_to_the_api(tmp_path, tiny_model_dir, api, 3_000)
+    # ... and each answer is recorded as a live result with source=batch (issue #26)
+    spooled = [json.loads(line) for path in (tmp_path / "wd" / "results" / "spool").glob("*.jsonl")
+               for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(spooled) == 3_000 and {record["source"] for record in spooled} == {"batch"}
+    assert sorted(record["headline"] for record in spooled) == sorted(sample_headlines(3_000))
 
 
 def test_100000_headlines_get_the_rest_apis_answers_line_for_line(tmp_path, tiny_model_dir, api):
@@ -108,7 +113,7 @@ def test_a_file_with_no_usable_row_is_an_error_and_no_output(tmp_path, tiny_mode
     result, output = classify_file(tmp_path, tiny_model_dir, b"\n   \n" + b"\xff\xfe\n", output="out.csv")
     assert result.returncode == 2
     assert "no headline could be scored" in [line for line in result.stderr.splitlines() if line.startswith("error:")][0]
-    assert not output.exists() and [path.name for path in tmp_path.iterdir()] == ["headlines.txt"]
+    assert not output.exists() and not list(tmp_path.glob(".out.csv*"))
 
 
 def test_ctrl_c_leaves_nothing_under_the_output_name(tmp_path, tiny_model_dir):
@@ -121,7 +126,8 @@ def test_ctrl_c_leaves_nothing_under_the_output_name(tmp_path, tiny_model_dir):
     source.write_text("".join(text + "\n" for text in sample_headlines(200_000)), encoding="utf-8")
     output = tmp_path / "out.csv"
     process = subprocess.Popen([sys.executable, "-m", "headlines.cli", "classify", "--input", str(source), "--output",
-                                str(output), "--model", str(tiny_model_dir), "--workers", "1"],
+                                str(output), "--model", str(tiny_model_dir), "--workers", "1",
+                                "--workdir", str(tmp_path / "wd")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not list(tmp_path.glob(".out.csv.partial-*")) and time.monotonic() < deadline and process.poll() is None:
@@ -131,4 +137,4 @@ def test_ctrl_c_leaves_nothing_under_the_output_name(tmp_path, tiny_model_dir):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted", stderr
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["headlines.txt"]
+    assert not output.exists() and not list(tmp_path.glob(".out.csv*"))
