@@ -121,7 +121,15 @@ class HeadlineReader:
 
     # --- opening and detecting ----------------------------------------------------------------
     def __enter__(self) -> "HeadlineReader":
-        self._raw = open(self.path, "rb")
+        self._raw = open(self.path, "rb")  # closed in __exit__, or here when the file is refused
+        try:
+            return self._open()
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _open(self) -> "HeadlineReader":
+        assert self._raw is not None
         self.size = self.path.stat().st_size
         head = self._raw.read(4)
         self._raw.seek(0)
