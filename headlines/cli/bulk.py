@@ -164,8 +164,9 @@ def run(args: argparse.Namespace, console: "Console", model_dir: Path, workdir: 
                 summary = bulk.score(reader, scorer, write, in_flight=2 * server.workers, on_bad=report_bad,
                                      on_scored=progress.advance)
                 if summary.scored == 0:
-                    raise InputError(f"{source}: no headline could be scored ({summary.bad:,} bad rows, "
-                                     f"{reader.format} format): nothing written")
+                    first = f":{shown[0].line}: {shown[0].reason}" if shown else ": no rows"
+                    raise InputError(f"{source}{first}: no headline could be scored ({summary.bad:,} bad rows, read as "
+                                     f"{reader.format}; --format names another): nothing written")
         finally:
             server.stop()
             recorded = recording.close() if recording is not None else None

@@ -112,7 +112,8 @@ def test_bad_rows_are_skipped_and_reported_with_their_lines(tmp_path, tiny_model
 def test_a_file_with_no_usable_row_is_an_error_and_no_output(tmp_path, tiny_model_dir):
     result, output = classify_file(tmp_path, tiny_model_dir, b"\n   \n" + b"\xff\xfe\n", output="out.csv")
     assert result.returncode == 2
-    assert "no headline could be scored" in [line for line in result.stderr.splitlines() if line.startswith("error:")][0]
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "headlines.txt:1: empty headline: no headline could be scored (3 bad rows" in error[0]
     assert not output.exists() and not list(tmp_path.glob(".out.csv*"))
 
 
