@@ -5,32 +5,43 @@ folder, which is removed when it can be; a file under its final name is always c
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tarfile
 from pathlib import Path
-from typing import Iterable, Tuple
+from typing import IO, Any, Iterable, Iterator, Tuple
 
 
 def _partial(destination: Path) -> Path:
     return destination.with_name(f".{destination.name}.partial-{os.getpid()}")
 
 
-def write_tar_gz(destination: Path, members: Iterable[Tuple[str, Path]]) -> Path:
-    """A gzipped tarball of ``(name in the archive, path)`` pairs (folders recursively)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
+@contextlib.contextmanager
+def atomic_file(destination: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file (text: UTF-8, newlines as written) written under a temporary name and renamed to
+    ``destination`` when the block ends without an exception; removed on any exception (Ctrl-C
+    included)."""
     temporary = _partial(destination)
+    binary = "b" in mode
     try:
-        with temporary.open("wb") as handle:
-            with tarfile.open(fileobj=handle, mode="w:gz") as tar:
-                for name, path in members:
-                    tar.add(str(path), arcname=name)
+        with temporary.open(mode, encoding=None if binary else "utf-8", newline=None if binary else "") as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_tar_gz(destination: Path, members: Iterable[Tuple[str, Path]]) -> Path:
+    """A gzipped tarball of ``(name in the archive, path)`` pairs (folders recursively)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(destination, "wb") as handle:
+        with tarfile.open(fileobj=handle, mode="w:gz") as tar:
+            for name, path in members:
+                tar.add(str(path), arcname=name)
     return destination
 
 

@@ -177,6 +177,24 @@ class ServingConfig(_Strict):
         return value
 
 
+class BatchConfig(_Strict):
+    instance_type: str = Field(description="instance type of `headlines batch` (a SageMaker Batch Transform job on the approved model)")
+    instance_count: int = Field(ge=1, description="instances of the transform job (each scores a share of the input files)")
+    max_payload_mb: int = Field(ge=1, le=100, description="MaxPayloadInMB: the lines sent in one request (multi-record batches); "
+                                                          "the model server's request limit follows it")
+    max_concurrent_transforms: int = Field(ge=1, description="MaxConcurrentTransforms: requests in flight per instance (its "
+                                                             "vCPUs: the model server runs a worker per CPU)")
+
+    _check_instance_type = _instance_type("transform", "instance_type")
+
+    @model_validator(mode="after")
+    def _within_100_mb(self) -> "BatchConfig":
+        # CreateTransformJob: "(MaxConcurrentTransforms * MaxPayloadInMB) also cannot exceed 100 MB".
+        if self.max_concurrent_transforms * self.max_payload_mb > 100:
+            raise ValueError("max_concurrent_transforms x max_payload_mb must not exceed 100 (MB, SageMaker's limit)")
+        return self
+
+
 class ApiConfig(_Strict):
     throttle_rate_limit: float = Field(gt=0, description="requests per second: stage throttling (all callers) and the usage plan")
     throttle_burst_limit: int = Field(ge=1, description="burst of requests: stage throttling and the usage plan")
@@ -284,6 +302,7 @@ class HeadlinesConfig(_Strict):
     classifier: ClassifierConfig = Field(description="the MXNet script-mode training job running training/train.py")
     serving: ServingConfig = Field(description="the SageMaker endpoint")
     api: ApiConfig = Field(description="the REST API")
+    batch: BatchConfig = Field(description="bulk scoring in AWS: `headlines batch` (SageMaker Batch Transform)")
     notebook: NotebookConfig = Field(description="the SageMaker notebook instance")
     pipeline: PipelineConfig = Field(description="the Step Functions pipeline")
     results: ResultsConfig = Field(default_factory=ResultsConfig, description="live results: the record store, the feed "

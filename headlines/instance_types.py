@@ -2,7 +2,8 @@
 local (instance store) storage.
 
 The lists of valid types are botocore's SageMaker service model (the enums of
-``TrainingInstanceType``, ``ProductionVariantInstanceType`` and the notebook's ``InstanceType``),
+``TrainingInstanceType``, ``ProductionVariantInstanceType``, ``TransformInstanceType`` and the notebook's
+``InstanceType``),
 so a typo fails at synthesis with one line instead of at CreateTrainingJob after a paid
 BlazingText job. Which types have instance storage is not in the service model; the API
 reference states the rule that depends on it:
@@ -25,11 +26,13 @@ import re
 from functools import lru_cache
 from typing import Literal, Tuple
 
-Use = Literal["training", "endpoint", "notebook"]
+Use = Literal["training", "endpoint", "notebook", "transform"]
 
 #: The botocore shape whose enum lists the instance types of each use.
-_SHAPES = {"training": "TrainingInstanceType", "endpoint": "ProductionVariantInstanceType", "notebook": "InstanceType"}
-_USE_WORDS = {"training": "training job", "endpoint": "real-time endpoint", "notebook": "notebook instance"}
+_SHAPES = {"training": "TrainingInstanceType", "endpoint": "ProductionVariantInstanceType", "notebook": "InstanceType",
+           "transform": "TransformInstanceType"}
+_USE_WORDS = {"training": "training job", "endpoint": "real-time endpoint", "notebook": "notebook instance",
+              "transform": "batch transform job"}
 
 #: Families with NVMe instance store whose names carry no "d".
 NVME_FAMILIES_WITHOUT_D = frozenset({

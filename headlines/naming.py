@@ -9,6 +9,8 @@ from headlines.config import HeadlinesConfig
 OUTPUT_STATE_MACHINE_ARN = "StateMachineArn"
 OUTPUT_API_URL = "ApiUrl"
 OUTPUT_MODEL_PACKAGE_GROUP = "ModelPackageGroupName"
+OUTPUT_MODEL_NAME = "ModelName"
+OUTPUT_MODEL_VERSION = "ModelVersion"
 
 #: Context keys of app.py that are not part of the typed config.
 CONTEXT_REHEARSAL = "headlines:rehearsal"
@@ -75,6 +77,11 @@ def model_package_group_name(cfg: HeadlinesConfig) -> str:
     group ends with 8 hex digits of the stack id (infra/registry.py) and the pipeline stack's
     ``ModelPackageGroupName`` output names it."""
     return f"{resource_prefix(cfg)}-models"
+
+
+def transform_job_prefix(cfg: HeadlinesConfig) -> str:
+    """``headlines-dev-batch``: `headlines batch` names its jobs ``<prefix>-<UTC time>``."""
+    return f"{resource_prefix(cfg)[:24]}-batch"
 
 
 def endpoint_name(cfg: HeadlinesConfig) -> str:

@@ -5,8 +5,12 @@ request. Runs on Python 3.8. Contract (see README, "Endpoint contract"):
 
 request  application/json  {"headline": "..."} | {"headlines": ["...", ...]} | ["...", ...]
          text/csv, text/plain  one headline per line
+         application/jsonlines  one JSON string or {"headline": "..."} per line
 response application/json  {"predictions": [{"label", "category", "confidence", "scores"}],
                              "model": {"version", "test_accuracy", "test_macro_f1"}}
+         application/jsonlines  one {"headline", "label", "category", "confidence", "scores",
+                                "model_version"} per headline and line (Batch Transform's
+                                AssembleWith=Line keeps one output line per headline)
 A bad payload is a client error (4xx) with a message, never a server error.
 """
 import csv
@@ -17,7 +21,7 @@ import json
 import os
 import sys
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -36,6 +40,7 @@ except ImportError:  # outside the container (unit tests in .venv): same attribu
 
 
 JSON = "application/json"
+JSON_LINES = "application/jsonlines"
 TEXT_TYPES = ("text/csv", "text/plain")
 PREDICT_BATCH = 256
 # What the numpy network must answer as the graph does before it serves (tests/frozen holds
@@ -224,6 +229,19 @@ def _from_lines(text: str, media_type: str) -> List[object]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+def _from_json_lines(text: str) -> List[object]:
+    headlines = []  # type: List[object]
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as error:
+            raise ClientError("line {} is not valid JSON: {}".format(number, error)) from error
+        headlines.append(value.get("headline") if isinstance(value, dict) else value)
+    return headlines
+
+
 def input_fn(request_body, content_type: str = JSON) -> List[str]:
     media_type = _media_type(content_type)
     if isinstance(request_body, (bytes, bytearray)):
@@ -235,8 +253,10 @@ def input_fn(request_body, content_type: str = JSON) -> List[str]:
         return _check(_from_json(request_body))
     if media_type in TEXT_TYPES:
         return _check(_from_lines(request_body, media_type))
-    raise ClientError("unsupported content type '{}': use {} or {}".format(
-        content_type, JSON, " or ".join(TEXT_TYPES)), status_code=415)
+    if media_type == JSON_LINES:
+        return _check(_from_json_lines(request_body))
+    raise ClientError("unsupported content type '{}': use {}, {} or {}".format(
+        content_type, JSON, JSON_LINES, " or ".join(TEXT_TYPES)), status_code=415)
 
 
 def predict_fn(headlines: List[str], model: HeadlineModel) -> Dict[str, object]:
@@ -251,11 +271,16 @@ def predict_fn(headlines: List[str], model: HeadlineModel) -> Dict[str, object]:
             "confidence": round(float(row[best]), 6),
             "scores": {label_name: round(float(p), 6) for (_, label_name), p in zip(model.labels, row)},
         })
-    return {"predictions": predictions, "model": model.info}
+    return {"predictions": predictions, "model": model.info, "headlines": list(headlines)}
 
 
-def output_fn(prediction: Dict[str, object], accept: str = JSON) -> Tuple[str, str]:
+def output_fn(prediction: Dict[str, Any], accept: str = JSON) -> Tuple[str, str]:
     media_type = _media_type(accept)
+    if media_type == JSON_LINES:
+        version = prediction["model"]["version"]
+        lines = [json.dumps(dict(headline=text, model_version=version, **item), separators=(",", ":"))
+                 for text, item in zip(prediction["headlines"], prediction["predictions"])]
+        return "".join(line + "\n" for line in lines), JSON_LINES
     if media_type not in (JSON, "*/*"):
-        raise ClientError("unsupported accept type '{}': use {}".format(accept, JSON), status_code=406)
-    return json.dumps(prediction, separators=(",", ":")), JSON
+        raise ClientError("unsupported accept type '{}': use {} or {}".format(accept, JSON, JSON_LINES), status_code=406)
+    return json.dumps({"predictions": prediction["predictions"], "model": prediction["model"]}, separators=(",", ":")), JSON

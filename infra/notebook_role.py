@@ -20,7 +20,7 @@ from constructs import Construct
 from infra import nag
 from infra.sagemaker_role import key_statements, log_group_statement
 from infra.service_logs import NOTEBOOK_LOG_GROUP, TRAINING_JOBS_LOG_GROUP
-from infra.storage import SCRATCH_PREFIX, Storage
+from infra.storage import BATCH_INPUT_PREFIX, SCRATCH_PREFIX, Storage
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class NotebookAccessProps:
     stack_names: Sequence[str]  # whose outputs it reads
     parameter_names: Sequence[str]  # SSM parameters it reads
     training_job_prefix: str  # the training jobs it may run are named <prefix>-...
+    transform_job_prefix: str  # the batch transform jobs it may run (headlines batch) are named <prefix>-...
     endpoint_name: str
     model_package_group_prefix: str  # the stage's registry: <prefix>-<8 hex of the stack id>
 
@@ -96,6 +97,14 @@ def notebook_statements(
             resources=[f"arn:{partition}:sagemaker:{region}:{account}:model-package-group/{props.model_package_group_prefix}-*",
                        f"arn:{partition}:sagemaker:{region}:{account}:model-package/{props.model_package_group_prefix}-*/*"],
         ),
+        # `headlines batch`: upload the input under batch/input/, run a transform job on the served
+        # model (it runs as the model's role: no PassRole), read the answers (GetObject above).
+        iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                            resources=[storage.artifacts.arn_for_objects(BATCH_INPUT_PREFIX + "*")]),
+        iam.PolicyStatement(
+            actions=["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"],
+            resources=[f"arn:{partition}:sagemaker:{region}:{account}:transform-job/{props.transform_job_prefix}-*"],
+        ),
         # Call the project's model directly (the REST API itself is public, optionally behind a key).
         iam.PolicyStatement(
             actions=["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
@@ -118,6 +127,7 @@ class NotebookRole(iam.Role):
             self.add_to_principal_policy(statement)
         machine, jobs = re.escape(props.state_machine_name), re.escape(props.training_job_prefix)
         group = re.escape(props.model_package_group_prefix)
+        transforms = re.escape(props.transform_job_prefix)
         nag.allow_wildcards(
             self,
             (nag.objects_under("StorageData", ""), "Data scientists read every object of the project's data bucket (and write only scratch/)."),
@@ -127,6 +137,8 @@ class NotebookRole(iam.Role):
             (rf"Resource::arn:{nag.PARTITION}:states:{nag.REGION}:{nag.ACCOUNT}:execution:{machine}:\*", "Follows the executions of the project's state machine only (names are made per execution)."),
             (rf"Resource::arn:{nag.PARTITION}:cloudformation:{nag.REGION}:{nag.ACCOUNT}:stack/[A-Za-z0-9-]+/\*", "Reads the outputs of the project's two stacks (the stack id suffix is generated)."),
             (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:training-job/{jobs}-\*", "Training jobs whose names start with the project and stage only."),
+            (nag.objects_under("StorageArtifacts", BATCH_INPUT_PREFIX), "The notebook uploads what `headlines batch` scores under batch/input/ only."),
+            (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:transform-job/{transforms}-\*", "Batch transform jobs whose names start with the project, stage and 'batch' only (named per run)."),
             (rf"Resource::arn:{nag.PARTITION}:logs:{nag.REGION}:{nag.ACCOUNT}:log-group:/aws/sagemaker/TrainingJobs:log-stream:{jobs}-\*", "Reads the log streams of its stage's training jobs (named per job) to follow them."),
             (r"Resource::\*", "sagemaker:ListModelPackages has no resource-level permissions (headlines model list --aws)."),
             (rf"Resource::arn:{nag.PARTITION}:sagemaker:{nag.REGION}:{nag.ACCOUNT}:model-package(?:-group)?/{group}-\*(?:/\*)?",

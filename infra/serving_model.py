@@ -20,7 +20,7 @@ from constructs import Construct
 from infra import nag
 from infra.sagemaker_role import ecr_pull_statements, log_group_statement, metrics_statement
 from infra.service_logs import endpoint_log_group
-from infra.storage import DATA_CAPTURE_PREFIX, MODELS_PREFIX
+from infra.storage import BATCH_INPUT_PREFIX, BATCH_OUTPUT_PREFIX, DATA_CAPTURE_PREFIX, MODELS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,19 @@ def model_role_statements(
         metrics_statement("/aws/sagemaker/*"),
         *ecr_pull_statements([props.image_uri], stack.partition),
     ]
+    # `headlines batch`: a Batch Transform job on this Model runs as this role; it lists and reads
+    # its input under batch/input/ and writes the answers under batch/output/ (SSE-KMS).
+    statements += [
+        iam.PolicyStatement(actions=["s3:ListBucket"], resources=[artifacts.bucket_arn],
+                            conditions={"StringLike": {"s3:prefix": [BATCH_INPUT_PREFIX + "*"]}}),
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[artifacts.arn_for_objects(BATCH_INPUT_PREFIX + "*")]),
+        iam.PolicyStatement(actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                            resources=[artifacts.arn_for_objects(BATCH_OUTPUT_PREFIX + "*")]),
+        iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[key.key_arn]),
+    ]
     if props.data_capture:
-        statements += [
-            iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects(DATA_CAPTURE_PREFIX + "*")]),
-            iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[key.key_arn]),
-        ]
+        statements.append(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[artifacts.arn_for_objects(DATA_CAPTURE_PREFIX + "*")]))
     if props.volume_key:
         statements.append(
             iam.PolicyStatement(
@@ -61,7 +69,8 @@ def model_role_statements(
 
 
 class ModelRole(iam.Role):
-    """Reads the approved model artifacts, pulls the MXNet inference image, writes its logs."""
+    """Reads the approved model artifacts, pulls the MXNet inference image, writes its logs; runs
+    the Batch Transform jobs on the model (``headlines batch``): reads batch/input/, writes batch/output/."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, props: ModelRoleProps, key: kms.IKey, artifacts: s3.IBucket
@@ -80,6 +89,8 @@ class ModelRole(iam.Role):
             ("Resource::arn:" + nag.PARTITION + r":s3:::[^/]+/" + MODELS_PREFIX + r"\*", "The endpoint reads the model artifacts under models/ of the artifacts bucket (the current and previous models: blue/green, rollback)."),
             (nag.log_streams_of(endpoint_log_group(endpoint_name)), "The model container writes log streams of its own endpoint's log group only."),
             ("Resource::arn:" + nag.PARTITION + r":s3:::[^/]+/" + DATA_CAPTURE_PREFIX + r"\*", "Data capture writes objects under datacapture/ of the artifacts bucket only."),
+            ("Resource::arn:" + nag.PARTITION + r":s3:::[^/]+/" + BATCH_INPUT_PREFIX + r"\*", "Batch transform jobs on this model read their input under batch/input/ of the artifacts bucket only."),
+            ("Resource::arn:" + nag.PARTITION + r":s3:::[^/]+/" + BATCH_OUTPUT_PREFIX + r"\*", "Batch transform jobs on this model write their answers under batch/output/ of the artifacts bucket only."),
             (r"Resource::\*", "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level permissions; PutMetricData is limited by a namespace condition."),
         )
 

@@ -26,6 +26,8 @@ from headlines.config import HeadlinesConfig
 from headlines.naming import (
     OUTPUT_API_URL,
     OUTPUT_MODEL_PACKAGE_GROUP,
+    OUTPUT_MODEL_NAME,
+    OUTPUT_MODEL_VERSION,
     OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,
     dashboard_name,
@@ -40,6 +42,7 @@ from headlines.naming import (
     serving_stack_name,
     state_machine_name,
     training_job_prefix,
+    transform_job_prefix,
 )
 from headlines.results import schema as results_schema
 from headlines.sourcedir import build_project_archive, build_sourcedir
@@ -94,6 +97,7 @@ def notebook_props(cfg: HeadlinesConfig) -> NotebookProps:
             stack_names=(pipeline_stack_name(cfg), serving_stack_name(cfg)),
             parameter_names=(approved_model_parameter(cfg), serving_model_parameter(cfg)),
             training_job_prefix=training_job_prefix(cfg),
+            transform_job_prefix=transform_job_prefix(cfg),
             endpoint_name=endpoint_name(cfg),
             model_package_group_prefix=model_package_group_name(cfg),
         ),
@@ -442,7 +446,9 @@ class ServingStack(Stack):
         CfnOutput(self, "ClassifyUrl", value=self.api.api.url_for_path("/v1/classify"))
         CfnOutput(self, "EndpointName", value=self.serving.endpoint.attr_endpoint_name)
         CfnOutput(self, "ModelDataUrl", value=self.serving.model_data_url)
-        CfnOutput(self, "ModelVersion", value=self.serving.model_version,
+        CfnOutput(self, OUTPUT_MODEL_NAME, value=self.serving.model.attr_model_name,
+                  description="The SageMaker Model the endpoint serves: `headlines batch` runs its transform jobs on it")
+        CfnOutput(self, OUTPUT_MODEL_VERSION, value=self.serving.model_version,
                   description="Content hash of the model's parameters (metrics.json model_version; /v1/health reports it)")
         if self.api.api_key is not None:
             CfnOutput(self, "ApiKeyId", value=self.api.api_key.key_id,

@@ -28,6 +28,8 @@ SCRATCH_PREFIX = "scratch/"  # data bucket: notebook experiments, expire after 3
 EMBEDDINGS_PREFIX = "embeddings/"  # artifacts bucket: BlazingText job output
 MODELS_PREFIX = "models/"  # artifacts bucket: classifier job output
 DATA_CAPTURE_PREFIX = "datacapture/"  # artifacts bucket: endpoint data capture
+BATCH_INPUT_PREFIX = "batch/input/"  # artifacts bucket: what `headlines batch` scores
+BATCH_OUTPUT_PREFIX = "batch/output/"  # artifacts bucket: its transform jobs' answers
 
 
 @dataclass(frozen=True)

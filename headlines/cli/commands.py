@@ -67,12 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--retrain", action="store_true", help="train even if the workdir has a model")
     up.set_defaults(run=cmd_up)
 
-    classify = commands.add_parser("classify", help="classify headlines with the REST API (local or deployed)")
-    classify.add_argument("headlines", nargs="+", metavar="TEXT")
+    classify = commands.add_parser("classify", help="classify headlines with the REST API (local or deployed), "
+                                                    "or a whole file through the local model container (--input)")
+    classify.add_argument("headlines", nargs="*", metavar="TEXT")
     classify.add_argument("--url", default=DEFAULT_API_URL, help=f"API base URL (default {DEFAULT_API_URL})")
     classify.add_argument("--api-key", help="the x-api-key, when the deployed API requires one")
     classify.add_argument("--json", action="store_true", help="print the API's JSON answer")
     classify.set_defaults(run=cmd_classify, needs_console=False)
+    from headlines.cli import bulk as bulk_cli
+
+    bulk_cli.add_arguments(classify)
 
     evaluate = commands.add_parser("evaluate", help="score a model on a News Aggregator file (either format)")
     evaluate.add_argument("--model", type=Path, metavar="PATH", help="model.tar.gz or its unpacked folder; default: the workdir's model")
@@ -106,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     preflight_cli.register(commands)
     results_cli.register(commands)
     feed_cli.register(commands)
+    from headlines.cli import batch as batch_cli
+
+    batch_cli.register(commands)
     return parser
 
 
@@ -182,18 +189,26 @@ def _unpacked(model: Path, workdir: Path) -> Path:
     return target
 
 
+def _served_model(model: Optional[Path], workdir: Optional[Path]) -> Path:
+    """The model folder ``headlines serve`` serves (and ``classify --input`` scores with)."""
+    from headlines.local.pipeline import DEFAULT_WORKDIR, current_model
+
+    workdir = workdir or DEFAULT_WORKDIR
+    found = model or current_model(workdir)
+    if found is None:
+        raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
+    return _unpacked(Path(found), Path(workdir))
+
+
 def cmd_serve(args: argparse.Namespace, console: Console) -> int:
     from headlines.local.api_front import check_port, serve_local
-    from headlines.local.pipeline import DEFAULT_WORKDIR, current_model
+    from headlines.local.pipeline import DEFAULT_WORKDIR
     from headlines.local.serving_state import STATE_FILE
     from headlines.results.store import default_store
 
     check_port(args.port)
     workdir = args.workdir or DEFAULT_WORKDIR
-    model = args.model or current_model(workdir)
-    if model is None:
-        raise FileNotFoundError(f"no model in {workdir}: run `headlines train` first, or pass --model")
-    serve_local(_unpacked(Path(model), Path(workdir)), port=args.port, results=default_store(Path(workdir)),
+    serve_local(_served_model(args.model, workdir), port=args.port, results=default_store(Path(workdir)),
                 state_file=Path(workdir) / STATE_FILE)
     return 0
 
@@ -283,6 +298,10 @@ def _post_json(url: str, payload: Dict[str, Any], api_key: Optional[str]) -> Dic
 
 def cmd_classify(args: argparse.Namespace, console: Console) -> int:
     texts: List[str] = args.headlines
+    if args.input is not None or args.output is not None:
+        return _classify_file(args, texts)
+    if not texts:
+        raise errors.UserError("give headlines to classify (TEXT ...), or a file: --input FILE --output FILE")
     payload = {"headline": texts[0]} if len(texts) == 1 else {"headlines": texts}
     answer = _post_json(args.url.rstrip("/") + "/v1/classify", payload, args.api_key)
     if args.json:
@@ -292,6 +311,21 @@ def cmd_classify(args: argparse.Namespace, console: Console) -> int:
     for text, prediction in zip(texts, predictions):
         print(f"{prediction['category']:<20} {prediction['confidence']:.2f}  {text}")
     return 0
+
+
+def _classify_file(args: argparse.Namespace, texts: List[str]) -> int:
+    from headlines.cli import bulk as bulk_cli
+    from headlines.config import load_config
+
+    if texts:
+        raise errors.UserError("give either headlines (TEXT ...) or --input FILE, not both")
+    if args.input is None or args.output is None:
+        raise errors.UserError("--input FILE and --output FILE go together")
+    from headlines.local.pipeline import DEFAULT_WORKDIR
+
+    bulk_cli.check_paths(args.input, args.output)
+    workdir = Path(args.bulk_workdir or DEFAULT_WORKDIR)
+    return bulk_cli.run(args, _console(), _served_model(args.model, workdir), workdir, load_config().api.max_headline_chars)
 
 
 def _console() -> "Console":

@@ -30,6 +30,8 @@ class Clients:
     cloudformation: Any
     stepfunctions: Any
     sagemaker: Any
+    ssm: Any = None  # headlines batch: the serving pointer
+    s3: Any = None  # headlines batch: is the input there?
 
     @classmethod
     def create(cls, region: Optional[str] = None) -> "Clients":
@@ -43,6 +45,8 @@ class Clients:
             cloudformation=session.client("cloudformation"),
             stepfunctions=session.client("stepfunctions"),
             sagemaker=session.client("sagemaker"),
+            ssm=session.client("ssm"),
+            s3=session.client("s3"),
         )
 
 
@@ -220,14 +224,21 @@ def report_result(execution: Dict[str, Any], stack: str, out: TextIO) -> int:
     raise SystemExit(f"error: pipeline {status.lower().replace('_', ' ')}: {error}" + (f": {cause}" if cause else ""))
 
 
+def poll_until(poll: Callable[[], Dict[str, Any]], done: Callable[[Dict[str, Any]], bool], poll_seconds: float,
+               sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
+    """The follow loop of ``pipeline start --wait`` and ``headlines batch``: poll until done."""
+    while True:
+        state = poll()
+        if done(state):
+            return state
+        sleep(poll_seconds)
+
+
 def follow(clients: Clients, execution_arn: str, stack: str, out: TextIO = sys.stdout,
            poll_seconds: float = DEFAULT_POLL_SECONDS, sleep: Callable[[float], None] = time.sleep) -> int:
     follower = Follower(clients, execution_arn, out)
-    while True:
-        execution = follower.poll()
-        if execution["status"] != RUNNING:
-            return report_result(execution, stack, out)
-        sleep(poll_seconds)
+    execution = poll_until(follower.poll, lambda state: state["status"] != RUNNING, poll_seconds, sleep)
+    return report_result(execution, stack, out)
 
 
 def start(clients: Clients, stack: str, wait: bool, out: TextIO = sys.stdout,

@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Mapping, Optional, Union
 
 from headlines.local import container_env
 
@@ -211,8 +211,9 @@ def _group_alive(group: int) -> bool:
     return True
 
 
-def container_environment(base_dir: Path, port: int, workers: int) -> dict:
-    """The environment the image's entry point runs under (SageMaker's variables and MMS's)."""
+def container_environment(base_dir: Path, port: int, workers: int, overrides: Optional[Mapping[str, str]] = None) -> dict:
+    """The environment the image's entry point runs under (SageMaker's variables and MMS's);
+    ``overrides`` as a transform job's ``Environment`` overrides the Model's (bulk scoring)."""
     from headlines.config import load_config
 
     api = load_config().api
@@ -235,6 +236,7 @@ def container_environment(base_dir: Path, port: int, workers: int) -> dict:
         "METRICS_LOCATION": str(base_dir / "logs"),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
     })
+    env.update(overrides or {})
     return env
 
 
@@ -249,7 +251,7 @@ def check_serving_prerequisites() -> Path:
 
 
 def start_model_server(model_dir: Union[str, Path], workers: Optional[int] = None, port: int = 0,
-                       timeout: float = START_TIMEOUT_SECONDS) -> ModelServer:
+                       timeout: float = START_TIMEOUT_SECONDS, environment: Optional[Mapping[str, str]] = None) -> ModelServer:
     """Start the container for ``model_dir`` and wait until the model answers."""
     python = check_serving_prerequisites()
     model_dir = check_model_dir(model_dir)
@@ -264,7 +266,7 @@ def start_model_server(model_dir: Union[str, Path], workers: Optional[int] = Non
     log_path = base_dir / "logs" / "model-server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([str(python), str(LAUNCHER)], cwd=base_dir, stdin=subprocess.PIPE, stdout=log,
-                                   stderr=subprocess.STDOUT, env=container_environment(base_dir, port, workers),
+                                   stderr=subprocess.STDOUT, env=container_environment(base_dir, port, workers, environment),
                                    start_new_session=True)
     server = ModelServer(port=port, workers=workers, base_dir=base_dir, log_path=log_path, process=process)
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 from datetime import datetime, timezone
@@ -21,19 +22,27 @@ NOW = datetime(2026, 11, 28, tzinfo=timezone.utc)
 MODEL = "s3://artifacts/models/headlines-clf-run-1/output/model.tar.gz"
 
 
-@pytest.fixture
-def aws():
+@contextlib.contextmanager
+def stubbed_clients(*names: str):
+    """``(clients, stubs)``: the named clients answer from botocore's Stubber, which checks every
+    request against the service model; each stubbed answer must be used."""
     def client(name):
         return boto3.client(name, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
 
-    clients = Clients(cloudformation=client("cloudformation"), stepfunctions=client("stepfunctions"), sagemaker=client("sagemaker"))
-    stubs = {name: Stubber(getattr(clients, name)) for name in ("cloudformation", "stepfunctions", "sagemaker")}
+    clients = Clients(**{name: client(name) for name in ("cloudformation", "stepfunctions", "sagemaker", "ssm", "s3")})
+    stubs = {name: Stubber(getattr(clients, name)) for name in names}
     for stub in stubs.values():
         stub.activate()
     yield clients, stubs
     for stub in stubs.values():
         stub.assert_no_pending_responses()
         stub.deactivate()
+
+
+@pytest.fixture
+def aws():
+    with stubbed_clients("cloudformation", "stepfunctions", "sagemaker") as pair:
+        yield pair
 
 
 def _stack(stubs, outputs=None):

@@ -391,7 +391,7 @@ def _benchmark_default_figures() -> tuple:
 
 def test_quoted_figures_come_from_a_cited_benchmark():
     benchmarks = BENCHMARKS.read_text(encoding="utf-8")
-    for script in ("bench/quality.py", "bench/serving.py", "bench/scale.py"):
+    for script in ("bench/quality.py", "bench/serving.py", "bench/scale.py", "bench/bulk.py"):
         assert script in benchmarks and (REPO_ROOT / script).is_file()
     tables = 0
     for section in benchmarks.split("\n## ")[1:]:  # each section of today's figures names its benchmark
