@@ -25,8 +25,8 @@ from headlines import hyperparameters
 from headlines.config import HeadlinesConfig
 from headlines.naming import (
     OUTPUT_API_URL,
-    OUTPUT_MODEL_PACKAGE_GROUP,
     OUTPUT_MODEL_NAME,
+    OUTPUT_MODEL_PACKAGE_GROUP,
     OUTPUT_MODEL_VERSION,
     OUTPUT_STATE_MACHINE_ARN,
     approved_model_parameter,
