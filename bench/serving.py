@@ -238,9 +238,12 @@ def code_environment(code: Path) -> Dict[str, str]:
                 HEADLINES_SAGEMAKER_VENV=os.environ.get("HEADLINES_SAGEMAKER_VENV", str(REPO / ".venv-sagemaker")))
 
 
-def start_local_api_process(model_dir: Path, code: Path = REPO) -> Tuple[subprocess.Popen, int, int]:
+def start_local_api_process(model_dir: Path, code: Path = REPO,
+                            results: Optional[Path] = None) -> Tuple[subprocess.Popen, int, int]:
     env = dict(code_environment(code), POWERTOOLS_LOG_LEVEL="ERROR")
-    process = subprocess.Popen([sys.executable, "-m", "headlines.local.api_front", "--model", str(model_dir), "--port", "0"],
+    recording = ["--results", str(results)] if results is not None else []
+    process = subprocess.Popen([sys.executable, "-m", "headlines.local.api_front", "--model", str(model_dir), "--port", "0",
+                                *recording],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                env=env, text=True, cwd=code)
     endpoint_port = api_port = 0
@@ -467,11 +470,16 @@ def run_handler_stage(code: Path, seconds: float, version: str) -> List[Row]:
     return rows
 
 
-def bench_servers(model_dir: Path, code: Path, seconds: float, version: str) -> List[Row]:
-    process, endpoint_port, api_port = start_local_api_process(model_dir, code)
+def bench_servers(model_dir: Path, code: Path, seconds: float, version: str,
+                  results: Optional[Path] = None) -> List[Row]:
+    """The endpoint and the whole path; with ``results``, only the whole path, recording every
+    answer into a live results store there (issue 26: recording's cost under load)."""
+    process, endpoint_port, api_port = start_local_api_process(model_dir, code, results)
     try:
-        return (bench_server("endpoint (toolkit + MMS): POST /invocations", endpoint_port, "/invocations",
-                             seconds, lambda h: json.dumps({"headlines": h}).encode(), version)
+        endpoint_rows = [] if results is not None else bench_server(
+            "endpoint (toolkit + MMS): POST /invocations", endpoint_port, "/invocations",
+            seconds, lambda h: json.dumps({"headlines": h}).encode(), version)
+        return (endpoint_rows
                 + bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", seconds,
                                lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode(),
                                version))
@@ -506,6 +514,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--baseline", default=BASELINE,
                         help=f"the older code to measure beside today's: a git revision (default {BASELINE}, "
                              "before issue 25), or 'none'")
+    parser.add_argument("--record", action="store_true",
+                        help="also run today's whole local path recording every answer (live results), beside it without")
     parser.add_argument("--instant-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-stage", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--compare-to", help=argparse.SUPPRESS)
@@ -546,11 +556,17 @@ def main(argv: Optional[List[str]] = None) -> int:
             rows += run_handler_stage(code, args.seconds, name)
         for name, code in versions:
             rows += bench_servers(served[name], code, args.seconds, name)
-        print_table(rows, [name for name, _ in versions])
+        columns = [name for name, _ in versions]
+        if args.record:
+            rows += bench_servers(served["new"], REPO, args.seconds, RECORDING, results=work / "results")
+            columns.append(RECORDING)
+        print_table(rows, columns)
         print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
         for name, worker in workers.items():
             print(f"{name}: a worker's cold start (import, model_fn, first answer) {worker['cold_start_s']:.2f} s; "
                   f"memory {worker['rss_loaded_mib']:.0f} MiB loaded, {worker['rss_peak_mib']:.0f} MiB at most")
+        if args.record:
+            report_recording(rows)
         if len(versions) == 2:
             report_agreement(*(work / f"{name}.npy".replace(" ", "-") for name, _ in versions))
             report_targets(rows, [name for name, _ in versions])
@@ -566,6 +582,21 @@ def report_agreement(old_path: Path, new_path: Path) -> None:
     changed = int((old.argmax(axis=1) != new.argmax(axis=1)).sum())
     print(f"predictions of the sample's first {len(old)} headlines: largest difference "
           f"{float(np.abs(old - new).max()):.2g}, {changed} in another category")
+
+
+RECORDING = "new, recording"
+
+
+def report_recording(rows: List[Row]) -> None:
+    """Issue 26's target: recording keeps the whole path's p99 within 10 % of without."""
+    print("\nrecording every answer (live results), against today's code without, in this run:")
+    for row in rows:
+        if row.version != RECORDING:
+            continue
+        plain = next(other for other in rows if other.version == "new" and other.key == row.key)
+        ratio = row.p99 / plain.p99
+        print(f"  {row.stage} {row.payload}, concurrency {row.concurrency}: p99 {plain.p99:.3f} -> {row.p99:.3f} ms "
+              f"x{ratio:.2f} (<= 1.10) {'ok' if ratio <= 1.10 else 'MISSED'}")
 
 
 def report_targets(rows: List[Row], versions: Sequence[str]) -> None:

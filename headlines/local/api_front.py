@@ -565,10 +565,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--workers", type=int, default=None, help="model workers (default: one per CPU)")
+    parser.add_argument("--results", metavar="DIR", help="record every answer in the live results store at DIR")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve_local(args.model, args.port, args.host, args.workers)
+        serve_local(args.model, args.port, args.host, args.workers,
+                    results=Store(Path(args.results)) if args.results else None)
     except LocalServeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
