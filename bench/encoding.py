@@ -54,14 +54,6 @@ def stage_main(code: str, data: str) -> None:
     print(json.dumps({"rows": len(rows), "seconds": timings, "digest": digest.hexdigest()}), flush=True)
 
 
-def checkout(revision: str, folder: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", revision], capture_output=True,
-                             check=True).stdout
-    folder.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
-
-
 def run_stage(python: str, code: Path, data: Path) -> Dict[str, object]:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)
@@ -84,6 +76,7 @@ def main(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     sys.path[:0] = [str(REPO), str(REPO / "bench")]  # this Python only: the stages run in the training one
     from scale import write_rows
+    from serving import checkout
 
     from headlines.local import container_env
 

@@ -175,11 +175,11 @@ class ModelServer:
         with contextlib.suppress(OSError):
             os.killpg(group, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (_group_alive(group) or (java and _alive(java))):
+        while time.monotonic() < deadline and (_group_alive(group) or (java and process_alive(java))):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=0.1)
         for pid in (java,):
-            if pid and _alive(pid):
+            if pid and process_alive(pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
@@ -189,7 +189,8 @@ class ModelServer:
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
+from headlines.local.endpoint import process_alive
+
 STATE_FILE = "serving.json"
 
 
@@ -41,16 +43,6 @@ def remove_state(path: Path) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_state(path: Path) -> Optional[ServingState]:
     """The running server's state; None when there is none (or its process is gone)."""
     try:
@@ -58,4 +50,4 @@ def read_state(path: Path) -> Optional[ServingState]:
         state = ServingState(**data)
     except (OSError, ValueError, TypeError):
         return None
-    return state if _alive(state.pid) else None
+    return state if process_alive(state.pid) else None
