@@ -316,19 +316,24 @@ def test_nothing_is_sent_for_bad_input_even_without_stubs(contract):
     contract.validate("POST", "/v1/classify", 503, answer.headers, answer.json)
 
 
-def test_the_function_imports_only_boto3_powertools_and_pydantic():
-    """What the Lambda runtime and the Powertools layer provide, and the function's own modules."""
+def test_the_function_imports_only_boto3_powertools_pydantic_and_its_vendored_pins():
+    """What the Lambda runtime and the Powertools layer provide, the function's own modules, and
+    what its requirements.txt pins (vendored into the asset at synthesis: infra/functions.py)."""
     import sys
     from pathlib import Path
 
     folder = Path(load_app().__file__).parent
     own = {path.stem for path in folder.glob("*.py")}
+    vendored = {line.split("==")[0].strip().lower().replace("-", "_")
+                for line in (folder / "requirements.txt").read_text(encoding="utf-8").splitlines()
+                if line.split("#")[0].strip()}
     imports = set()
     for source in folder.glob("*.py"):
         imports |= {line.split()[1].split(".")[0] for line in source.read_text(encoding="utf-8").splitlines()
                     if line.startswith(("import ", "from "))}
     third_party = imports - own - set(sys.stdlib_module_names)
-    assert third_party == {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "pydantic_core"}
+    assert vendored == {"defusedxml"}  # pure Python: the same files on Lambda's platform
+    assert third_party == {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "pydantic_core"} | vendored
 
 
 def test_the_request_is_validated_by_powertools_against_the_pydantic_model(app_module):

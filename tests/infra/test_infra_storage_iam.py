@@ -316,4 +316,5 @@ def test_model_role_reads_current_and_previous_models(dev):
     reads = [s for s in statements if "s3:GetObject" in _as_list(s["Action"])]
     assert len(reads) == 1
     resource = json.dumps(reads[0]["Resource"])
-    assert "ArtifactsBucketName" in resource and resource.endswith('/models/*"]]}')
+    # the models, and what `headlines batch` hands a transform job (headlines/transform.py)
+    assert "ArtifactsBucketName" in resource and '"/models/*"' in resource and '"/batch/input/*"' in resource

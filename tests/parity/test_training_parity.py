@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -96,7 +97,7 @@ def test_the_toolkit_trains_the_synthesized_job_into_the_artifact_contract(synth
                                                                           tiny_news, tiny_corpus, tmp_path):
     from headlines.local.embeddings import package_model as package_blazingtext
     from headlines.local.embeddings import train_embeddings
-    from headlines.local.pipeline import package_model
+    from headlines.local.pipeline import Lineage, package_model
 
     cfg = synthesized.cfg
     sent = dict(synthesized.classifier["HyperParameters"])
@@ -114,7 +115,9 @@ def test_the_toolkit_trains_the_synthesized_job_into_the_artifact_contract(synth
     assert returncode == 0, training_job.failure(job, log) + "\n" + "\n".join(log.read_text().splitlines()[-15:])
     assert (job.output_dir / "success").is_file()
 
-    result = package_model(job.model_dir, job.base_dir, tmp_path / "workdir")
+    shutil.copyfile(asset, job.base_dir / "sourcedir.tar.gz")  # the code the registry's lineage hashes, as a local run keeps it
+    lineage = Lineage(news=tiny_news, corpus=tiny_corpus, embeddings=embeddings)
+    result = package_model(job.model_dir, job.base_dir, tmp_path / "workdir", cfg, lineage)
     with tarfile.open(result.artifact) as tar:
         names = {member.name for member in tar.getmembers() if member.isfile()}
     assert ARTIFACT_FILES <= names, sorted(names)
