@@ -143,7 +143,13 @@ def first_distinct(ids: np.ndarray, counts: np.ndarray, buckets: int, limit: int
     rows = len(counts)
     row = np.repeat(np.arange(rows, dtype=np.int64), counts)
     key = row * buckets + ids
-    order = np.argsort(key, kind="stable")  # equal keys keep their order: the first one leads
+    if rows * buckets <= 1 << 32:
+        # Two stable sorts of 16-bit halves (numpy sorts those by counting, in linear time),
+        # low half first: the order of one stable sort of the key.
+        low = np.argsort(key.astype(np.uint16), kind="stable")
+        order = low[np.argsort((key >> 16).astype(np.uint16)[low], kind="stable")]
+    else:
+        order = np.argsort(key, kind="stable")  # equal keys keep their order: the first one leads
     ordered = key[order]
     leads = np.ones(len(key), dtype=bool)
     leads[1:] = ordered[1:] != ordered[:-1]
@@ -185,7 +191,7 @@ class NgramHashing:
         self.text_char_ngrams = _span(text_char_ngrams)
         # Per token, computed once (headline words repeat, and serving encodes every request):
         # see _token. Emptied when it grows past TOKENS_CACHED.
-        self._tokens: Dict[str, Tuple[np.ndarray, np.ndarray, bytes, int]] = {}
+        self._tokens: Dict[str, Tuple[bytes, bytes, int, bytes, int]] = {}
 
     @property
     def reads_written_text(self) -> bool:
@@ -203,19 +209,20 @@ class NgramHashing:
         hashed, counts, _ = self.features(rows, texts)
         return first_distinct(hashed, counts, self.buckets, self.max_ngrams)
 
-    def _token(self, token: str) -> Tuple[np.ndarray, np.ndarray, bytes, int]:
-        """A token's own buckets (w:, then c:), the same with a slot for the bigram it ends
-        (after its w:), its bytes, and the CRC of "b:" + it + " " (a bigram it starts)."""
+    def _token(self, token: str) -> Tuple[bytes, bytes, int, bytes, int]:
+        """A token's own buckets (w:, then c:) as int64 bytes, the same with a slot for the
+        bigram it ends (after its w:), how many buckets that is, its bytes, and the CRC of
+        "b:" + it + " " (a bigram it starts). Bytes: joining many small pieces is a memcpy each,
+        where np.concatenate of as many arrays costs a microsecond apiece."""
         own = tuple(family for family in ("word", "char") if family in self.families)
         modulus = self.buckets - 1
         ids = [1 + zlib.crc32(feature.encode("utf-8")) % modulus  # _bucket, inline: tokens are many
                for feature in ngram_features((token,), self.char_ngrams, own)]
-        piece = np.array(ids, dtype=np.int64)
         slot = 1 if "word" in own else 0
-        # np.insert costs ten times this list splice (per new token, so per training row).
-        after_bigram = np.array(ids[:slot] + [0] + ids[slot:], dtype=np.int64) if "word_bigram" in self.families else piece
+        after_bigram = ids[:slot] + [0] + ids[slot:] if "word_bigram" in self.families else ids
         token_bytes = token.encode("utf-8")
-        return piece, after_bigram, token_bytes, zlib.crc32(b"b:" + token_bytes + b" ")
+        return (np.array(ids, dtype=np.int64).tobytes(), np.array(after_bigram, dtype=np.int64).tobytes(),
+                len(after_bigram), token_bytes, zlib.crc32(b"b:" + token_bytes + b" "))
 
     def features(self, rows: Sequence[Sequence[str]], texts: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, List[int]]:
         """The buckets of ``ngram_features(...)`` of many headlines, in its order, repeats kept,
@@ -230,10 +237,11 @@ class NgramHashing:
         written_counts = [0] * len(rows)
         if "text_char" in self.families:
             written, written_counts = _written_buckets(texts, *self.text_char_ngrams, self.buckets)
+            written_bytes = written.tobytes()
         cache = self._tokens
         if len(cache) > TOKENS_CACHED:
             cache.clear()
-        pieces: List[np.ndarray] = []
+        pieces: List[bytes] = []
         bigrams: List[int] = []
         bigram_at: List[int] = []  # the slots, in the pieces joined
         counts = []
@@ -245,20 +253,22 @@ class NgramHashing:
                 cached = cache.get(token)
                 if cached is None:
                     cached = cache[token] = self._token(token)
-                piece, after_bigram, token_bytes, bigram_prefix = cached
+                piece, after_bigram, size, token_bytes, bigram_prefix = cached
                 if bigram and previous is not None:
                     bigram_at.append(total + slot)
                     bigrams.append(zlib.crc32(token_bytes, previous))
                     piece = after_bigram
+                else:
+                    size -= bigram
                 pieces.append(piece)
-                total += len(piece)
+                total += size
                 previous = bigram_prefix
             if written is not None:
-                pieces.append(written[start:start + written_counts[row]])
+                pieces.append(written_bytes[8 * start:8 * (start + written_counts[row])])
                 total += written_counts[row]
                 start += written_counts[row]
             counts.append(total - before)
-        hashed = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        hashed = np.frombuffer(b"".join(pieces), dtype=np.int64).copy()
         hashed[bigram_at] = np.array(bigrams, dtype=np.int64) % modulus + 1
         return hashed, np.array(counts, dtype=np.int64), written_counts
 

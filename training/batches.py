@@ -20,7 +20,7 @@ import numpy as np
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, first_distinct, tokenize
 
 #: Rows encoded per chunk (the Python lists of one chunk are all that exists at once).
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 1024
 
 
 class Encoded(NamedTuple):

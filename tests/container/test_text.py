@@ -14,6 +14,7 @@ from headline_text import (
     UNK_INDEX,
     NgramHashing,
     Vocabulary,
+    first_distinct,
     ngram_features,
     tokenize,
 )
@@ -98,6 +99,23 @@ def test_ngram_ids_are_a_binary_bag_in_order_of_first_occurrence():
     twice = [value for value in hashing.encode(["go", "go"]) if value]
     assert len(set(once)) == len(once) == 3  # w:go, c:<go, c:go>
     assert twice[:3] == once and len(twice) == len(set(twice)) == 4  # plus the bigram "go go"
+
+
+@pytest.mark.parametrize("buckets", [1 << 17, 1 << 31])  # the 16-bit radix passes, and the one stable sort
+def test_first_distinct_keeps_each_rows_first_occurrences_up_to_the_limit(buckets):
+    import numpy as np
+
+    rng = np.random.RandomState(7)
+    counts = rng.randint(0, 60, size=300)
+    counts[:3] = 0  # empty rows, first and in between
+    ids = rng.randint(1, 50, size=int(counts.sum())) * (buckets // 64)  # many repeats, high bits set
+    kept, offsets = first_distinct(ids, counts, buckets, limit=20)
+    start = 0
+    for row, count in enumerate(counts):
+        expected = list(dict.fromkeys(ids[start:start + count].tolist()))[:20]
+        assert kept[offsets[row]:offsets[row + 1]].tolist() == expected
+        start += count
+    assert kept.dtype == np.int32 and offsets[-1] == len(kept)
 
 
 def test_vocabulary_with_ngrams_appends_bucket_ids():
