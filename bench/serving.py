@@ -372,6 +372,44 @@ def bench_server(name: str, port: int, path: str, seconds: float, body_for: Call
     return rows
 
 
+def _process_kind(command: str) -> Optional[str]:
+    if "com.amazonaws.ml.mms" in command:
+        return "MMS frontend (Java)"
+    if "model_service_worker" in command:
+        return "model workers (MMS worker, toolkit, model)"
+    return None
+
+
+def _cpu_seconds_by_kind() -> Dict[str, float]:
+    """CPU seconds so far of this machine's MMS processes, by kind (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds: Dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = _process_kind(command)
+        if kind:
+            seconds[kind] = seconds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
+def endpoint_cpu_per_request(port: int, seconds: float, concurrency: int = 8) -> Dict[str, float]:
+    """Where one-headline requests' CPU goes at ``concurrency``: ms per request in MMS's Java
+    frontend, in its Python workers, and in this load generator."""
+    request = http_request("POST", "/invocations", json.dumps({"headlines": [ONE]}).encode())
+    before, client_before = _cpu_seconds_by_kind(), resource.getrusage(resource.RUSAGE_SELF)
+    latencies, _, _ = load(port, request, concurrency, 20000, seconds)
+    after, client_after = _cpu_seconds_by_kind(), resource.getrusage(resource.RUSAGE_SELF)
+    count = max(len(latencies), 1)
+    split = {kind: (after[kind] - before.get(kind, 0.0)) * 1000 / count for kind in after}
+    split["load generator (this process)"] = (client_after.ru_utime + client_after.ru_stime
+                                              - client_before.ru_utime - client_before.ru_stime) * 1000 / count
+    return split
+
+
 class _Context:
     function_name = "headlines-api"
     function_version = "$LATEST"
@@ -413,6 +451,7 @@ def bench_handler(seconds: float) -> List[Row]:
                     stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(INSTANT_ANSWER), len(INSTANT_ANSWER))})
                 stubbed, wall = timed_loop(lambda: module.handler(event, context), count, seconds)
             rows.append(Row("handler: endpoint call stubbed (Stubber)", "1", 1, stubbed, wall, 1))
+            rows += _handler_floor(module, event, body, count, seconds)
             # (b) the endpoint call to an instant loopback server
             latencies, wall = timed_loop(lambda: module.handler(event, context), count, seconds)
             rows.append(Row("handler: + boto3 call to an instant server", "1", 1, latencies, wall, 1))
@@ -423,6 +462,36 @@ def bench_handler(seconds: float) -> List[Row]:
     finally:
         instant.terminate()
         instant.wait(timeout=10)
+
+
+def _handler_floor(module, event: Dict[str, object], body: bytes, count: int, seconds: float) -> List[Row]:
+    """Two parts of the stubbed handler alone: Powertools' resolver with its request validation
+    (the handler's request model) on a route that only answers, and botocore's
+    invoke_endpoint answered by the Stubber."""
+    from typing import Annotated
+
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+    from aws_lambda_powertools.event_handler.openapi.params import Body
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.post("/v1/classify")
+    def classify(request: Annotated[module.ClassifyRequest, Body()]) -> Response[str]:
+        return Response(status_code=200, content_type="application/json", body="{}")
+
+    context = _Context()
+    resolved, wall = timed_loop(lambda: app.resolve(event, context), count, seconds)
+    rows = [Row("  floor: Powertools resolver + validation", "1", 1, resolved, wall, 1)]
+    with Stubber(module.runtime) as stub:
+        for _ in range(count + 20):
+            stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(INSTANT_ANSWER), len(INSTANT_ANSWER))})
+        called, wall = timed_loop(lambda: module.runtime.invoke_endpoint(
+            EndpointName="bench", ContentType="application/json", Accept="application/json", Body=body)["Body"].read(),
+            count, seconds)
+    rows.append(Row("  floor: boto3 invoke_endpoint (Stubber)", "1", 1, called, wall, 1))
+    return rows
 
 
 # --- the model to serve ----------------------------------------------------------------------------
@@ -471,14 +540,17 @@ def run_handler_stage(code: Path, seconds: float, version: str) -> List[Row]:
 
 
 def bench_servers(model_dir: Path, code: Path, seconds: float, version: str,
-                  results: Optional[Path] = None) -> List[Row]:
+                  results: Optional[Path] = None, cpu: Optional[Dict[str, Dict[str, float]]] = None) -> List[Row]:
     """The endpoint and the whole path; with ``results``, only the whole path, recording every
-    answer into a live results store there (issue 26: recording's cost under load)."""
+    answer into a live results store there (issue 26: recording's cost under load). With
+    ``cpu``, the endpoint's CPU per one-headline request by process goes into ``cpu[version]``."""
     process, endpoint_port, api_port = start_local_api_process(model_dir, code, results)
     try:
         endpoint_rows = [] if results is not None else bench_server(
             "endpoint (toolkit + MMS): POST /invocations", endpoint_port, "/invocations",
             seconds, lambda h: json.dumps({"headlines": h}).encode(), version)
+        if cpu is not None:
+            cpu[version] = endpoint_cpu_per_request(endpoint_port, seconds)
         return (endpoint_rows
                 + bench_server("whole path: POST /v1/classify", api_port, "/v1/classify", seconds,
                                lambda h: json.dumps({"headline": h[0]} if len(h) == 1 else {"headlines": h}).encode(),
@@ -554,8 +626,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             rows += found
         for name, code in versions:
             rows += run_handler_stage(code, args.seconds, name)
+        cpu: Dict[str, Dict[str, float]] = {}
         for name, code in versions:
-            rows += bench_servers(served[name], code, args.seconds, name)
+            rows += bench_servers(served[name], code, args.seconds, name, cpu=cpu)
         columns = [name for name, _ in versions]
         if args.record:
             rows += bench_servers(served["new"], REPO, args.seconds, RECORDING, results=work / "results")
@@ -565,6 +638,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name, worker in workers.items():
             print(f"{name}: a worker's cold start (import, model_fn, first answer) {worker['cold_start_s']:.2f} s; "
                   f"memory {worker['rss_loaded_mib']:.0f} MiB loaded, {worker['rss_peak_mib']:.0f} MiB at most")
+        report_cpu(cpu, rows)
         if args.record:
             report_recording(rows)
         if len(versions) == 2:
@@ -582,6 +656,17 @@ def report_agreement(old_path: Path, new_path: Path) -> None:
     changed = int((old.argmax(axis=1) != new.argmax(axis=1)).sum())
     print(f"predictions of the sample's first {len(old)} headlines: largest difference "
           f"{float(np.abs(old - new).max()):.2g}, {changed} in another category")
+
+
+def report_cpu(cpu: Dict[str, Dict[str, float]], rows: List[Row]) -> None:
+    """The endpoint's CPU per one-headline request (concurrency 8) by process, beside the
+    model's own predict_fn p50 in the same version."""
+    print("\nendpoint, one headline, concurrency 8: CPU ms per request, by process")
+    for version, split in cpu.items():
+        model = next((row.p50 for row in rows if row.version == version and row.payload == "1"
+                      and row.stage.startswith("model: predict_fn")), float("nan"))
+        parts = ", ".join(f"{kind} {value:.2f}" for kind, value in split.items())
+        print(f"  {version}: {parts}; total {sum(split.values()):.2f} (the model's predict_fn p50: {model:.2f})")
 
 
 RECORDING = "new, recording"
