@@ -66,8 +66,9 @@ def _view_features(ngrams: NgramHashing, views: List[NgramHashing], rows: List[L
         if len(views) == 1:
             return [(ids, counts)], ids, counts
         written_counts = np.array(written, dtype=np.int64)
-        within = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
-        in_text = within >= np.repeat(counts - written_counts, counts)
+        # Each row: its token features, then its written text's (one repeat of a bool pattern).
+        in_text = np.repeat(np.tile(np.array([False, True]), len(counts)),
+                            np.stack([counts - written_counts, written_counts], axis=1).ravel())
         return [(ids[~in_text], counts - written_counts), (ids[in_text], written_counts)], ids, counts
     parts = [hashing.features(rows, texts)[:2] for hashing in views]
     part_counts = np.stack([counts for _, counts in parts])  # (views, rows)
