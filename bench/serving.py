@@ -10,10 +10,13 @@ ratio, for:
    and a batch of 100), and the chain ``input_fn -> predict_fn -> output_fn``; with a worker's
    cold start (importing code/inference.py, ``model_fn``, the first answer) and its memory;
 2. the endpoint as the SageMaker MXNet image runs it: AWS's serving toolkit behind Multi Model
-   Server (``POST /invocations``, one worker per CPU) at concurrency 1, 8 and 32;
+   Server (``POST /invocations``, one worker per CPU) at concurrency 1, 8 and 32, and the CPU
+   a one-headline request costs at concurrency 8 in MMS's Java frontend, in its Python
+   workers and in the load generator (from /proc);
 3. the Lambda handler's own overhead per invocation: the handler called with API Gateway
    events, its endpoint call answered (a) by botocore's Stubber and (b) by an instant
-   loopback server, minus that server's bare round trip;
+   loopback server, minus that server's bare round trip; and two of its parts alone (its
+   floor): Powertools' resolver with validation, and botocore's call under the Stubber;
 4. the whole local path (HTTP -> API front -> handler processes -> boto3 -> local SageMaker
    runtime API -> MMS -> toolkit -> model) at concurrency 1, 8 and 32.
 
