@@ -129,7 +129,10 @@ def test_ctrl_c_leaves_nothing_under_the_output_name(tmp_path, tiny_model_dir):
     process = subprocess.Popen([sys.executable, "-m", "headlines.cli", "classify", "--input", str(source), "--output",
                                 str(output), "--model", str(tiny_model_dir), "--workers", "1",
                                 "--workdir", str(tmp_path / "wd")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # A shell's background job (make test &) ignores SIGINT, and a child
+                               # inherits that: Ctrl-C as a terminal sends it.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while not list(tmp_path.glob(".out.csv.partial-*")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
