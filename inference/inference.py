@@ -183,9 +183,31 @@ def _release_freed_memory() -> None:
         pass
 
 
+# The model this process loaded last, and the state of its folder's files when it did.
+_LOADED: Dict[str, Any] = {}
+
+
+def _folder_state(model_dir: str) -> Optional[Tuple[Any, ...]]:
+    try:
+        files = sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
+                       for entry in os.scandir(model_dir) if entry.is_file())
+    except OSError:  # no such folder: HeadlineModel says which file it could not load
+        return None
+    return (os.path.realpath(model_dir),) + tuple(files)
+
+
 def model_fn(model_dir: str) -> HeadlineModel:
+    """The model of ``model_dir``, warmed up. The MXNet serving toolkit calls this twice in each
+    worker (its handler service loads the model to check its type and drops it, then its
+    transformer loads it to serve): the second call gets the model the first one loaded, unless
+    the folder's files changed since; each worker then loads it once."""
+    state = _folder_state(model_dir)
+    if state is not None and _LOADED.get("state") == state:
+        return _LOADED["model"]
     model = HeadlineModel(model_dir)
     model.probabilities(["warm up"])  # the first call builds the graph; keep it off requests
+    _LOADED.clear()
+    _LOADED.update(state=state, model=model)
     return model
 
 

@@ -157,3 +157,40 @@ def test_a_model_fn_the_toolkit_rejects_fails_the_start(tiny_model_dir, tmp_path
         handle.write("\n\nclass PlainModel(object):\n    pass\n\n\ndef model_fn(model_dir):\n    return PlainModel()\n")
     with pytest.raises(LocalServeError, match="Unsupported model type: PlainModel"):
         start_model_server(model_dir, workers=1)
+
+
+def test_each_worker_loads_the_model_once(tiny_model_dir, sagemaker_python, tmp_path):
+    """The MXNet toolkit's handler service calls model_fn twice in a worker (to check the model's
+    type, then to serve): the second call gets the first one's model; a changed folder loads again."""
+    import os
+    import subprocess
+    import textwrap
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    script = textwrap.dedent("""
+        import os, sys
+        model_dir = sys.argv[1]
+        sys.path.insert(0, os.path.join(model_dir, "code"))
+        import inference
+        loads = []
+        original = inference.HeadlineModel.__init__
+        def counted(self, *args, **kwargs):
+            loads.append(model_dir)
+            original(self, *args, **kwargs)
+        inference.HeadlineModel.__init__ = counted
+        from sagemaker_mxnet_serving_container.handler_service import HandlerService
+        class Context:
+            system_properties = {"model_dir": model_dir, "gpu_id": None}
+        HandlerService().initialize(Context())
+        started = len(loads)
+        os.utime(os.path.join(model_dir, "metrics.json"), ns=(1, 1))
+        inference.model_fn(model_dir)
+        print(started, len(loads))
+    """)
+    environment = dict(os.environ, SAGEMAKER_PROGRAM="inference.py")
+    environment.pop("PYTHONPATH", None)
+    result = subprocess.run([str(sagemaker_python), "-c", script, str(model_dir)], capture_output=True, text=True,
+                            timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["1", "2"]
