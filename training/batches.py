@@ -19,7 +19,9 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from headline_text import PAD_INDEX, NgramHashing, Vocabulary, first_distinct, tokenize
 
-#: Rows encoded per chunk (the Python lists of one chunk are all that exists at once).
+#: Rows encoded per chunk (the Python lists of one chunk are all that exists at once). A chunk's
+#: arrays stay a few MB: at 8,192 rows, tens of MB each were page-faulted in anew per chunk
+#: (training's encoding 1.4x slower; docs/benchmarks.md, fast answers).
 CHUNK_ROWS = 1024
 
 
