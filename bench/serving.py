@@ -53,7 +53,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -425,11 +425,20 @@ class _Context:
         return 28000
 
 
-def bench_handler(seconds: float) -> List[Row]:
-    """The handler as Lambda runs it (metrics on, logs at INFO), one event at a time."""
+@contextlib.contextmanager
+def _instant_answers(client, count: int) -> Iterator[None]:
+    """``client``'s next ``count`` invoke_endpoint calls answered by botocore's Stubber."""
     from botocore.response import StreamingBody
     from botocore.stub import Stubber
 
+    with Stubber(client) as stub:
+        for _ in range(count):
+            stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(INSTANT_ANSWER), len(INSTANT_ANSWER))})
+        yield
+
+
+def bench_handler(seconds: float) -> List[Row]:
+    """The handler as Lambda runs it (metrics on, logs at INFO), one event at a time."""
     from headlines.local.api_front import build_event, handler_environment, load_handler
 
     instant = subprocess.Popen([sys.executable, __file__, "--instant-server"], stdout=subprocess.PIPE,
@@ -449,12 +458,10 @@ def bench_handler(seconds: float) -> List[Row]:
         with contextlib.redirect_stdout(sink):
             # (a) the endpoint call answered by botocore's Stubber (no HTTP at all)
             count = 3000
-            with Stubber(module.runtime) as stub:
-                for _ in range(count + 20):
-                    stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(INSTANT_ANSWER), len(INSTANT_ANSWER))})
+            with _instant_answers(module.runtime, count + 20):
                 stubbed, wall = timed_loop(lambda: module.handler(event, context), count, seconds)
             rows.append(Row("handler: endpoint call stubbed (Stubber)", "1", 1, stubbed, wall, 1))
-            rows += _handler_floor(module, event, body, count, seconds)
+            rows += _handler_floor(module, event, context, body, count, seconds)
             # (b) the endpoint call to an instant loopback server
             latencies, wall = timed_loop(lambda: module.handler(event, context), count, seconds)
             rows.append(Row("handler: + boto3 call to an instant server", "1", 1, latencies, wall, 1))
@@ -467,7 +474,8 @@ def bench_handler(seconds: float) -> List[Row]:
         instant.wait(timeout=10)
 
 
-def _handler_floor(module, event: Dict[str, object], body: bytes, count: int, seconds: float) -> List[Row]:
+def _handler_floor(module, event: Dict[str, object], context: _Context, body: bytes, count: int,
+                   seconds: float) -> List[Row]:
     """Two parts of the stubbed handler alone: Powertools' resolver with its request validation
     (the handler's request model) on a route that only answers, and botocore's
     invoke_endpoint answered by the Stubber."""
@@ -475,8 +483,6 @@ def _handler_floor(module, event: Dict[str, object], body: bytes, count: int, se
 
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
     from aws_lambda_powertools.event_handler.openapi.params import Body
-    from botocore.response import StreamingBody
-    from botocore.stub import Stubber
 
     app = APIGatewayRestResolver(enable_validation=True)
 
@@ -484,12 +490,9 @@ def _handler_floor(module, event: Dict[str, object], body: bytes, count: int, se
     def classify(request: Annotated[module.ClassifyRequest, Body()]) -> Response[str]:
         return Response(status_code=200, content_type="application/json", body="{}")
 
-    context = _Context()
     resolved, wall = timed_loop(lambda: app.resolve(event, context), count, seconds)
     rows = [Row("  floor: Powertools resolver + validation", "1", 1, resolved, wall, 1)]
-    with Stubber(module.runtime) as stub:
-        for _ in range(count + 20):
-            stub.add_response("invoke_endpoint", {"Body": StreamingBody(io.BytesIO(INSTANT_ANSWER), len(INSTANT_ANSWER))})
+    with _instant_answers(module.runtime, count + 20):
         called, wall = timed_loop(lambda: module.runtime.invoke_endpoint(
             EndpointName="bench", ContentType="application/json", Accept="application/json", Body=body)["Body"].read(),
             count, seconds)
